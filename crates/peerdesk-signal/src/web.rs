@@ -1,0 +1,52 @@
+//! The browser client, embedded in the binary at build time from the repository's `web/`.
+
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+macro_rules! web_files {
+    ($($name:literal => $mime:literal),* $(,)?) => {
+        /// Every file of the web client: name, content type, bytes.
+        pub static FILES: &[(&str, &str, &[u8])] = &[
+            $(($name, $mime, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/", $name)))),*
+        ];
+    };
+}
+
+web_files! {
+    "index.html" => "text/html; charset=utf-8",
+    "style.css" => "text/css; charset=utf-8",
+    "main.js" => "text/javascript; charset=utf-8",
+    "signaling.js" => "text/javascript; charset=utf-8",
+    "peer.js" => "text/javascript; charset=utf-8",
+    "protocol.js" => "text/javascript; charset=utf-8",
+    "input.js" => "text/javascript; charset=utf-8",
+    "view.js" => "text/javascript; charset=utf-8",
+    "stats.js" => "text/javascript; charset=utf-8",
+    "favicon.svg" => "image/svg+xml",
+}
+
+fn serve(name: &str) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// `GET /`: the client page.
+pub async fn index() -> Response {
+    serve("index.html")
+}
+
+/// `GET /{file}`: one of the client's files.
+pub async fn asset(Path(file): Path<String>) -> Response {
+    serve(&file)
+}

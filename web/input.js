@@ -1,0 +1,126 @@
+// Turns keyboard, mouse and wheel events on the video into peerdesk input events.
+// Keys are sent by KeyboardEvent.code (the physical key), positions in video coordinates
+// (correct under letterboxing), and everything held is released when focus is lost.
+
+import { isValidKeyCode, toWireCoord } from './protocol.js';
+
+const WHEEL_NOTCH = 120;
+
+/** The rectangle, in client pixels, where the video's picture is drawn (object-fit: contain). */
+export function contentRect(video) {
+  const r = video.getBoundingClientRect();
+  const vw = video.videoWidth;
+  const vh = video.videoHeight;
+  if (!vw || !vh || !r.width || !r.height) return null;
+  const scale = Math.min(r.width / vw, r.height / vh);
+  const w = vw * scale;
+  const h = vh * scale;
+  return { left: r.left + (r.width - w) / 2, top: r.top + (r.height - h) / 2, width: w, height: h, scale };
+}
+
+/** Maps a client point to wire coordinates, or null when it is outside the picture. */
+export function toVideoPoint(video, clientX, clientY) {
+  const c = contentRect(video);
+  if (!c) return null;
+  const px = clientX - c.left;
+  const py = clientY - c.top;
+  if (px < 0 || py < 0 || px >= c.width || py >= c.height) return null;
+  return { x: toWireCoord(px, c.width), y: toWireCoord(py, c.height) };
+}
+
+function wheelUnits(delta, mode) {
+  // deltaMode 0 = pixels (about 100 per notch), 1 = lines (3 per notch), 2 = pages.
+  if (mode === 1) return delta * (WHEEL_NOTCH / 3);
+  if (mode === 2) return delta * WHEEL_NOTCH * 3;
+  return delta * (WHEEL_NOTCH / 100);
+}
+
+export class InputCapture {
+  /**
+   * @param {HTMLVideoElement} video
+   * @param {(ev: object) => boolean} send  sends one event; false when not connected
+   */
+  constructor(video, send) {
+    this.video = video;
+    this.send = send;
+    this.keys = new Set();
+    this.buttons = new Set();
+    this.wheelRest = { dx: 0, dy: 0 };
+    this.enabled = false;
+    this.abort = new AbortController();
+    const opts = { signal: this.abort.signal };
+    const stage = video.parentElement;
+    window.addEventListener('keydown', (e) => this.onKey(e, true), opts);
+    window.addEventListener('keyup', (e) => this.onKey(e, false), opts);
+    stage.addEventListener('pointermove', (e) => this.onMove(e), opts);
+    stage.addEventListener('pointerdown', (e) => this.onButton(e, true), opts);
+    window.addEventListener('pointerup', (e) => this.onButton(e, false), opts);
+    stage.addEventListener('wheel', (e) => this.onWheel(e), { ...opts, passive: false });
+    stage.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
+    window.addEventListener('blur', () => this.releaseAll(), opts);
+    document.addEventListener('visibilitychange', () => { if (document.hidden) this.releaseAll(); }, opts);
+  }
+
+  setEnabled(on) {
+    if (!on) this.releaseAll();
+    this.enabled = on;
+  }
+
+  onKey(e, down) {
+    if (!this.enabled || !isValidKeyCode(e.code)) return;
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+    e.preventDefault();
+    if (!down && !this.keys.has(e.code)) return;
+    if (down) this.keys.add(e.code); else this.keys.delete(e.code);
+    // Browser auto-repeat arrives as further key-downs; the host passes them on as repeats.
+    this.send({ type: 'key', code: e.code, down });
+  }
+
+  onMove(e) {
+    if (!this.enabled) return;
+    const p = toVideoPoint(this.video, e.clientX, e.clientY);
+    if (p) this.send({ type: 'pointer_move', x: p.x, y: p.y });
+  }
+
+  onButton(e, down) {
+    if (!this.enabled || e.button < 0 || e.button > 4) return;
+    const names = ['left', 'middle', 'right', 'back', 'forward'];
+    if (down) {
+      const p = toVideoPoint(this.video, e.clientX, e.clientY);
+      if (!p) return;
+      e.preventDefault();
+      this.video.parentElement.focus?.();
+      this.send({ type: 'pointer_move', x: p.x, y: p.y });
+      this.buttons.add(e.button);
+    } else {
+      if (!this.buttons.has(e.button)) return;
+      this.buttons.delete(e.button);
+    }
+    this.send({ type: 'button', button: names[e.button], down });
+  }
+
+  onWheel(e) {
+    if (!this.enabled) return;
+    e.preventDefault();
+    // Accumulate smooth deltas; send whole units only.
+    this.wheelRest.dx += wheelUnits(e.deltaX, e.deltaMode);
+    this.wheelRest.dy += wheelUnits(e.deltaY, e.deltaMode);
+    const dx = Math.trunc(this.wheelRest.dx);
+    const dy = Math.trunc(this.wheelRest.dy);
+    if (dx === 0 && dy === 0) return;
+    this.wheelRest.dx -= dx;
+    this.wheelRest.dy -= dy;
+    this.send({ type: 'wheel', dx, dy });
+  }
+
+  releaseAll() {
+    if (this.keys.size || this.buttons.size) this.send({ type: 'release_all' });
+    this.keys.clear();
+    this.buttons.clear();
+  }
+
+  destroy() {
+    this.releaseAll();
+    this.abort.abort();
+  }
+}

@@ -1,0 +1,73 @@
+// One WebRTC connection to the host: offers a receive-only video and the two input channels,
+// applies the host's answer, and sends encoded input events on the right channel.
+
+import { encodeInput, needsReliable } from './protocol.js';
+
+export class Peer {
+  /**
+   * @param {{onTrack: (s: MediaStream) => void, onState: (s: string) => void,
+   *          onCandidate: (c: RTCIceCandidate) => void, onMessage?: (m: object) => void}} handlers
+   */
+  constructor(handlers, iceServers = []) {
+    this.handlers = handlers;
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
+    this.preferH264(video);
+    // Keys and buttons: reliable and ordered (a lost key-up is a stuck key).
+    this.reliable = this.pc.createDataChannel('input', { ordered: true });
+    // Motion and wheel: latest wins, never retransmitted.
+    this.motion = this.pc.createDataChannel('motion', { ordered: false, maxRetransmits: 0 });
+    for (const ch of [this.reliable, this.motion]) ch.binaryType = 'arraybuffer';
+    this.reliable.onmessage = (e) => {
+      if (typeof e.data !== 'string' || !this.handlers.onMessage) return;
+      try {
+        this.handlers.onMessage(JSON.parse(e.data));
+      } catch {
+        console.warn('peerdesk: host sent a control message that is not JSON');
+      }
+    };
+    this.pc.ontrack = (e) => this.handlers.onTrack(e.streams[0] || new MediaStream([e.track]));
+    this.pc.onicecandidate = (e) => { if (e.candidate) this.handlers.onCandidate(e.candidate); };
+    this.pc.onconnectionstatechange = () => this.handlers.onState(this.pc.connectionState);
+  }
+
+  preferH264(transceiver) {
+    if (!RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
+    const codecs = RTCRtpReceiver.getCapabilities('video')?.codecs || [];
+    const h264 = codecs.filter((c) => c.mimeType === 'video/H264' &&
+      /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42e01f|profile-level-id=42001f/.test(c.sdpFmtpLine || ''));
+    if (h264.length) transceiver.setCodecPreferences(h264);
+  }
+
+  async createOffer() {
+    const offer = await this.pc.createOffer();
+    await this.pc.setLocalDescription(offer);
+    return this.pc.localDescription.sdp;
+  }
+
+  async acceptAnswer(sdp) {
+    await this.pc.setRemoteDescription({ type: 'answer', sdp });
+  }
+
+  async addCandidate(candidate, mid) {
+    try {
+      await this.pc.addIceCandidate({ candidate, sdpMid: mid ?? '0' });
+    } catch (e) {
+      console.warn('peerdesk: ignoring a bad ICE candidate from the host', e);
+    }
+  }
+
+  /** Sends one input event; returns false when the channel is not open. */
+  sendInput(ev) {
+    const ch = needsReliable(ev) ? this.reliable : this.motion;
+    if (ch.readyState !== 'open') return false;
+    // Latest wins for motion: skip while the channel is backed up rather than queue.
+    if (!needsReliable(ev) && ch.bufferedAmount > 4096) return false;
+    ch.send(encodeInput(ev));
+    return true;
+  }
+
+  close() {
+    this.pc.close();
+  }
+}

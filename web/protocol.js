@@ -1,0 +1,131 @@
+// Input events in peerdesk's compact binary form. Mirrors crates/peerdesk-proto/src/input.rs
+// and is tested against the same golden vectors (crates/peerdesk-proto/vectors/input.json).
+//
+// An event is a plain object shaped like the Rust type's JSON form, for instance
+// {type: 'key', code: 'KeyA', down: true}.
+
+export const MAX_KEY_CODE_LEN = 32;
+
+const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
+const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6 };
+
+/** Error thrown by decodeInput/encodeInput; `name` matches the Rust variant in snake_case. */
+export class InputCodecError extends Error {
+  constructor(name, message) {
+    super(message);
+    this.name = name;
+  }
+}
+
+export function isValidKeyCode(code) {
+  return typeof code === 'string' && code.length >= 1 && code.length <= MAX_KEY_CODE_LEN &&
+    /^[A-Za-z0-9]+$/.test(code);
+}
+
+function clampInt(v, lo, hi) {
+  return Math.max(lo, Math.min(hi, Math.round(v)));
+}
+
+/** Encodes one event to a Uint8Array. Numbers are clamped to their field's range. */
+export function encodeInput(ev) {
+  const kind = KIND[ev.type];
+  if (kind === undefined) throw new InputCodecError('unknown_kind', `unknown event type ${ev.type}`);
+  switch (ev.type) {
+    case 'pointer_move':
+    case 'pointer_relative':
+    case 'wheel': {
+      const buf = new Uint8Array(5);
+      const dv = new DataView(buf.buffer);
+      buf[0] = kind;
+      if (ev.type === 'pointer_move') {
+        dv.setUint16(1, clampInt(ev.x, 0, 65535));
+        dv.setUint16(3, clampInt(ev.y, 0, 65535));
+      } else {
+        dv.setInt16(1, clampInt(ev.dx, -32768, 32767));
+        dv.setInt16(3, clampInt(ev.dy, -32768, 32767));
+      }
+      return buf;
+    }
+    case 'button': {
+      const b = BUTTONS.indexOf(ev.button);
+      if (b < 0) throw new InputCodecError('bad_button', `unknown button ${ev.button}`);
+      return Uint8Array.of(kind, b, ev.down ? 1 : 0);
+    }
+    case 'key': {
+      if (!isValidKeyCode(ev.code)) throw new InputCodecError('bad_key_code', `bad key code ${ev.code}`);
+      const buf = new Uint8Array(3 + ev.code.length);
+      buf[0] = kind;
+      buf[1] = ev.down ? 1 : 0;
+      buf[2] = ev.code.length;
+      for (let i = 0; i < ev.code.length; i++) buf[3 + i] = ev.code.charCodeAt(i);
+      return buf;
+    }
+    default:
+      return Uint8Array.of(kind);
+  }
+}
+
+function exact(kind, body, need) {
+  if (body.length < need) {
+    throw new InputCodecError('truncated', `kind ${kind} needs ${need} bytes, got ${body.length}`);
+  }
+  if (body.length > need) {
+    throw new InputCodecError('trailing', `kind ${kind} has ${body.length - need} trailing bytes`);
+  }
+  return body;
+}
+
+function flag(b) {
+  if (b === 0) return false;
+  if (b === 1) return true;
+  throw new InputCodecError('bad_flag', `flag byte must be 0 or 1, got ${b}`);
+}
+
+/** Decodes one event from bytes; throws InputCodecError for anything invalid. */
+export function decodeInput(bytes) {
+  if (bytes.length === 0) throw new InputCodecError('empty', 'empty input message');
+  const kind = bytes[0];
+  const body = bytes.subarray(1);
+  const dv = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  switch (kind) {
+    case 1:
+      exact(kind, body, 4);
+      return { type: 'pointer_move', x: dv.getUint16(0), y: dv.getUint16(2) };
+    case 2:
+      exact(kind, body, 4);
+      return { type: 'pointer_relative', dx: dv.getInt16(0), dy: dv.getInt16(2) };
+    case 3: {
+      exact(kind, body, 2);
+      const button = BUTTONS[body[0]];
+      if (button === undefined) throw new InputCodecError('bad_button', `unknown mouse button ${body[0]}`);
+      return { type: 'button', button, down: flag(body[1]) };
+    }
+    case 4:
+      exact(kind, body, 4);
+      return { type: 'wheel', dx: dv.getInt16(0), dy: dv.getInt16(2) };
+    case 5: {
+      if (body.length < 2) throw new InputCodecError('truncated', `kind 5 needs 2 bytes, got ${body.length}`);
+      const down = flag(body[0]);
+      const codeBytes = exact(kind, body.subarray(2), body[1]);
+      const code = String.fromCharCode(...codeBytes);
+      if (!isValidKeyCode(code)) throw new InputCodecError('bad_key_code', 'bad key code');
+      return { type: 'key', code, down };
+    }
+    case 6:
+      exact(kind, body, 0);
+      return { type: 'release_all' };
+    default:
+      throw new InputCodecError('unknown_kind', `unknown input event kind ${kind}`);
+  }
+}
+
+/** Whether the event must travel on the reliable, ordered channel. */
+export function needsReliable(ev) {
+  return ev.type === 'button' || ev.type === 'key' || ev.type === 'release_all';
+}
+
+/** Position on a video of `size` pixels to the wire's 0..65535 scale (v/65536 of the size). */
+export function toWireCoord(pixel, size) {
+  if (!(size > 0)) return 0;
+  return clampInt(Math.floor((pixel / size) * 65536), 0, 65535);
+}

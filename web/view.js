@@ -1,0 +1,56 @@
+// What the page shows: the join form, the stage with the video, the status line and stats.
+
+export class View {
+  constructor(doc) {
+    this.doc = doc;
+    this.join = doc.getElementById('join');
+    this.stage = doc.getElementById('stage');
+    this.video = doc.getElementById('video');
+    this.status = doc.getElementById('status');
+    this.statusText = doc.getElementById('status-text');
+    this.stats = doc.getElementById('stats');
+    this.roomLabel = doc.getElementById('room-label');
+    this.fullscreen = doc.getElementById('fullscreen');
+  }
+
+  /** Shows the join form; calls `onJoin(room)` with a valid room name. */
+  showJoin(onJoin) {
+    this.stage.hidden = true;
+    this.join.hidden = false;
+    const input = this.join.querySelector('input');
+    const error = this.join.querySelector('.error');
+    input.focus();
+    this.join.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const room = input.value.trim();
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(room)) {
+        error.textContent = 'A room name is 1 to 64 letters, digits, dots, dashes or underscores.';
+        return;
+      }
+      onJoin(room);
+    });
+  }
+
+  showStage(room) {
+    this.join.hidden = true;
+    this.stage.hidden = false;
+    this.roomLabel.textContent = room;
+    this.doc.title = `${room} · peerdesk`;
+    this.stage.focus();
+    this.fullscreen.addEventListener('click', () => {
+      if (this.doc.fullscreenElement) this.doc.exitFullscreen();
+      else this.stage.requestFullscreen?.().catch(() => {});
+    });
+  }
+
+  /** Shows a status line over the video; `kind` is 'info', 'error', or null to hide it. */
+  setStatus(text, kind = 'info') {
+    this.status.hidden = kind === null;
+    this.status.dataset.kind = kind || '';
+    this.statusText.textContent = text || '';
+  }
+
+  setStats(text) {
+    this.stats.textContent = text;
+  }
+}
