@@ -1,0 +1,63 @@
+//! Screen capture for peerdesk.
+//!
+//! Owns: the [`Frame`] type (BGRA pixels with a capture timestamp), the [`Capturer`] trait every
+//! source implements, the synthetic [`TestScene`] that runs on any machine, and (in later
+//! issues) the platform backends under `platform/`.
+//!
+//! Does not own: encoding, networking, or the wire protocol; the host wires those together.
+//!
+//! Drive loop: a capture thread calls [`Capturer::next_frame`] in a loop; each call blocks
+//! until there is a new picture (a timer tick for the test scene) and returns it.
+
+mod frame;
+pub mod scene;
+
+pub use frame::{Frame, LatestSlot};
+pub use scene::{SceneControl, SceneLayout, TestScene};
+
+use std::time::Instant;
+
+/// Why capture failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The requested size cannot be captured (zero, odd or too large).
+    #[error("invalid capture size {width}x{height}: {why}")]
+    InvalidSize {
+        /// Requested width.
+        width: u32,
+        /// Requested height.
+        height: u32,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The source stopped for good.
+    #[error("capture source ended: {0}")]
+    Ended(String),
+}
+
+/// A source of pictures.
+pub trait Capturer: Send {
+    /// The size of the frames this source produces now.
+    fn size(&self) -> (u32, u32);
+
+    /// Blocks until the next picture is due (at most until `deadline`) and returns it, or
+    /// `None` when the deadline came first.
+    fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError>;
+}
+
+/// Largest width or height any source may produce.
+pub const MAX_DIMENSION: u32 = 8192;
+
+/// Checks a requested frame size: non-zero, even (4:2:0 video needs it), at most 8192.
+pub fn validate_size(width: u32, height: u32) -> Result<(), CaptureError> {
+    let why = if width == 0 || height == 0 {
+        "width and height must be positive"
+    } else if width % 2 != 0 || height % 2 != 0 {
+        "width and height must be even"
+    } else if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        "width and height must be at most 8192"
+    } else {
+        return Ok(());
+    };
+    Err(CaptureError::InvalidSize { width, height, why })
+}

@@ -1,0 +1,62 @@
+//! The encoder's output is what Chromium's WebRTC stack expects: Annex-B, Constrained Baseline,
+//! SPS and PPS in front of every IDR, IDR on request only.
+
+use std::time::Duration;
+
+use peerdesk_capture::TestScene;
+use peerdesk_encode::{Encoder, EncoderConfig, OpenH264Encoder};
+
+/// NAL unit types in an Annex-B buffer.
+fn nal_types(annex_b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 3 <= annex_b.len() {
+        if annex_b[i..].starts_with(&[0, 0, 1]) {
+            if let Some(&h) = annex_b.get(i + 3) {
+                out.push(h & 0x1f);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn idr_on_request_with_parameter_sets_and_baseline_profile() {
+    let (w, h) = (640, 360);
+    let scene = TestScene::new(w, h, 30).expect("scene");
+    let mut enc = OpenH264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_bps: 2_000_000 })
+        .expect("encoder");
+    let mut kinds = Vec::new();
+    for i in 0..40u64 {
+        let frame = scene.render(Duration::from_millis(i * 33));
+        let force = i == 20;
+        if let Some(e) = enc.encode(&frame, force).expect("encodes") {
+            let types = nal_types(&e.data);
+            assert!(!types.is_empty(), "frame {i} has NAL units");
+            if e.keyframe {
+                let sps = types.iter().position(|&t| t == 7).expect("SPS before IDR");
+                let pps = types.iter().position(|&t| t == 8).expect("PPS before IDR");
+                let idr = types.iter().position(|&t| t == 5).expect("IDR slice");
+                assert!(sps < idr && pps < idr, "{types:?}");
+                // SPS: profile_idc 66 (Baseline) with constraint_set1 (Constrained Baseline).
+                let at = e.data.windows(4).position(|w| w == [0, 0, 1, 0x67]).expect("SPS start code");
+                assert_eq!(e.data[at + 4], 66, "profile_idc");
+                assert!(e.data[at + 5] & 0x40 != 0, "constraint_set1_flag");
+            } else {
+                assert!(!types.contains(&5), "non-key frame {i} has no IDR slice: {types:?}");
+            }
+            kinds.push((i, e.keyframe));
+        }
+    }
+    let keys: Vec<u64> = kinds.iter().filter(|(_, k)| *k).map(|(i, _)| *i).collect();
+    assert_eq!(keys, vec![0, 20], "IDR first and when forced, never otherwise");
+    assert!(kinds.len() >= 35, "few frames skipped at 2 Mb/s: {}", kinds.len());
+}
+
+#[test]
+fn refuses_odd_sizes() {
+    assert!(OpenH264Encoder::new(EncoderConfig { width: 641, height: 360, fps: 30, bitrate_bps: 1_000_000 }).is_err());
+}
