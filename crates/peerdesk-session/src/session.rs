@@ -1,0 +1,409 @@
+//! One viewer's connection: the answer to its offer, video out, input in.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerdesk_proto::{InputDecodeError, InputEvent};
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{MediaTime, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
+use tracing::{debug, warn};
+
+use crate::KeyframeThrottle;
+
+/// RTP header extension id for playout-delay when the offer does not name one.
+const PLAYOUT_DELAY_EXT_ID: u8 = 12;
+
+/// Settings of a session.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// Least time between two keyframes asked for by this viewer.
+    pub keyframe_interval: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            keyframe_interval: Duration::from_millis(300),
+        }
+    }
+}
+
+/// What a session tells the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// ICE and DTLS are up; media flows from now on.
+    Connected,
+    /// The viewer needs a keyframe (it joined, or it lost packets); already throttled.
+    KeyframeNeeded,
+    /// The viewer sent an input event.
+    Input(InputEvent),
+    /// The viewer sent bytes that are not an input event; they were dropped.
+    BadInput(InputDecodeError),
+    /// The connection is gone; drop the session.
+    Disconnected,
+}
+
+/// A datagram to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Local address to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Vec<u8>,
+}
+
+/// One encoded video frame, shared between sessions without copying.
+#[derive(Clone, Debug)]
+pub struct VideoFrame {
+    /// H.264 Annex-B.
+    pub data: Arc<[u8]>,
+    /// Whether it is an IDR.
+    pub keyframe: bool,
+    /// When its picture was captured (the RTP timestamp is derived from it).
+    pub captured_at: Instant,
+}
+
+/// Why a session could not be set up or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The offer is not valid SDP.
+    #[error("the viewer's offer is not valid SDP: {0}")]
+    BadOffer(String),
+    /// The offer has no video section to send on.
+    #[error("the viewer's offer has no video section")]
+    NoVideo,
+    /// The offer's video section has no H.264 with packetization-mode=1.
+    #[error("the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support")]
+    NoH264,
+    /// A local address could not be used as an ICE candidate.
+    #[error("cannot use {0} as an ICE candidate")]
+    BadCandidate(SocketAddr),
+    /// str0m refused an operation.
+    #[error("WebRTC error: {0}")]
+    Rtc(#[from] RtcError),
+}
+
+/// Counters of one session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Video frames handed to str0m.
+    pub frames_sent: u64,
+    /// Of which keyframes.
+    pub keyframes_sent: u64,
+    /// Frames skipped while waiting for a keyframe.
+    pub frames_skipped: u64,
+    /// Input events decoded.
+    pub input_events: u64,
+    /// Input messages refused.
+    pub bad_input: u64,
+}
+
+/// The host's side of one viewer's connection. See the crate docs for the drive loop.
+#[derive(Debug)]
+pub struct Session {
+    rtc: Rtc,
+    video: Option<(Mid, Pt)>,
+    offered_video: bool,
+    start: Instant,
+    last_rtp: Option<u64>,
+    now: Instant,
+    timeout: Instant,
+    throttle: KeyframeThrottle,
+    awaiting_keyframe: bool,
+    connected: bool,
+    closed: bool,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<SessionEvent>,
+    counters: SessionCounters,
+}
+
+impl Session {
+    /// Answers a viewer's offer. `local` are the host's addresses to offer as ICE candidates
+    /// (the host is ICE-lite: the viewer's checks find the way). Returns the session and the
+    /// answer SDP to send back.
+    pub fn accept_offer(
+        offer: &str,
+        local: &[SocketAddr],
+        now: Instant,
+        config: &SessionConfig,
+    ) -> Result<(Self, String), SessionError> {
+        crate::init_crypto();
+        let video_mids = video_mids(offer);
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_h264(true)
+            .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
+            .build(now);
+        for &addr in local {
+            let c = Candidate::host(addr, "udp").map_err(|_| SessionError::BadCandidate(addr))?;
+            rtc.add_local_candidate(c);
+        }
+        let answer = rtc.sdp_api().accept_offer(offer)?;
+        let mut session = Self {
+            rtc,
+            video: None,
+            offered_video: false,
+            start: now,
+            last_rtp: None,
+            now,
+            timeout: now,
+            throttle: KeyframeThrottle::new(config.keyframe_interval),
+            awaiting_keyframe: true,
+            connected: false,
+            closed: false,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: SessionCounters::default(),
+        };
+        // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
+        for mid in &video_mids {
+            session.offered_video = true;
+            let mid = Mid::from(mid.as_str());
+            if let Some(pt) = session.rtc.writer(mid).and_then(|w| pick_h264(w.payload_params())) {
+                session.video = Some((mid, pt));
+                break;
+            }
+        }
+        session.drain(now)?;
+        if session.video.is_none() {
+            return Err(if session.offered_video { SessionError::NoH264 } else { SessionError::NoVideo });
+        }
+        Ok((session, answer.to_sdp_string()))
+    }
+
+    /// A datagram arrived from `source` on the local address `destination`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), SessionError> {
+        let Ok(contents) = bytes.try_into() else {
+            debug!("dropping a datagram that is not STUN, DTLS or RTP");
+            return Ok(());
+        };
+        let input = Input::Receive(now, Receive { proto: Protocol::Udp, source, destination, contents });
+        if !self.rtc.accepts(&input) {
+            debug!("dropping a datagram not for this session");
+            return Ok(());
+        }
+        self.rtc.handle_input(input)?;
+        self.drain(now)
+    }
+
+    /// Time passed; call at [`poll_timeout`](Self::poll_timeout) at the latest.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.rtc.handle_input(Input::Timeout(now))?;
+        self.drain(now)
+    }
+
+    /// A trickled candidate from the viewer (`candidate:...`). Bad ones are ignored: an ICE-lite
+    /// host learns the viewer's address from its checks anyway.
+    pub fn add_remote_candidate(&mut self, now: Instant, candidate: &str) -> Result<(), SessionError> {
+        let line = candidate.strip_prefix("a=").unwrap_or(candidate);
+        match Candidate::from_sdp_string(line) {
+            Ok(c) => {
+                self.rtc.add_remote_candidate(c);
+                self.drain(now)
+            }
+            Err(e) => {
+                debug!("ignoring a candidate the viewer sent: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends one video frame. Until the viewer has a keyframe, other frames are skipped (they
+    /// could not be decoded). Returns whether the frame was sent.
+    pub fn send_video(&mut self, now: Instant, frame: &VideoFrame) -> Result<bool, SessionError> {
+        let Some((mid, pt)) = self.video else {
+            return Ok(false);
+        };
+        if !self.connected || self.closed {
+            return Ok(false);
+        }
+        if self.awaiting_keyframe && !frame.keyframe {
+            self.counters.frames_skipped += 1;
+            return Ok(false);
+        }
+        let ticks = rtp_ticks(frame.captured_at.saturating_duration_since(self.start));
+        // Never repeat or go back: the browser would take it for the same or an old frame.
+        let ticks = match self.last_rtp {
+            Some(last) if ticks <= last => last + 1,
+            _ => ticks,
+        };
+        self.last_rtp = Some(ticks);
+        let Some(writer) = self.rtc.writer(mid) else {
+            return Ok(false);
+        };
+        writer
+            .playout_delay(MediaTime::ZERO, MediaTime::ZERO)
+            .write(pt, frame.captured_at, MediaTime::from_90khz(ticks), frame.data.clone())?;
+        self.counters.frames_sent += 1;
+        if frame.keyframe {
+            self.counters.keyframes_sent += 1;
+            self.awaiting_keyframe = false;
+            self.throttle.keyframe_sent(now);
+        }
+        self.drain(now)?;
+        Ok(true)
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the host.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn poll_timeout(&self) -> Instant {
+        match self.throttle.poll_timeout(self.now) {
+            Some(t) => t.min(self.timeout),
+            None => self.timeout,
+        }
+    }
+
+    /// Whether the session still runs.
+    pub fn is_alive(&self) -> bool {
+        !self.closed && self.rtc.is_alive()
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// The session's counters.
+    pub fn counters(&self) -> &SessionCounters {
+        &self.counters
+    }
+
+    /// Ends the session.
+    pub fn close(&mut self) {
+        self.rtc.disconnect();
+        self.closed = true;
+    }
+
+    /// Drains str0m's output until its next timeout (str0m requires this after every mutation).
+    fn drain(&mut self, now: Instant) -> Result<(), SessionError> {
+        self.now = now;
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Timeout(t) => {
+                    self.timeout = t;
+                    break;
+                }
+                Output::Transmit(t) => self.transmits.push_back(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents.to_vec(),
+                }),
+                Output::Event(e) => self.on_event(now, e),
+            }
+        }
+        if self.connected && self.throttle.poll(now) {
+            self.events.push_back(SessionEvent::KeyframeNeeded);
+        }
+        Ok(())
+    }
+
+    fn on_event(&mut self, now: Instant, e: Event) {
+        match e {
+            Event::Connected => {
+                self.connected = true;
+                self.awaiting_keyframe = true;
+                self.throttle.request(now);
+                self.events.push_back(SessionEvent::Connected);
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if !self.closed {
+                    self.closed = true;
+                    self.events.push_back(SessionEvent::Disconnected);
+                }
+            }
+            Event::KeyframeRequest(r) => {
+                debug!(kind = ?r.kind, "viewer asked for a keyframe");
+                self.throttle.request(now);
+            }
+            Event::ChannelData(d) => {
+                if !d.binary {
+                    self.counters.bad_input += 1;
+                    self.events.push_back(SessionEvent::BadInput(InputDecodeError::Empty));
+                    return;
+                }
+                match InputEvent::decode(&d.data) {
+                    Ok(ev) => {
+                        self.counters.input_events += 1;
+                        self.events.push_back(SessionEvent::Input(ev));
+                    }
+                    Err(err) => {
+                        self.counters.bad_input += 1;
+                        self.events.push_back(SessionEvent::BadInput(err));
+                    }
+                }
+            }
+            Event::ChannelOpen(_, label) => debug!(%label, "data channel open"),
+            _ => {}
+        }
+    }
+}
+
+/// The `a=mid` of every `m=video` section of an SDP.
+fn video_mids(sdp: &str) -> Vec<String> {
+    let mut mids = Vec::new();
+    let mut in_video = false;
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if let Some(m) = line.strip_prefix("m=") {
+            in_video = m.starts_with("video ");
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            if in_video && !mid.is_empty() && mid.len() <= 32 {
+                mids.push(mid.to_owned());
+            }
+        }
+    }
+    mids
+}
+
+fn rtp_ticks(d: Duration) -> u64 {
+    (d.as_micros() * 9 / 100) as u64
+}
+
+/// Picks H.264 with packetization-mode=1, preferring Constrained Baseline (42e01f, 42001f).
+fn pick_h264<'a>(params: impl Iterator<Item = &'a str0m::format::PayloadParams>) -> Option<Pt> {
+    let mut best: Option<(u8, Pt)> = None;
+    for p in params {
+        let spec = p.spec();
+        if spec.codec != Codec::H264 || spec.format.packetization_mode != Some(1) {
+            continue;
+        }
+        let rank = match spec.format.profile_level_id {
+            Some(0x42e01f) => 0,
+            Some(0x42001f) => 1,
+            Some(id) if id >> 16 == 0x42 => 2,
+            _ => 3,
+        };
+        if best.is_none_or(|(r, _)| rank < r) {
+            best = Some((rank, p.pt()));
+        }
+    }
+    if best.is_none() {
+        warn!("viewer offered video without H.264 packetization-mode=1");
+    }
+    best.map(|(_, pt)| pt)
+}

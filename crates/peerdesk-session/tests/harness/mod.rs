@@ -1,0 +1,200 @@
+//! A viewer made of a plain str0m peer, and a simulated network between it and a host
+//! [`Session`], driven in simulated time (no sockets, no sleeps).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use peerdesk_session::{Session, SessionConfig, SessionEvent};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::channel::{ChannelConfig, ChannelId, Reliability};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::Extension;
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+pub const HOST: &str = "10.0.0.1:5000";
+pub const VIEWER: &str = "10.0.0.2:6000";
+
+#[derive(Debug)]
+pub struct Viewer {
+    pub rtc: Rtc,
+    pub mid: Mid,
+    pub input: ChannelId,
+    pub motion: ChannelId,
+    pub timeout: Instant,
+    pub connected: bool,
+    pub open_channels: usize,
+    pub media: Vec<MediaData>,
+}
+
+#[derive(Debug)]
+pub struct Pair {
+    pub now: Instant,
+    pub viewer: Viewer,
+    pub host: Session,
+    pub host_events: Vec<SessionEvent>,
+    pending: Option<SdpPendingOffer>,
+    /// Drop every datagram from host to viewer while set (simulated loss).
+    pub drop_to_viewer: bool,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+impl Pair {
+    /// A viewer offers (video recvonly, the two input channels), the host answers.
+    pub fn new() -> Self {
+        peerdesk_session::init_crypto();
+        let now = Instant::now();
+        let mut rtc = Rtc::builder()
+            .clear_codecs()
+            .enable_h264(true)
+            .set_extension(5, Extension::PlayoutDelay)
+            .build(now);
+        rtc.add_local_candidate(Candidate::host(addr(VIEWER), "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let input = api.add_channel("input".into());
+        let motion = api.add_channel_with_config(ChannelConfig {
+            label: "motion".into(),
+            ordered: false,
+            reliability: Reliability::MaxRetransmits { retransmits: 0 },
+            ..Default::default()
+        });
+        let (offer, pending) = api.apply().unwrap();
+        let (host, answer) =
+            Session::accept_offer(&offer.to_sdp_string(), &[addr(HOST)], now, &SessionConfig::default())
+                .expect("host accepts the offer");
+        assert!(answer.contains("a=ice-lite"), "host answers as ICE-lite");
+        let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+        rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        let mut pair = Self {
+            now,
+            viewer: Viewer { rtc, mid, input, motion, timeout: now, connected: false, open_channels: 0, media: vec![] },
+            host,
+            host_events: vec![],
+            pending: None,
+            drop_to_viewer: false,
+        };
+        pair.pump();
+        pair
+    }
+
+    /// Moves every queued datagram and event until both sides are quiet.
+    pub fn pump(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            // Viewer's output.
+            loop {
+                match self.viewer.rtc.poll_output().unwrap() {
+                    Output::Timeout(t) => {
+                        self.viewer.timeout = t;
+                        break;
+                    }
+                    Output::Transmit(t) => {
+                        moved = true;
+                        self.host.handle_receive(self.now, t.source, t.destination, &t.contents).unwrap();
+                    }
+                    Output::Event(e) => match e {
+                        Event::Connected => self.viewer.connected = true,
+                        Event::ChannelOpen(..) => self.viewer.open_channels += 1,
+                        Event::MediaData(m) => self.viewer.media.push(m),
+                        _ => {}
+                    },
+                }
+            }
+            // Host's output.
+            while let Some(t) = self.host.poll_transmit() {
+                moved = true;
+                if self.drop_to_viewer {
+                    continue;
+                }
+                let input = Input::Receive(
+                    self.now,
+                    Receive {
+                        proto: Protocol::Udp,
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.as_slice().try_into().unwrap(),
+                    },
+                );
+                self.viewer.rtc.handle_input(input).unwrap();
+            }
+            while let Some(e) = self.host.poll_event() {
+                self.host_events.push(e);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the two peers did not settle");
+    }
+
+    /// Advances simulated time by `d`, firing every timeout on the way.
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        for _ in 0..100_000 {
+            let next = self.viewer.timeout.min(self.host.poll_timeout()).max(self.now);
+            if next > end {
+                break;
+            }
+            self.now = next + Duration::from_micros(1);
+            self.viewer.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            self.host.handle_timeout(self.now).unwrap();
+            self.pump();
+        }
+        self.now = end;
+        self.viewer.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+        self.host.handle_timeout(self.now).unwrap();
+        self.pump();
+    }
+
+    /// Advances until both sides are connected and the channels are open (at most 10 s).
+    pub fn connect(&mut self) {
+        for _ in 0..1000 {
+            if self.viewer.connected && self.host.is_connected() && self.viewer.open_channels >= 2 {
+                return;
+            }
+            self.advance(Duration::from_millis(10));
+        }
+        panic!("no connection within 10 simulated seconds");
+    }
+
+    /// Takes the host's events seen so far.
+    pub fn take_host_events(&mut self) -> Vec<SessionEvent> {
+        std::mem::take(&mut self.host_events)
+    }
+
+    /// The viewer asks for a keyframe with a PLI.
+    pub fn viewer_sends_pli(&mut self) {
+        let mut w = self.viewer.rtc.writer(self.viewer.mid).expect("writer for the video mid");
+        assert!(w.is_request_keyframe_possible(KeyframeRequestKind::Pli));
+        w.request_keyframe(None, KeyframeRequestKind::Pli).unwrap();
+        self.pump();
+    }
+
+    /// The viewer writes bytes on one of its channels.
+    pub fn viewer_writes(&mut self, channel: ChannelId, bytes: &[u8]) {
+        let mut ch = self.viewer.rtc.channel(channel).expect("channel open");
+        ch.write(true, bytes).unwrap();
+        self.pump();
+    }
+}
+
+/// NAL unit types in an Annex-B buffer.
+pub fn nal_types(annex_b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 3 < annex_b.len() {
+        if annex_b[i..].starts_with(&[0, 0, 1]) {
+            out.push(annex_b[i + 3] & 0x1f);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}

@@ -1,0 +1,135 @@
+//! A host session streams H.264 to a real str0m viewer: the viewer depacketizes every frame,
+//! every IDR carries SPS and PPS, the first frame is a keyframe, a PLI brings a new keyframe
+//! (throttled), and every packet says playout-delay 0/0.
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{Pair, nal_types};
+use peerdesk_capture::TestScene;
+use peerdesk_encode::{Encoder, EncoderConfig, OpenH264Encoder};
+use peerdesk_session::{SessionEvent, VideoFrame};
+use str0m::media::MediaTime;
+
+struct Source {
+    scene: TestScene,
+    encoder: OpenH264Encoder,
+    frame: u64,
+}
+
+impl Source {
+    fn new() -> Self {
+        Self {
+            scene: TestScene::new(320, 240, 30).expect("scene"),
+            encoder: OpenH264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_bps: 1_000_000 })
+                .expect("encoder"),
+            frame: 0,
+        }
+    }
+
+    /// Encodes the next frame; a keyframe when `key`.
+    fn next(&mut self, pair: &Pair, key: bool) -> VideoFrame {
+        self.frame += 1;
+        let mut f = self.scene.render(Duration::from_millis(self.frame * 33));
+        f.captured_at = pair.now;
+        let e = self.encoder.encode(&f, key).expect("encodes").expect("not skipped");
+        VideoFrame { data: Arc::from(e.data), keyframe: e.keyframe, captured_at: pair.now }
+    }
+}
+
+/// Streams `n` frames at 30 fps, forcing a keyframe whenever the session asks for one.
+fn stream(pair: &mut Pair, src: &mut Source, n: usize) -> usize {
+    let mut keyframes_asked = 0;
+    for _ in 0..n {
+        let events = pair.take_host_events();
+        let key = events.contains(&SessionEvent::KeyframeNeeded);
+        keyframes_asked += usize::from(key);
+        let frame = src.next(pair, key);
+        let now = pair.now;
+        pair.host.send_video(now, &frame).expect("send");
+        pair.pump();
+        pair.advance(Duration::from_millis(33));
+    }
+    keyframes_asked
+}
+
+#[test]
+fn first_frame_is_a_keyframe_and_every_idr_carries_sps_pps() {
+    let mut pair = Pair::new();
+    pair.connect();
+    let events = pair.take_host_events();
+    assert!(events.contains(&SessionEvent::Connected), "{events:?}");
+    assert!(events.contains(&SessionEvent::KeyframeNeeded), "a new viewer asks for a keyframe: {events:?}");
+    pair.host_events = events.into_iter().filter(|e| *e == SessionEvent::KeyframeNeeded).collect();
+
+    let mut src = Source::new();
+    stream(&mut pair, &mut src, 30);
+
+    let media = &pair.viewer.media;
+    assert!(media.len() >= 28, "viewer received {} of 30 frames", media.len());
+    assert!(media[0].is_keyframe(), "the first frame the viewer gets is a keyframe");
+    for m in media {
+        let types = nal_types(&m.data);
+        if types.contains(&5) {
+            assert!(types.contains(&7) && types.contains(&8), "IDR without SPS/PPS: {types:?}");
+        }
+        assert_eq!(m.ext_vals.play_delay_min, Some(MediaTime::ZERO), "playout-delay min");
+        assert_eq!(m.ext_vals.play_delay_max, Some(MediaTime::ZERO), "playout-delay max");
+    }
+    // RTP time follows the frames' capture times (90 kHz, 33 ms apart).
+    let dt = media[2].time.numer() as i64 - media[1].time.numer() as i64;
+    assert!((2900..=3100).contains(&dt), "RTP step {dt}");
+    assert_eq!(media.iter().filter(|m| m.is_keyframe()).count(), 1, "no keyframe nobody asked for");
+}
+
+#[test]
+fn a_pli_brings_a_keyframe_and_a_storm_of_plis_brings_few() {
+    let mut pair = Pair::new();
+    pair.connect();
+    let mut src = Source::new();
+    stream(&mut pair, &mut src, 10);
+    let before = pair.viewer.media.iter().filter(|m| m.is_keyframe()).count();
+
+    pair.viewer_sends_pli();
+    pair.advance(Duration::from_millis(1));
+    assert!(pair.host_events.contains(&SessionEvent::KeyframeNeeded), "{:?}", pair.host_events);
+    stream(&mut pair, &mut src, 3);
+    let after: Vec<_> = pair.viewer.media.iter().filter(|m| m.is_keyframe()).collect();
+    assert_eq!(after.len(), before + 1, "one new keyframe after the PLI");
+    let types = nal_types(&after[after.len() - 1].data);
+    assert!(types.contains(&7) && types.contains(&8) && types.contains(&5), "{types:?}");
+
+    // Ten PLIs in 100 ms: the throttle lets at most one more keyframe through per 300 ms.
+    let mut asked = 0;
+    for _ in 0..10 {
+        pair.viewer_sends_pli();
+        asked += stream(&mut pair, &mut src, 1);
+    }
+    assert!(asked <= 2, "{asked} keyframes for a storm of 10 PLIs in 330 ms");
+    assert!(asked >= 1, "the storm is answered at least once");
+}
+
+#[test]
+fn frames_before_the_first_keyframe_are_held_back() {
+    let mut pair = Pair::new();
+    pair.connect();
+    pair.take_host_events();
+    let mut src = Source::new();
+    // The host ignores the request for a while (an encoder busy elsewhere): P-frames only.
+    src.next(&pair, true);
+    for _ in 0..3 {
+        let f = src.next(&pair, false);
+        assert!(!f.keyframe);
+        let now = pair.now;
+        assert!(!pair.host.send_video(now, &f).expect("send"), "a P-frame before any keyframe is not sent");
+    }
+    assert_eq!(pair.host.counters().frames_skipped, 3);
+    let f = src.next(&pair, true);
+    let now = pair.now;
+    assert!(pair.host.send_video(now, &f).expect("send"));
+    pair.pump();
+    pair.advance(Duration::from_millis(50));
+    assert!(pair.viewer.media.first().is_some_and(|m| m.is_keyframe()));
+}
