@@ -260,6 +260,16 @@ impl Session {
         Ok(true)
     }
 
+    /// The viewer missed frames (the host could not keep up with it): hold further frames until
+    /// a keyframe and ask for one.
+    pub fn resync(&mut self, now: Instant) {
+        self.awaiting_keyframe = true;
+        self.throttle.request(now);
+        if self.connected && self.throttle.poll(now) {
+            self.events.push_back(SessionEvent::KeyframeNeeded);
+        }
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

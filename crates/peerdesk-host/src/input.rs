@@ -1,0 +1,79 @@
+//! Where the viewers' input goes.
+
+use std::collections::{HashMap, HashSet};
+
+use peerdesk_capture::SceneControl;
+use peerdesk_proto::{InputEvent, PeerId};
+
+/// Receives decoded input events, tagged with the viewer that sent them.
+pub trait InputSink: Send {
+    /// One event from `peer`.
+    fn handle(&mut self, peer: PeerId, event: &InputEvent);
+
+    /// `peer` left: release everything it holds.
+    fn release(&mut self, peer: PeerId);
+}
+
+/// Feeds the test scene: the pointer moves its dot; each key press or button press (not the
+/// browser's auto-repeat of a held key) toggles its marker.
+#[derive(Debug)]
+pub struct SceneInputSink {
+    scene: SceneControl,
+    held: HashMap<PeerId, HashSet<String>>,
+}
+
+impl SceneInputSink {
+    /// A sink driving `scene`.
+    pub fn new(scene: SceneControl) -> Self {
+        Self { scene, held: HashMap::new() }
+    }
+}
+
+impl InputSink for SceneInputSink {
+    fn handle(&mut self, peer: PeerId, event: &InputEvent) {
+        match event {
+            InputEvent::PointerMove { x, y } => {
+                self.scene.pointer_to(f32::from(*x) / 65536.0, f32::from(*y) / 65536.0);
+            }
+            InputEvent::Button { down: true, .. } => self.scene.toggle_marker(),
+            InputEvent::Key { code, down } => {
+                let held = self.held.entry(peer).or_default();
+                if *down {
+                    if held.insert(code.clone()) {
+                        self.scene.toggle_marker();
+                    }
+                } else {
+                    held.remove(code);
+                }
+            }
+            InputEvent::ReleaseAll => self.release(peer),
+            InputEvent::Button { down: false, .. } | InputEvent::PointerRelative { .. } | InputEvent::Wheel { .. } => {}
+        }
+    }
+
+    fn release(&mut self, peer: PeerId) {
+        self.held.remove(&peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_do_not_toggle_and_release_forgets_held_keys() {
+        let scene = SceneControl::default();
+        let mut sink = SceneInputSink::new(scene.clone());
+        let p = PeerId(1);
+        let down = InputEvent::Key { code: "KeyA".into(), down: true };
+        sink.handle(p, &down);
+        sink.handle(p, &down);
+        sink.handle(p, &down);
+        assert_eq!(scene.snapshot().toggles, 1, "auto-repeat does not toggle again");
+        sink.release(p);
+        sink.handle(p, &down);
+        assert_eq!(scene.snapshot().toggles, 2);
+        sink.handle(p, &InputEvent::PointerMove { x: 32768, y: 0 });
+        assert_eq!(scene.snapshot().pointer, Some((0.5, 0.0)));
+    }
+}

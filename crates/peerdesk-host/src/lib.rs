@@ -1,0 +1,60 @@
+//! The peerdesk host: streams a source to every viewer in its room.
+//!
+//! Owns the runtime: threads own hardware, tasks own sockets.
+//! - [`pipeline`]: a capture thread and an encode thread joined by a latest-wins slot; encoded
+//!   frames go to every session (encode once, send to many);
+//! - [`viewer`]: one tokio task per viewer driving a sans-IO [`peerdesk_session::Session`]
+//!   over its own UDP sockets; a session that fails or panics ends alone;
+//! - [`signaling`]: the WebSocket client to `peerdesk serve`, reconnecting with backoff;
+//! - [`input`]: where decoded input goes ([`InputSink`]), with per-viewer release of held keys.
+//!
+//! Does not own: the wire formats (peerdesk-proto), WebRTC (peerdesk-session), pixels
+//! (peerdesk-capture, peerdesk-encode), nor the CLI (the `peerdesk` binary).
+
+pub mod addrs;
+pub mod input;
+pub mod pipeline;
+pub mod signaling;
+pub mod viewer;
+
+use std::time::Duration;
+
+use peerdesk_proto::RoomId;
+
+pub use input::{InputSink, SceneInputSink};
+pub use pipeline::{Pipeline, PipelineStats};
+pub use signaling::{HostError, run};
+
+/// What the host streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The built-in animated test scene.
+    TestScene,
+}
+
+/// Settings of a host, validated by the binary.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// The signaling server's WebSocket URL (`ws://host:port/ws`).
+    pub signal_url: String,
+    /// The page viewers open (`http://host:port/?room=NAME`).
+    pub viewer_url: String,
+    /// The room to host.
+    pub room: RoomId,
+    /// What to stream.
+    pub source: SourceKind,
+    /// Stream width in pixels (even).
+    pub width: u32,
+    /// Stream height in pixels (even).
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bitrate in bits per second.
+    pub bitrate_bps: u32,
+    /// Include 127.0.0.1 among the ICE candidates.
+    pub loopback_candidates: bool,
+    /// Least time between keyframes asked for by one viewer.
+    pub keyframe_interval: Duration,
+    /// How often to log a status line.
+    pub status_interval: Duration,
+}

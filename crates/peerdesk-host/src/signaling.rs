@@ -1,0 +1,242 @@
+//! The host's connection to the signaling server, and the host's top-level [`run`].
+//!
+//! The host joins its room, answers each viewer's offer by starting a viewer task, passes
+//! candidates on, and ends a viewer's task when the server says it left. When the server goes
+//! away, running sessions keep streaming (media does not pass through it) and the host
+//! reconnects with backoff.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use peerdesk_capture::TestScene;
+use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
+use peerdesk_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
+use peerdesk_session::SessionConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tracing::{debug, info, warn};
+
+use crate::input::{InputSink, SceneInputSink};
+use crate::pipeline::Pipeline;
+use crate::viewer::{self, ViewerCommand, ViewerContext, ViewerHandle};
+use crate::{HostConfig, SourceKind};
+
+const BACKOFF_MIN: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why the host stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Another host holds the room.
+    #[error("room \"{0}\" already has a host: stop the other host or pick another --room")]
+    RoomTaken(String),
+    /// The server refused the host for good.
+    #[error("the signaling server refused this host: {0}")]
+    Refused(String),
+    /// The source could not be opened.
+    #[error("cannot open the video source: {0}")]
+    Capture(#[from] peerdesk_capture::CaptureError),
+    /// The encoder could not be set up.
+    #[error(transparent)]
+    Encode(#[from] peerdesk_encode::EncodeError),
+    /// The pipeline's threads could not start.
+    #[error("cannot start the capture threads: {0}")]
+    Threads(#[from] std::io::Error),
+}
+
+enum Ended {
+    /// The connection dropped; reconnect.
+    Lost(String),
+    /// Stop the host.
+    Fatal(HostError),
+    /// Shutdown was asked for.
+    Shutdown,
+}
+
+/// Runs a host until `shutdown` completes or a fatal error. Prints `open URL` on stdout once,
+/// when the room is first joined.
+pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
+    let (capturer, sink): (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>) = match config.source {
+        SourceKind::TestScene => {
+            let scene = TestScene::new(config.width, config.height, config.fps)?;
+            let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
+            (Box::new(scene), sink)
+        }
+    };
+    let (width, height) = capturer.size();
+    let encoder = OpenH264Encoder::new(EncoderConfig { width, height, fps: config.fps, bitrate_bps: config.bitrate_bps })?;
+    if !peerdesk_encode::ASSEMBLY {
+        warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
+    }
+    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder))?);
+    let ctx = ViewerContext {
+        pipeline: pipeline.clone(),
+        input: sink,
+        session: SessionConfig { keyframe_interval: config.keyframe_interval },
+        ips: crate::addrs::candidate_ips(config.loopback_candidates),
+    };
+    info!(
+        room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
+        width, height, config.fps, config.bitrate_bps / 1000, ctx.ips
+    );
+    let status = tokio::spawn(status_loop(pipeline.clone(), config.status_interval));
+
+    let mut viewers: HashMap<PeerId, ViewerHandle> = HashMap::new();
+    let mut announced = false;
+    let mut backoff = BACKOFF_MIN;
+    tokio::pin!(shutdown);
+    let result = loop {
+        let ended = tokio::select! {
+            () = &mut shutdown => Ended::Shutdown,
+            ended = connect_and_serve(&config, &ctx, &mut viewers, &mut announced, &mut backoff) => ended,
+        };
+        match ended {
+            Ended::Shutdown => break Ok(()),
+            Ended::Fatal(e) => break Err(e),
+            Ended::Lost(why) => {
+                warn!("signaling server: {why}; retrying in {:.1} s (running sessions keep streaming)", backoff.as_secs_f32());
+                tokio::select! {
+                    () = &mut shutdown => break Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    };
+    status.abort();
+    drop(viewers);
+    result
+}
+
+async fn connect_and_serve(
+    config: &HostConfig,
+    ctx: &ViewerContext,
+    viewers: &mut HashMap<PeerId, ViewerHandle>,
+    announced: &mut bool,
+    backoff: &mut Duration,
+) -> Ended {
+    let (ws, _) = match tokio_tungstenite::connect_async(config.signal_url.as_str()).await {
+        Ok(ok) => ok,
+        Err(e) => return Ended::Lost(format!("cannot connect to {}: {e}", config.signal_url)),
+    };
+    let (mut sink, mut stream) = ws.split();
+    let join = ClientMessage::Join { v: PROTOCOL_VERSION, room: config.room.to_string(), role: Role::Host };
+    if let Err(e) = send(&mut sink, &join).await {
+        return Ended::Lost(e);
+    }
+    loop {
+        let frame = match stream.next().await {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
+            None => return Ended::Lost("connection closed".into()),
+        };
+        let text = match frame {
+            Message::Text(t) => t,
+            Message::Close(_) => return Ended::Lost("the server closed the connection".into()),
+            _ => continue,
+        };
+        let msg: ServerMessage = match serde_json::from_str(text.as_str()) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("ignoring a message from the server that is not understood: {e}");
+                continue;
+            }
+        };
+        viewers.retain(|_, v| !v.is_finished());
+        match msg {
+            ServerMessage::Joined { room, .. } => {
+                *backoff = BACKOFF_MIN;
+                info!(%room, "joined the signaling server; waiting for viewers");
+                if !*announced {
+                    *announced = true;
+                    announce(&config.viewer_url);
+                }
+            }
+            ServerMessage::Offer { peer, sdp } => {
+                viewers.remove(&peer);
+                match viewer::start(peer, &sdp, ctx).await {
+                    Ok((answer, handle)) => {
+                        viewers.insert(peer, handle);
+                        let msg = ClientMessage::Answer { peer: Some(peer), sdp: answer };
+                        if let Err(e) = send(&mut sink, &msg).await {
+                            return Ended::Lost(e);
+                        }
+                    }
+                    Err(e) => warn!(%peer, "cannot answer the viewer's offer: {e}"),
+                }
+            }
+            ServerMessage::Candidate { peer, candidate, .. } => {
+                if let Some(v) = viewers.get(&peer) {
+                    v.send(ViewerCommand::Candidate(candidate));
+                }
+            }
+            ServerMessage::ViewerJoined { peer } => debug!(%peer, "viewer joined the room"),
+            ServerMessage::ViewerLeft { peer } => {
+                if viewers.remove(&peer).is_some() {
+                    info!(%peer, "viewer left");
+                }
+            }
+            ServerMessage::Error { code: ErrorCode::HostExists, .. } => {
+                return Ended::Fatal(HostError::RoomTaken(config.room.to_string()));
+            }
+            ServerMessage::Error { code, message } => match code {
+                ErrorCode::UnsupportedVersion | ErrorCode::InvalidRoom | ErrorCode::TooManyRooms => {
+                    return Ended::Fatal(HostError::Refused(message));
+                }
+                _ => warn!(?code, "the server refused a message: {message}"),
+            },
+            ServerMessage::HostOnline { .. } | ServerMessage::HostOffline | ServerMessage::Answer { .. } => {
+                debug!("ignoring a message meant for viewers");
+            }
+        }
+    }
+}
+
+async fn send<S>(sink: &mut S, msg: &ClientMessage) -> Result<(), String>
+where
+    S: futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    let text = serde_json::to_string(msg).map_err(|e| format!("cannot encode a message: {e}"))?;
+    sink.send(Message::Text(text.into())).await.map_err(|e| format!("send failed: {e}"))
+}
+
+/// The one line a user (or a script) looks for: the link to open.
+fn announce(url: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "open {url}");
+    let _ = out.flush();
+}
+
+async fn status_loop(pipeline: Arc<Pipeline>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    pipeline.stats().take();
+    loop {
+        tick.tick().await;
+        let w = pipeline.stats().take();
+        let viewers = pipeline.viewers();
+        if viewers == 0 {
+            continue;
+        }
+        let secs = w.since.map_or(every, |s| s.elapsed()).as_secs_f64().max(0.001);
+        info!(
+            "{} viewer{} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · {} keyframes",
+            viewers,
+            if viewers == 1 { "" } else { "s" },
+            w.frames as f64 / secs,
+            w.bytes as f64 * 8.0 / secs / 1e6,
+            ms(w.average(w.capture)),
+            ms(w.average(w.convert)),
+            ms(w.average(w.encode)),
+            ms(w.encode_max),
+            w.keyframes,
+        );
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

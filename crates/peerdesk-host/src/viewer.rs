@@ -1,0 +1,251 @@
+//! One task per viewer: its own UDP sockets, its sans-IO session, frames in, input out.
+//!
+//! The task ends when the viewer disconnects, the host closes it, or the session fails; a panic
+//! inside it ends that task only (tokio catches it) and the guards release the viewer's input
+//! and its place in the pipeline.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use peerdesk_proto::PeerId;
+use peerdesk_session::{Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
+use tokio::net::UdpSocket;
+use tokio::sync::{broadcast, mpsc};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::input::InputSink;
+use crate::pipeline::Pipeline;
+
+/// Largest datagram read.
+const MAX_DATAGRAM: usize = 2048;
+/// Datagrams buffered between the socket readers and the session.
+const NET_QUEUE: usize = 1024;
+
+/// What the host shares with every viewer task.
+#[derive(Clone)]
+pub struct ViewerContext {
+    /// The capture and encode pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// Where input goes.
+    pub input: Arc<Mutex<dyn InputSink>>,
+    /// Session settings.
+    pub session: SessionConfig,
+    /// Local IPs to offer as candidates.
+    pub ips: Vec<std::net::IpAddr>,
+}
+
+impl std::fmt::Debug for ViewerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ViewerContext").field("ips", &self.ips).finish_non_exhaustive()
+    }
+}
+
+/// Commands from the signaling client to a viewer task.
+#[derive(Debug)]
+pub enum ViewerCommand {
+    /// A trickled ICE candidate from the browser.
+    Candidate(String),
+}
+
+/// The signaling client's handle on a viewer task; dropping it ends the task.
+#[derive(Debug)]
+pub struct ViewerHandle {
+    commands: mpsc::Sender<ViewerCommand>,
+}
+
+impl ViewerHandle {
+    /// Passes a command on; false when the task has ended.
+    pub fn send(&self, cmd: ViewerCommand) -> bool {
+        self.commands.try_send(cmd).is_ok()
+    }
+
+    /// Whether the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.commands.is_closed()
+    }
+}
+
+/// Why a viewer could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    /// No UDP socket could be bound.
+    #[error("cannot open a UDP socket: {0}")]
+    Socket(#[from] std::io::Error),
+    /// The offer could not be answered.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// Answers `peer`'s offer and starts its task. Returns the answer SDP and the task's handle.
+pub async fn start(peer: PeerId, offer: &str, ctx: &ViewerContext) -> Result<(String, ViewerHandle), ViewerError> {
+    let mut sockets = Vec::new();
+    for &ip in &ctx.ips {
+        match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
+            Ok(s) => sockets.push((s.local_addr()?, Arc::new(s))),
+            Err(e) => warn!(%ip, "cannot bind a UDP socket: {e}"),
+        }
+    }
+    if sockets.is_empty() {
+        return Err(ViewerError::Socket(std::io::Error::other("no local address could be bound")));
+    }
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
+    let (session, answer) = Session::accept_offer(offer, &addrs, Instant::now(), &ctx.session)?;
+    let (tx, rx) = mpsc::channel(64);
+    let task = ViewerTask {
+        peer,
+        session,
+        sockets,
+        frames: ctx.pipeline.subscribe(),
+        commands: rx,
+        ctx: ctx.clone(),
+    };
+    tokio::spawn(task.run().instrument(info_span!("viewer", %peer)));
+    Ok((answer, ViewerHandle { commands: tx }))
+}
+
+struct ViewerTask {
+    peer: PeerId,
+    session: Session,
+    sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    frames: broadcast::Receiver<VideoFrame>,
+    commands: mpsc::Receiver<ViewerCommand>,
+    ctx: ViewerContext,
+}
+
+/// Releases the viewer's held input when the task ends, however it ends.
+struct InputGuard {
+    peer: PeerId,
+    input: Arc<Mutex<dyn InputSink>>,
+}
+
+impl Drop for InputGuard {
+    fn drop(&mut self) {
+        let mut sink = self.input.lock().unwrap_or_else(|p| p.into_inner());
+        sink.release(self.peer);
+    }
+}
+
+impl ViewerTask {
+    async fn run(mut self) {
+        let _count = self.ctx.pipeline.add_viewer();
+        let _input = InputGuard { peer: self.peer, input: self.ctx.input.clone() };
+        let (net_tx, mut net_rx) = mpsc::channel(NET_QUEUE);
+        let readers: Vec<_> = self
+            .sockets
+            .iter()
+            .map(|(local, sock)| tokio::spawn(read_socket(*local, sock.clone(), net_tx.clone())))
+            .collect();
+        drop(net_tx);
+
+        match self.drive(&mut net_rx).await {
+            Ok(reason) => info!("viewer session ended: {reason}"),
+            Err(e) => warn!("viewer session failed: {e}"),
+        }
+        for r in readers {
+            r.abort();
+        }
+    }
+
+    async fn drive(
+        &mut self,
+        net_rx: &mut mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+    ) -> Result<&'static str, SessionError> {
+        loop {
+            if let Some(reason) = self.flush().await {
+                return Ok(reason);
+            }
+            let deadline = tokio::time::Instant::from_std(self.session.poll_timeout());
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    Some(ViewerCommand::Candidate(c)) => self.session.add_remote_candidate(Instant::now(), &c)?,
+                    None => {
+                        self.session.close();
+                        return Ok("closed by the host");
+                    }
+                },
+                Some((source, local, bytes)) = net_rx.recv() => {
+                    self.session.handle_receive(Instant::now(), source, local, &bytes)?;
+                }
+                frame = self.frames.recv() => match frame {
+                    Ok(f) => {
+                        self.session.send_video(Instant::now(), &f)?;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        debug!("viewer fell {n} frames behind; resynchronising on a keyframe");
+                        self.session.resync(Instant::now());
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    self.session.handle_timeout(Instant::now())?;
+                }
+            }
+        }
+    }
+
+    /// Sends what the session queued and acts on its events; `Some(reason)` when it ended.
+    async fn flush(&mut self) -> Option<&'static str> {
+        while let Some(t) = self.session.poll_transmit() {
+            let sock = self
+                .sockets
+                .iter()
+                .find(|(a, _)| *a == t.source)
+                .or(self.sockets.first())
+                .map(|(_, s)| s.clone());
+            if let Some(sock) = sock {
+                if let Err(e) = sock.send_to(&t.contents, t.destination).await {
+                    debug!("send to {} failed: {e}", t.destination);
+                }
+            }
+        }
+        while let Some(e) = self.session.poll_event() {
+            match e {
+                SessionEvent::Connected => info!("viewer connected"),
+                SessionEvent::KeyframeNeeded => self.ctx.pipeline.request_keyframe(),
+                SessionEvent::Input(ev) => {
+                    let mut sink = self.ctx.input.lock().unwrap_or_else(|p| p.into_inner());
+                    sink.handle(self.peer, &ev);
+                }
+                SessionEvent::BadInput(err) => debug!("dropped bad input: {err}"),
+                SessionEvent::Disconnected => return Some("the viewer disconnected"),
+            }
+        }
+        if !self.session.is_alive() {
+            return Some("the connection timed out");
+        }
+        None
+    }
+}
+
+async fn read_socket(
+    local: SocketAddr,
+    sock: Arc<UdpSocket>,
+    tx: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut errors_in_a_row = 0u32;
+    loop {
+        match sock.recv_from(&mut buf).await {
+            Ok((n, source)) => {
+                errors_in_a_row = 0;
+                // Latest wins over a full queue: drop rather than grow.
+                match tx.try_send((source, local, buf[..n].to_vec())) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on Linux; keep reading, but
+                // give up on a socket that only fails.
+                debug!(%local, "UDP receive error: {e}");
+                errors_in_a_row += 1;
+                if errors_in_a_row > 1000 {
+                    warn!(%local, "giving up on a UDP socket that keeps failing: {e}");
+                    return;
+                }
+            }
+        }
+    }
+}

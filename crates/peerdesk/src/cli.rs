@@ -1,0 +1,112 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Peer-to-peer remote desktop and cloud gaming in the browser.
+///
+/// A host streams its screen straight to browsers over WebRTC; the signaling server only
+/// introduces them. Start with `peerdesk demo` and open the link it prints.
+#[derive(Debug, Parser)]
+#[command(name = "peerdesk", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the signaling server (it also serves the web client at /).
+    Serve(ServeArgs),
+    /// Stream this machine to every browser in a room.
+    Host(HostArgs),
+    /// Run a server and a host with an animated test scene, on this machine.
+    ///
+    /// Prints `open URL`: open it in a browser, then type or click to see the scene react.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port. Use 0.0.0.0:PORT to accept other machines.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Most rooms at once.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_rooms: usize,
+    /// Most viewers in one room.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub max_viewers: usize,
+}
+
+/// What to stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// The built-in animated test scene (reacts to input).
+    Testscene,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Stream width in pixels (even).
+    #[arg(long, default_value_t = 1280, value_name = "PX")]
+    pub width: u32,
+    /// Stream height in pixels (even).
+    #[arg(long, default_value_t = 720, value_name = "PX")]
+    pub height: u32,
+    /// Frames per second.
+    #[arg(long, default_value_t = 60, value_name = "FPS")]
+    pub fps: u32,
+    /// Video bitrate in kbit/s.
+    #[arg(long, default_value_t = 6000, value_name = "KBPS")]
+    pub bitrate: u32,
+}
+
+impl StreamArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.width < 16 || self.height < 16 || self.width > 7680 || self.height > 4320 {
+            anyhow::bail!("--width/--height must be between 16x16 and 7680x4320");
+        }
+        if self.width % 2 != 0 || self.height % 2 != 0 {
+            anyhow::bail!("--width and --height must be even numbers (H.264 4:2:0)");
+        }
+        if !(1..=240).contains(&self.fps) {
+            anyhow::bail!("--fps must be between 1 and 240");
+        }
+        if !(100..=500_000).contains(&self.bitrate) {
+            anyhow::bail!("--bitrate is in kbit/s and must be between 100 and 500000");
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HostArgs {
+    /// The signaling server, as http://HOST:PORT.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    pub server: String,
+    /// The room to host; browsers open http://HOST:PORT/?room=NAME.
+    #[arg(long, value_name = "NAME")]
+    pub room: String,
+    /// What to stream.
+    #[arg(long, value_enum, default_value_t = Source::Testscene)]
+    pub source: Source,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+    /// Offer 127.0.0.1 as an ICE candidate (automatic when the server is on loopback).
+    #[arg(long)]
+    pub ice_loopback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Room name in the printed link.
+    #[arg(long, default_value = "demo", value_name = "NAME")]
+    pub room: String,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}

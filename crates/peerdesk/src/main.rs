@@ -1,0 +1,149 @@
+//! `peerdesk`: the signaling server, the host, and a self-contained demo in one binary.
+
+mod cli;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use peerdesk_host::{HostConfig, SourceKind};
+use peerdesk_proto::RoomId;
+use peerdesk_signal::{RoomLimits, SignalConfig};
+use tokio::net::TcpListener;
+use tracing::info;
+
+use cli::{Cli, Command, HostArgs, ServeArgs, StreamArgs};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Host(args) => host(args).await,
+        Command::Demo(args) => demo(args).await,
+    }
+}
+
+async fn shutdown_signal() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling available: run until killed.
+        std::future::pending::<()>().await;
+    }
+    info!("shutting down");
+}
+
+fn signal_config(args: &ServeArgs) -> SignalConfig {
+    SignalConfig {
+        limits: RoomLimits { max_rooms: args.max_rooms, max_viewers_per_room: args.max_viewers },
+        ..SignalConfig::default()
+    }
+}
+
+/// Binds the server's listener; `port 0` picks a free port.
+async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen on {listen}: is another program using it? Pick another with --listen (port 0 picks a free one)")
+    })?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// The address to put in links: an unspecified bind address becomes loopback.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        let ip = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+        SocketAddr::new(ip, addr.port())
+    } else {
+        addr
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let (listener, addr) = bind(args.listen).await?;
+    if !addr.ip().is_loopback() {
+        info!("listening on {addr}, reachable from other machines (the default is loopback only)");
+    }
+    println!("listening http://{}", reachable(addr));
+    info!("signaling server ready; the web client is at http://{}/", reachable(addr));
+    axum::serve(listener, peerdesk_signal::app(signal_config(&args)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped")
+}
+
+fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) -> Result<HostConfig> {
+    let room = RoomId::new(room).with_context(|| format!("invalid --room {room:?}"))?;
+    let (scheme, rest) = match server.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("http", server),
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') {
+        bail!("--server must look like http://HOST:PORT, got {server:?}");
+    }
+    let (ws, http) = match scheme {
+        "http" | "ws" => ("ws", "http"),
+        "https" | "wss" => bail!("TLS is not supported yet: use http://HOST:PORT on a trusted network"),
+        other => bail!("--server scheme {other:?} is not supported: use http://HOST:PORT"),
+    };
+    let server_is_loopback = authority.starts_with("127.") || authority.starts_with("localhost") || authority.starts_with("[::1]");
+    stream.validate()?;
+    Ok(HostConfig {
+        signal_url: format!("{ws}://{authority}/ws"),
+        viewer_url: format!("{http}://{authority}/?room={room}"),
+        room,
+        source: SourceKind::TestScene,
+        width: stream.width,
+        height: stream.height,
+        fps: stream.fps,
+        bitrate_bps: stream.bitrate.saturating_mul(1000),
+        loopback_candidates: loopback || server_is_loopback,
+        keyframe_interval: Duration::from_millis(300),
+        status_interval: Duration::from_secs(10),
+    })
+}
+
+async fn host(args: HostArgs) -> Result<()> {
+    let config = host_config(&args.server, &args.room, &args.stream, args.ice_loopback)?;
+    peerdesk_host::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn demo(args: cli::DemoArgs) -> Result<()> {
+    let (listener, addr) = bind(args.listen).await?;
+    let server = reachable(addr);
+    let app = peerdesk_signal::app(SignalConfig::default());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("the demo's signaling server stopped: {e}");
+        }
+    });
+    let config = host_config(&format!("http://{server}"), &args.room, &args.stream, true)?;
+    info!("demo: signaling server and test-scene host on http://{server}");
+    peerdesk_host::run(config, shutdown_signal()).await?;
+    Ok(())
+}
