@@ -14,7 +14,9 @@ fn main() {
     if has_nasm {
         println!("cargo:rustc-cfg=peerdesk_nasm");
     } else if std::env::var_os("PEERDESK_ALLOW_NO_NASM").is_some() {
-        println!("cargo:warning=nasm not found: openh264 builds without assembly and encodes about 2.5x slower");
+        println!(
+            "cargo:warning=nasm not found: openh264 builds without assembly and encodes about 2.5x slower"
+        );
     } else {
         panic!(
             "nasm is not installed, so openh264 would build without its assembly (about 2.5x slower).\n\

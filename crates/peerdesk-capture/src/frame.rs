@@ -49,11 +49,7 @@ struct SlotState<T> {
 impl<T> Default for LatestSlot<T> {
     fn default() -> Self {
         Self {
-            value: Mutex::new(SlotState {
-                value: None,
-                replaced: 0,
-                closed: false,
-            }),
+            value: Mutex::new(SlotState { value: None, replaced: 0, closed: false }),
             ready: Condvar::new(),
         }
     }

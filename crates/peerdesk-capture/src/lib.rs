@@ -52,7 +52,7 @@ pub const MAX_DIMENSION: u32 = 8192;
 pub fn validate_size(width: u32, height: u32) -> Result<(), CaptureError> {
     let why = if width == 0 || height == 0 {
         "width and height must be positive"
-    } else if width % 2 != 0 || height % 2 != 0 {
+    } else if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
         "width and height must be even"
     } else if width > MAX_DIMENSION || height > MAX_DIMENSION {
         "width and height must be at most 8192"

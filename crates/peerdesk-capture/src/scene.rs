@@ -74,12 +74,7 @@ impl SceneLayout {
                 Rect { x: mx, y: bottom, w: s, h: s },
                 Rect { x: right, y: bottom, w: s, h: s },
             ],
-            marker: Rect {
-                x: (width - m) / 2,
-                y: (height - m) / 2,
-                w: m,
-                h: m,
-            },
+            marker: Rect { x: (width - m) / 2, y: (height - m) / 2, w: m, h: m },
         }
     }
 }
@@ -185,14 +180,7 @@ impl TestScene {
             fill_disc(&mut data, stride, (w, h), (cx, cy), r + 2, RING);
             fill_disc(&mut data, stride, (w, h), (cx, cy), r, DOT);
         }
-        Frame {
-            width: w,
-            height: h,
-            stride,
-            data,
-            captured_at: started,
-            capture_time: started.elapsed(),
-        }
+        Frame { width: w, height: h, stride, data, captured_at: started, capture_time: started.elapsed() }
     }
 }
 
@@ -237,7 +225,14 @@ fn fill_rect(data: &mut [u8], stride: usize, r: Rect, colour: [u8; 3]) {
     }
 }
 
-fn fill_disc(data: &mut [u8], stride: usize, (w, h): (u32, u32), (cx, cy): (i64, i64), r: i64, colour: [u8; 3]) {
+fn fill_disc(
+    data: &mut [u8],
+    stride: usize,
+    (w, h): (u32, u32),
+    (cx, cy): (i64, i64),
+    r: i64,
+    colour: [u8; 3],
+) {
     let px = bgra(colour);
     for y in (cy - r).max(0)..(cy + r + 1).min(i64::from(h)) {
         let dy = y - cy;

@@ -18,11 +18,7 @@ pub struct I420 {
 impl I420 {
     /// A black picture of this size.
     pub fn new(width: u32, height: u32) -> Self {
-        Self {
-            width,
-            height,
-            image: YuvPlanarImageMut::alloc(width, height, YuvChromaSubsampling::Yuv420),
-        }
+        Self { width, height, image: YuvPlanarImageMut::alloc(width, height, YuvChromaSubsampling::Yuv420) }
     }
 
     /// Converts `frame` into this picture; the sizes must match.
@@ -33,8 +29,8 @@ impl I420 {
                 frame.width, frame.height, self.width, self.height
             )));
         }
-        let stride = u32::try_from(frame.stride)
-            .map_err(|_| EncodeError::Convert("stride too large".into()))?;
+        let stride =
+            u32::try_from(frame.stride).map_err(|_| EncodeError::Convert("stride too large".into()))?;
         yuv::bgra_to_yuv420(
             &mut self.image,
             &frame.data,

@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use openh264::OpenH264API;
+use openh264::Timestamp;
 use openh264::encoder::{
     BitRate, Complexity, Encoder as H264, EncoderConfig as H264Config, FrameRate, FrameType,
     IntraFramePeriod, Profile, RateControlMode, SpsPpsStrategy, UsageType, VuiConfig,
 };
 use openh264::formats::YUVSource;
-use openh264::Timestamp;
 use peerdesk_capture::Frame;
 use tracing::debug;
 
@@ -50,7 +50,11 @@ fn build(config: &EncoderConfig) -> Result<H264, EncodeError> {
 impl OpenH264Encoder {
     /// An encoder for frames of exactly `config.width` x `config.height`.
     pub fn new(config: EncoderConfig) -> Result<Self, EncodeError> {
-        if config.width == 0 || config.height == 0 || config.width % 2 != 0 || config.height % 2 != 0 {
+        if config.width == 0
+            || config.height == 0
+            || !config.width.is_multiple_of(2)
+            || !config.height.is_multiple_of(2)
+        {
             return Err(EncodeError::Setup(format!(
                 "size {}x{} must be positive and even",
                 config.width, config.height
@@ -107,7 +111,9 @@ impl Encoder for OpenH264Encoder {
             self.encoder.force_intra_frame();
         }
         let t1 = Instant::now();
-        let ts = Timestamp::from_millis(frame.captured_at.saturating_duration_since(self.started).as_millis() as u64);
+        let ts = Timestamp::from_millis(
+            frame.captured_at.saturating_duration_since(self.started).as_millis() as u64,
+        );
         let stream = self
             .encoder
             .encode_at(&Source(&self.picture), ts)

@@ -1,6 +1,8 @@
 //! The encoder's output is what Chromium's WebRTC stack expects: Annex-B, Constrained Baseline,
 //! SPS and PPS in front of every IDR, IDR on request only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use peerdesk_capture::TestScene;
@@ -27,8 +29,9 @@ fn nal_types(annex_b: &[u8]) -> Vec<u8> {
 fn idr_on_request_with_parameter_sets_and_baseline_profile() {
     let (w, h) = (640, 360);
     let scene = TestScene::new(w, h, 30).expect("scene");
-    let mut enc = OpenH264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_bps: 2_000_000 })
-        .expect("encoder");
+    let mut enc =
+        OpenH264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_bps: 2_000_000 })
+            .expect("encoder");
     let mut kinds = Vec::new();
     for i in 0..40u64 {
         let frame = scene.render(Duration::from_millis(i * 33));
@@ -58,5 +61,8 @@ fn idr_on_request_with_parameter_sets_and_baseline_profile() {
 
 #[test]
 fn refuses_odd_sizes() {
-    assert!(OpenH264Encoder::new(EncoderConfig { width: 641, height: 360, fps: 30, bitrate_bps: 1_000_000 }).is_err());
+    assert!(
+        OpenH264Encoder::new(EncoderConfig { width: 641, height: 360, fps: 30, bitrate_bps: 1_000_000 })
+            .is_err()
+    );
 }

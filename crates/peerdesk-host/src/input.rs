@@ -47,7 +47,9 @@ impl InputSink for SceneInputSink {
                 }
             }
             InputEvent::ReleaseAll => self.release(peer),
-            InputEvent::Button { down: false, .. } | InputEvent::PointerRelative { .. } | InputEvent::Wheel { .. } => {}
+            InputEvent::Button { down: false, .. }
+            | InputEvent::PointerRelative { .. }
+            | InputEvent::Wheel { .. } => {}
         }
     }
 

@@ -153,15 +153,7 @@ impl Pipeline {
                 }
             })?
         };
-        Ok(Self {
-            frames,
-            keyframe,
-            viewers,
-            stats,
-            stop,
-            slot,
-            threads: vec![capture, encode],
-        })
+        Ok(Self { frames, keyframe, viewers, stats, stop, slot, threads: vec![capture, encode] })
     }
 
     /// A receiver of every encoded frame from now on.

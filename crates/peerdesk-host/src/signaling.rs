@@ -58,15 +58,21 @@ enum Ended {
 /// Runs a host until `shutdown` completes or a fatal error. Prints `open URL` on stdout once,
 /// when the room is first joined.
 pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
-    let (capturer, sink): (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>) = match config.source {
-        SourceKind::TestScene => {
-            let scene = TestScene::new(config.width, config.height, config.fps)?;
-            let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
-            (Box::new(scene), sink)
-        }
-    };
+    let (capturer, sink): (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>) =
+        match config.source {
+            SourceKind::TestScene => {
+                let scene = TestScene::new(config.width, config.height, config.fps)?;
+                let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
+                (Box::new(scene), sink)
+            }
+        };
     let (width, height) = capturer.size();
-    let encoder = OpenH264Encoder::new(EncoderConfig { width, height, fps: config.fps, bitrate_bps: config.bitrate_bps })?;
+    let encoder = OpenH264Encoder::new(EncoderConfig {
+        width,
+        height,
+        fps: config.fps,
+        bitrate_bps: config.bitrate_bps,
+    })?;
     if !peerdesk_encode::ASSEMBLY {
         warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
     }
@@ -96,7 +102,10 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
             Ended::Shutdown => break Ok(()),
             Ended::Fatal(e) => break Err(e),
             Ended::Lost(why) => {
-                warn!("signaling server: {why}; retrying in {:.1} s (running sessions keep streaming)", backoff.as_secs_f32());
+                warn!(
+                    "signaling server: {why}; retrying in {:.1} s (running sessions keep streaming)",
+                    backoff.as_secs_f32()
+                );
                 tokio::select! {
                     () = &mut shutdown => break Ok(()),
                     () = tokio::time::sleep(backoff) => {}

@@ -78,7 +78,11 @@ pub enum ViewerError {
 }
 
 /// Answers `peer`'s offer and starts its task. Returns the answer SDP and the task's handle.
-pub async fn start(peer: PeerId, offer: &str, ctx: &ViewerContext) -> Result<(String, ViewerHandle), ViewerError> {
+pub async fn start(
+    peer: PeerId,
+    offer: &str,
+    ctx: &ViewerContext,
+) -> Result<(String, ViewerHandle), ViewerError> {
     let mut sockets = Vec::new();
     for &ip in &ctx.ips {
         match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
@@ -194,10 +198,10 @@ impl ViewerTask {
                 .find(|(a, _)| *a == t.source)
                 .or(self.sockets.first())
                 .map(|(_, s)| s.clone());
-            if let Some(sock) = sock {
-                if let Err(e) = sock.send_to(&t.contents, t.destination).await {
-                    debug!("send to {} failed: {e}", t.destination);
-                }
+            if let Some(sock) = sock
+                && let Err(e) = sock.send_to(&t.contents, t.destination).await
+            {
+                debug!("send to {} failed: {e}", t.destination);
             }
         }
         while let Some(e) = self.session.poll_event() {

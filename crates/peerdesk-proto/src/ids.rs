@@ -35,10 +35,7 @@ impl RoomId {
         if name.len() > MAX_ROOM_LEN {
             return Err(RoomIdError::TooLong);
         }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
             return Err(RoomIdError::BadCharacter);
         }
         Ok(Self(name.to_owned()))

@@ -148,9 +148,7 @@ pub enum InputDecodeError {
 
 /// Whether `code` is an acceptable `KeyboardEvent.code`.
 pub fn is_valid_key_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.len() <= MAX_KEY_CODE_LEN
-        && code.bytes().all(|b| b.is_ascii_alphanumeric())
+    !code.is_empty() && code.len() <= MAX_KEY_CODE_LEN && code.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 impl InputEvent {
@@ -198,16 +196,11 @@ impl InputEvent {
     /// Decodes one event from untrusted bytes.
     pub fn decode(buf: &[u8]) -> Result<Self, InputDecodeError> {
         let (&kind, body) = buf.split_first().ok_or(InputDecodeError::Empty)?;
-        let fixed = |need: usize| -> Result<&[u8], InputDecodeError> {
-            exact(kind, body, need)
-        };
+        let fixed = |need: usize| -> Result<&[u8], InputDecodeError> { exact(kind, body, need) };
         Ok(match kind {
             1 => {
                 let b = fixed(4)?;
-                Self::PointerMove {
-                    x: u16::from_be_bytes([b[0], b[1]]),
-                    y: u16::from_be_bytes([b[2], b[3]]),
-                }
+                Self::PointerMove { x: u16::from_be_bytes([b[0], b[1]]), y: u16::from_be_bytes([b[2], b[3]]) }
             }
             2 => {
                 let b = fixed(4)?;
@@ -225,18 +218,11 @@ impl InputEvent {
             }
             4 => {
                 let b = fixed(4)?;
-                Self::Wheel {
-                    dx: i16::from_be_bytes([b[0], b[1]]),
-                    dy: i16::from_be_bytes([b[2], b[3]]),
-                }
+                Self::Wheel { dx: i16::from_be_bytes([b[0], b[1]]), dy: i16::from_be_bytes([b[2], b[3]]) }
             }
             5 => {
                 if body.len() < 2 {
-                    return Err(InputDecodeError::Truncated {
-                        kind,
-                        need: 2,
-                        got: body.len(),
-                    });
+                    return Err(InputDecodeError::Truncated { kind, need: 2, got: body.len() });
                 }
                 let down = flag(body[0])?;
                 let len = usize::from(body[1]);
@@ -245,10 +231,7 @@ impl InputEvent {
                 if !is_valid_key_code(code) {
                     return Err(InputDecodeError::BadKeyCode);
                 }
-                Self::Key {
-                    code: code.to_owned(),
-                    down,
-                }
+                Self::Key { code: code.to_owned(), down }
             }
             6 => {
                 fixed(0)?;
@@ -261,15 +244,8 @@ impl InputEvent {
 
 fn exact(kind: u8, body: &[u8], need: usize) -> Result<&[u8], InputDecodeError> {
     match body.len().cmp(&need) {
-        std::cmp::Ordering::Less => Err(InputDecodeError::Truncated {
-            kind,
-            need,
-            got: body.len(),
-        }),
-        std::cmp::Ordering::Greater => Err(InputDecodeError::Trailing {
-            kind,
-            extra: body.len() - need,
-        }),
+        std::cmp::Ordering::Less => Err(InputDecodeError::Truncated { kind, need, got: body.len() }),
+        std::cmp::Ordering::Greater => Err(InputDecodeError::Trailing { kind, extra: body.len() - need }),
         std::cmp::Ordering::Equal => Ok(body),
     }
 }

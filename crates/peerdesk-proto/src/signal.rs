@@ -165,10 +165,7 @@ pub enum ErrorCode {
 impl ServerMessage {
     /// An error message.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self::Error {
-            code,
-            message: message.into(),
-        }
+        Self::Error { code, message: message.into() }
     }
 }
 
@@ -178,17 +175,9 @@ mod tests {
 
     #[test]
     fn join_parses_and_rejects_unknown_fields() {
-        let m: ClientMessage =
-            serde_json::from_str(r#"{"type":"join","v":1,"room":"demo","role":"viewer"}"#)
-                .expect("valid join");
-        assert_eq!(
-            m,
-            ClientMessage::Join {
-                v: 1,
-                room: "demo".into(),
-                role: Role::Viewer
-            }
-        );
+        let m: ClientMessage = serde_json::from_str(r#"{"type":"join","v":1,"room":"demo","role":"viewer"}"#)
+            .expect("valid join");
+        assert_eq!(m, ClientMessage::Join { v: 1, room: "demo".into(), role: Role::Viewer });
         assert!(
             serde_json::from_str::<ClientMessage>(
                 r#"{"type":"join","v":1,"room":"demo","role":"viewer","x":1}"#
@@ -202,8 +191,7 @@ mod tests {
     fn server_messages_are_tagged() {
         let s = serde_json::to_string(&ServerMessage::HostOffline).expect("serialize");
         assert_eq!(s, r#"{"type":"host_offline"}"#);
-        let s = serde_json::to_string(&ServerMessage::error(ErrorCode::RoomFull, "full"))
-            .expect("serialize");
+        let s = serde_json::to_string(&ServerMessage::error(ErrorCode::RoomFull, "full")).expect("serialize");
         assert_eq!(s, r#"{"type":"error","code":"room_full","message":"full"}"#);
     }
 }

@@ -1,6 +1,8 @@
 //! The input codec round-trips every event kind, matches the golden vectors shared with
 //! web/protocol.js, and rejects every truncated or corrupt buffer without panicking.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use peerdesk_proto::input::{InputDecodeError, InputEvent, MAX_EVENT_LEN};
 use serde::Deserialize;
 
@@ -28,11 +30,8 @@ fn vectors() -> Vectors {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))
-        .collect()
+    assert!(s.len().is_multiple_of(2), "odd hex {s}");
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit")).collect()
 }
 
 fn error_name(e: &InputDecodeError) -> &'static str {
@@ -59,8 +58,7 @@ fn golden_vectors_encode_and_decode() {
 
 #[test]
 fn golden_vectors_cover_every_event_kind() {
-    let kinds: std::collections::BTreeSet<u8> =
-        vectors().valid.iter().map(|c| unhex(&c.hex)[0]).collect();
+    let kinds: std::collections::BTreeSet<u8> = vectors().valid.iter().map(|c| unhex(&c.hex)[0]).collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
 }
 
@@ -77,11 +75,7 @@ fn every_truncation_of_every_valid_event_is_rejected() {
     for case in vectors().valid {
         let bytes = unhex(&case.hex);
         for cut in 0..bytes.len() {
-            assert!(
-                InputEvent::decode(&bytes[..cut]).is_err(),
-                "{} cut to {cut} bytes decoded",
-                case.hex
-            );
+            assert!(InputEvent::decode(&bytes[..cut]).is_err(), "{} cut to {cut} bytes decoded", case.hex);
         }
     }
 }

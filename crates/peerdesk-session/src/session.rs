@@ -28,9 +28,7 @@ pub struct SessionConfig {
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            keyframe_interval: Duration::from_millis(300),
-        }
+        Self { keyframe_interval: Duration::from_millis(300) }
     }
 }
 
@@ -81,7 +79,9 @@ pub enum SessionError {
     #[error("the viewer's offer has no video section")]
     NoVideo,
     /// The offer's video section has no H.264 with packetization-mode=1.
-    #[error("the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support")]
+    #[error(
+        "the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support"
+    )]
     NoH264,
     /// A local address could not be used as an ICE candidate.
     #[error("cannot use {0} as an ICE candidate")]
@@ -247,9 +247,12 @@ impl Session {
         let Some(writer) = self.rtc.writer(mid) else {
             return Ok(false);
         };
-        writer
-            .playout_delay(MediaTime::ZERO, MediaTime::ZERO)
-            .write(pt, frame.captured_at, MediaTime::from_90khz(ticks), frame.data.clone())?;
+        writer.playout_delay(MediaTime::ZERO, MediaTime::ZERO).write(
+            pt,
+            frame.captured_at,
+            MediaTime::from_90khz(ticks),
+            frame.data.clone(),
+        )?;
         self.counters.frames_sent += 1;
         if frame.keyframe {
             self.counters.keyframes_sent += 1;
@@ -340,11 +343,9 @@ impl Session {
                 self.throttle.request(now);
                 self.events.push_back(SessionEvent::Connected);
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                if !self.closed {
-                    self.closed = true;
-                    self.events.push_back(SessionEvent::Disconnected);
-                }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) if !self.closed => {
+                self.closed = true;
+                self.events.push_back(SessionEvent::Disconnected);
             }
             Event::KeyframeRequest(r) => {
                 debug!(kind = ?r.kind, "viewer asked for a keyframe");
@@ -381,10 +382,12 @@ fn video_mids(sdp: &str) -> Vec<String> {
         let line = line.trim_end();
         if let Some(m) = line.strip_prefix("m=") {
             in_video = m.starts_with("video ");
-        } else if let Some(mid) = line.strip_prefix("a=mid:") {
-            if in_video && !mid.is_empty() && mid.len() <= 32 {
-                mids.push(mid.to_owned());
-            }
+        } else if let Some(mid) = line.strip_prefix("a=mid:")
+            && in_video
+            && !mid.is_empty()
+            && mid.len() <= 32
+        {
+            mids.push(mid.to_owned());
         }
     }
     mids

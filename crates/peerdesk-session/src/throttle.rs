@@ -15,11 +15,7 @@ pub struct KeyframeThrottle {
 impl KeyframeThrottle {
     /// A throttle letting one keyframe through per `min_interval`.
     pub fn new(min_interval: Duration) -> Self {
-        Self {
-            min_interval,
-            last: None,
-            pending: false,
-        }
+        Self { min_interval, last: None, pending: false }
     }
 
     /// A keyframe was asked for at `now`.

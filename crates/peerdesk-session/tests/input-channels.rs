@@ -1,6 +1,8 @@
 //! Input from a real str0m viewer over the two data channels reaches the host decoded; bad
 //! bytes are counted and dropped, and the session goes on.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 use harness::Pair;
@@ -37,10 +39,16 @@ fn every_event_kind_arrives_and_bad_bytes_do_not_stop_the_session() {
     pair.advance(std::time::Duration::from_millis(200));
 
     let got = pair.take_host_events();
-    let inputs: Vec<_> = got.iter().filter_map(|e| if let SessionEvent::Input(i) = e { Some(i.clone()) } else { None }).collect();
+    let inputs: Vec<_> = got
+        .iter()
+        .filter_map(|e| if let SessionEvent::Input(i) = e { Some(i.clone()) } else { None })
+        .collect();
     let expected: Vec<_> = events.iter().chain(reliable.iter()).cloned().collect();
     assert_eq!(inputs, expected);
-    let bad: Vec<_> = got.iter().filter_map(|e| if let SessionEvent::BadInput(b) = e { Some(b.clone()) } else { None }).collect();
+    let bad: Vec<_> = got
+        .iter()
+        .filter_map(|e| if let SessionEvent::BadInput(b) = e { Some(b.clone()) } else { None })
+        .collect();
     assert_eq!(bad.len(), 2, "{got:?}");
     assert!(matches!(bad[0], InputDecodeError::Truncated { .. }));
     assert_eq!(pair.host.counters().input_events, 7);

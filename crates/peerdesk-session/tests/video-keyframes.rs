@@ -2,6 +2,8 @@
 //! every IDR carries SPS and PPS, the first frame is a keyframe, a PLI brings a new keyframe
 //! (throttled), and every packet says playout-delay 0/0.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 use std::sync::Arc;
@@ -23,8 +25,13 @@ impl Source {
     fn new() -> Self {
         Self {
             scene: TestScene::new(320, 240, 30).expect("scene"),
-            encoder: OpenH264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_bps: 1_000_000 })
-                .expect("encoder"),
+            encoder: OpenH264Encoder::new(EncoderConfig {
+                width: 320,
+                height: 240,
+                fps: 30,
+                bitrate_bps: 1_000_000,
+            })
+            .expect("encoder"),
             frame: 0,
         }
     }

@@ -20,10 +20,7 @@ pub struct RoomLimits {
 
 impl Default for RoomLimits {
     fn default() -> Self {
-        Self {
-            max_rooms: 10_000,
-            max_viewers_per_room: 16,
-        }
+        Self { max_rooms: 10_000, max_viewers_per_room: 16 }
     }
 }
 
@@ -40,7 +37,9 @@ pub struct Delivery {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The client speaks another protocol version.
-    #[error("protocol version {0} is not supported; this server speaks version {PROTOCOL_VERSION}: update peerdesk")]
+    #[error(
+        "protocol version {0} is not supported; this server speaks version {PROTOCOL_VERSION}: update peerdesk"
+    )]
     UnsupportedVersion(u32),
     /// The room name is not acceptable.
     #[error("invalid room name: {0}")]
@@ -118,10 +117,7 @@ pub struct Rooms {
 impl Rooms {
     /// An empty registry.
     pub fn new(limits: RoomLimits) -> Self {
-        Self {
-            limits,
-            ..Self::default()
-        }
+        Self { limits, ..Self::default() }
     }
 
     /// Numbers a new connection. It is in no room until it joins.
@@ -137,17 +133,11 @@ impl Rooms {
 
     /// The host and viewers of a room, if it exists.
     pub fn members(&self, room: &RoomId) -> Option<(Option<PeerId>, Vec<PeerId>)> {
-        self.rooms
-            .get(room)
-            .map(|r| (r.host, r.viewers.iter().copied().collect()))
+        self.rooms.get(room).map(|r| (r.host, r.viewers.iter().copied().collect()))
     }
 
     /// Handles one message from `from`.
-    pub fn handle_message(
-        &mut self,
-        from: PeerId,
-        msg: ClientMessage,
-    ) -> Result<Vec<Delivery>, Refusal> {
+    pub fn handle_message(&mut self, from: PeerId, msg: ClientMessage) -> Result<Vec<Delivery>, Refusal> {
         match msg {
             ClientMessage::Join { v, room, role } => {
                 if v != PROTOCOL_VERSION {
@@ -162,15 +152,9 @@ impl Rooms {
             ClientMessage::Answer { peer, sdp } => {
                 self.relay(from, peer, |p| ServerMessage::Answer { peer: p, sdp })
             }
-            ClientMessage::Candidate {
-                peer,
-                candidate,
-                mid,
-            } => self.relay(from, peer, |p| ServerMessage::Candidate {
-                peer: p,
-                candidate,
-                mid,
-            }),
+            ClientMessage::Candidate { peer, candidate, mid } => {
+                self.relay(from, peer, |p| ServerMessage::Candidate { peer: p, candidate, mid })
+            }
         }
     }
 
@@ -192,10 +176,7 @@ impl Rooms {
                 }
                 room.host = Some(peer);
                 for &v in &room.viewers {
-                    out.push(Delivery {
-                        to: v,
-                        msg: ServerMessage::HostOnline { peer },
-                    });
+                    out.push(Delivery { to: v, msg: ServerMessage::HostOnline { peer } });
                 }
             }
             Role::Viewer => {
@@ -205,10 +186,7 @@ impl Rooms {
                 }
                 room.viewers.insert(peer);
                 if let Some(host) = room.host {
-                    out.push(Delivery {
-                        to: host,
-                        msg: ServerMessage::ViewerJoined { peer },
-                    });
+                    out.push(Delivery { to: host, msg: ServerMessage::ViewerJoined { peer } });
                 }
             }
         }
@@ -241,21 +219,12 @@ impl Rooms {
         let out = match role {
             Role::Host => {
                 room.host = None;
-                room.viewers
-                    .iter()
-                    .map(|&v| Delivery {
-                        to: v,
-                        msg: ServerMessage::HostOffline,
-                    })
-                    .collect()
+                room.viewers.iter().map(|&v| Delivery { to: v, msg: ServerMessage::HostOffline }).collect()
             }
             Role::Viewer => {
                 room.viewers.remove(&peer);
                 room.host
-                    .map(|h| Delivery {
-                        to: h,
-                        msg: ServerMessage::ViewerLeft { peer },
-                    })
+                    .map(|h| Delivery { to: h, msg: ServerMessage::ViewerLeft { peer } })
                     .into_iter()
                     .collect()
             }
@@ -282,10 +251,7 @@ impl Rooms {
                 to
             }
         };
-        Ok(vec![Delivery {
-            to: target,
-            msg: make(from),
-        }])
+        Ok(vec![Delivery { to: target, msg: make(from) }])
     }
 }
 

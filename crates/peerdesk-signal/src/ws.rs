@@ -55,13 +55,7 @@ impl Hub {
     /// A hub with no connections.
     pub fn new(config: SignalConfig) -> Self {
         let rooms = Rooms::new(config.limits.clone());
-        Self {
-            config,
-            inner: Mutex::new(HubInner {
-                rooms,
-                outboxes: HashMap::new(),
-            }),
-        }
+        Self { config, inner: Mutex::new(HubInner { rooms, outboxes: HashMap::new() }) }
     }
 
     fn lock(&self) -> MutexGuard<'_, HubInner> {
@@ -88,10 +82,7 @@ impl Hub {
     /// dropped as too slow) or the outbox is full.
     fn send_to(&self, peer: PeerId, out: Outgoing) -> bool {
         let inner = self.lock();
-        inner
-            .outboxes
-            .get(&peer)
-            .is_some_and(|tx| tx.try_send(out).is_ok())
+        inner.outboxes.get(&peer).is_some_and(|tx| tx.try_send(out).is_ok())
     }
 
     /// Handles one message; returns the refusal to tell the sender, if any.
@@ -123,9 +114,7 @@ fn deliver(inner: &mut HubInner, deliveries: Vec<Delivery>) {
 /// `GET /ws`: upgrades to a WebSocket.
 pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
     let max = hub.config.max_frame_bytes;
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| run(hub, socket))
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| run(hub, socket))
 }
 
 async fn run(hub: Arc<Hub>, socket: WebSocket) {
@@ -213,9 +202,6 @@ fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> Option<ServerMessage> {
     }
     match serde_json::from_str::<ClientMessage>(text) {
         Ok(msg) => hub.handle(peer, msg),
-        Err(e) => Some(ServerMessage::error(
-            ErrorCode::BadMessage,
-            format!("not a valid message: {e}"),
-        )),
+        Err(e) => Some(ServerMessage::error(ErrorCode::BadMessage, format!("not a valid message: {e}"))),
     }
 }

@@ -1,5 +1,7 @@
 //! The room registry alone: who may join, where relayed messages go, who is told what.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use peerdesk_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Role, RoomId, ServerMessage};
 use peerdesk_signal::{Delivery, Refusal, RoomLimits, Rooms};
 
@@ -25,7 +27,10 @@ fn host_first_then_viewer() {
     assert_eq!(join(&mut r, h, "a", Role::Host).expect("host joins"), vec![joined(h, "a", Role::Host, true)]);
     assert_eq!(
         join(&mut r, v, "a", Role::Viewer).expect("viewer joins"),
-        vec![joined(v, "a", Role::Viewer, true), Delivery { to: h, msg: ServerMessage::ViewerJoined { peer: v } }]
+        vec![
+            joined(v, "a", Role::Viewer, true),
+            Delivery { to: h, msg: ServerMessage::ViewerJoined { peer: v } }
+        ]
     );
     assert_eq!(r.members(&room("a")), Some((Some(h), vec![v])));
 }
@@ -34,7 +39,10 @@ fn host_first_then_viewer() {
 fn viewer_first_waits_and_is_told_when_the_host_arrives() {
     let mut r = Rooms::new(RoomLimits::default());
     let (v1, v2, h) = (r.connect(), r.connect(), r.connect());
-    assert_eq!(join(&mut r, v1, "a", Role::Viewer).expect("joins"), vec![joined(v1, "a", Role::Viewer, false)]);
+    assert_eq!(
+        join(&mut r, v1, "a", Role::Viewer).expect("joins"),
+        vec![joined(v1, "a", Role::Viewer, false)]
+    );
     join(&mut r, v2, "a", Role::Viewer).expect("joins");
     let out = join(&mut r, h, "a", Role::Host).expect("host joins");
     assert_eq!(out[0], joined(h, "a", Role::Host, true));
@@ -71,13 +79,15 @@ fn relay_goes_between_viewer_and_host_only() {
         .expect("viewer offers");
     assert_eq!(out, vec![Delivery { to: h, msg: ServerMessage::Offer { peer: v, sdp: "o".into() } }]);
 
-    let out = r
-        .handle_message(h, ClientMessage::Answer { peer: Some(v), sdp: "a".into() })
-        .expect("host answers");
+    let out =
+        r.handle_message(h, ClientMessage::Answer { peer: Some(v), sdp: "a".into() }).expect("host answers");
     assert_eq!(out, vec![Delivery { to: v, msg: ServerMessage::Answer { peer: h, sdp: "a".into() } }]);
 
     let out = r
-        .handle_message(h, ClientMessage::Candidate { peer: Some(v), candidate: "c".into(), mid: Some("0".into()) })
+        .handle_message(
+            h,
+            ClientMessage::Candidate { peer: Some(v), candidate: "c".into(), mid: Some("0".into()) },
+        )
         .expect("host trickles");
     assert_eq!(out[0].to, v);
 
@@ -86,16 +96,25 @@ fn relay_goes_between_viewer_and_host_only() {
         r.handle_message(h, ClientMessage::Answer { peer: Some(other), sdp: "x".into() }),
         Err(Refusal::UnknownPeer(other))
     );
-    assert_eq!(r.handle_message(h, ClientMessage::Answer { peer: None, sdp: "x".into() }), Err(Refusal::MissingPeer));
+    assert_eq!(
+        r.handle_message(h, ClientMessage::Answer { peer: None, sdp: "x".into() }),
+        Err(Refusal::MissingPeer)
+    );
     // A viewer in a room without a host has nobody to talk to.
-    assert_eq!(r.handle_message(other, ClientMessage::Offer { peer: None, sdp: "o".into() }), Err(Refusal::NoHost));
+    assert_eq!(
+        r.handle_message(other, ClientMessage::Offer { peer: None, sdp: "o".into() }),
+        Err(Refusal::NoHost)
+    );
 }
 
 #[test]
 fn relay_before_join_and_double_join_are_refused() {
     let mut r = Rooms::new(RoomLimits::default());
     let p = r.connect();
-    assert_eq!(r.handle_message(p, ClientMessage::Offer { peer: None, sdp: "o".into() }), Err(Refusal::NotJoined));
+    assert_eq!(
+        r.handle_message(p, ClientMessage::Offer { peer: None, sdp: "o".into() }),
+        Err(Refusal::NotJoined)
+    );
     join(&mut r, p, "a", Role::Viewer).expect("joins");
     assert_eq!(join(&mut r, p, "b", Role::Viewer), Err(Refusal::AlreadyJoined));
 }
@@ -105,7 +124,10 @@ fn wrong_protocol_version_is_refused() {
     let mut r = Rooms::new(RoomLimits::default());
     let p = r.connect();
     let err = r
-        .handle_message(p, ClientMessage::Join { v: PROTOCOL_VERSION + 1, room: "a".into(), role: Role::Host })
+        .handle_message(
+            p,
+            ClientMessage::Join { v: PROTOCOL_VERSION + 1, room: "a".into(), role: Role::Host },
+        )
         .expect_err("refused");
     assert_eq!(err.code(), ErrorCode::UnsupportedVersion);
     assert_eq!(r.room_count(), 0);

@@ -1,6 +1,8 @@
 //! The signaling server over real WebSockets on 127.0.0.1:0: join, relay and leave in both
 //! orders, a duplicate host, and every kind of bad message.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -102,7 +104,11 @@ async fn host_first_join_relay_and_leave() {
     assert_eq!(host.recv().await, json!({"type": "offer", "peer": vid, "sdp": "v=0 offer"}));
     host.send(json!({"type": "answer", "peer": vid, "sdp": "v=0 answer"})).await;
     assert_eq!(viewer.recv().await, json!({"type": "answer", "peer": hid, "sdp": "v=0 answer"}));
-    viewer.send(json!({"type": "candidate", "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "mid": "0"})).await;
+    viewer
+        .send(
+            json!({"type": "candidate", "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "mid": "0"}),
+        )
+        .await;
     let c = host.recv().await;
     assert_eq!((c["type"].as_str(), &c["peer"], c["mid"].as_str()), (Some("candidate"), &vid, Some("0")));
 

@@ -68,7 +68,7 @@ impl StreamArgs {
         if self.width < 16 || self.height < 16 || self.width > 7680 || self.height > 4320 {
             anyhow::bail!("--width/--height must be between 16x16 and 7680x4320");
         }
-        if self.width % 2 != 0 || self.height % 2 != 0 {
+        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
             anyhow::bail!("--width and --height must be even numbers (H.264 4:2:0)");
         }
         if !(1..=240).contains(&self.fps) {

@@ -75,7 +75,11 @@ async fn bind(listen: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
 /// The address to put in links: an unspecified bind address becomes loopback.
 fn reachable(addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
-        let ip = if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() };
+        let ip = if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
         SocketAddr::new(ip, addr.port())
     } else {
         addr
@@ -110,7 +114,8 @@ fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) ->
         "https" | "wss" => bail!("TLS is not supported yet: use http://HOST:PORT on a trusted network"),
         other => bail!("--server scheme {other:?} is not supported: use http://HOST:PORT"),
     };
-    let server_is_loopback = authority.starts_with("127.") || authority.starts_with("localhost") || authority.starts_with("[::1]");
+    let server_is_loopback =
+        authority.starts_with("127.") || authority.starts_with("localhost") || authority.starts_with("[::1]");
     stream.validate()?;
     Ok(HostConfig {
         signal_url: format!("{ws}://{authority}/ws"),

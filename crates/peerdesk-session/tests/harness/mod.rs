@@ -73,7 +73,16 @@ impl Pair {
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         let mut pair = Self {
             now,
-            viewer: Viewer { rtc, mid, input, motion, timeout: now, connected: false, open_channels: 0, media: vec![] },
+            viewer: Viewer {
+                rtc,
+                mid,
+                input,
+                motion,
+                timeout: now,
+                connected: false,
+                open_channels: 0,
+                media: vec![],
+            },
             host,
             host_events: vec![],
             pending: None,

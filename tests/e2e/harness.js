@@ -1,0 +1,216 @@
+// Shared pieces of the end-to-end tests: start real peerdesk processes, drive Debian's
+// Chromium through playwright-core, read what the browser decoded. Every wait is bounded.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const BIN = process.env.PEERDESK_BIN || join(ROOT, 'target/debug/peerdesk');
+export const ARTIFACTS = join(ROOT, 'tests/e2e/artifacts');
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required', '--allow-loopback-in-peer-connection',
+];
+
+/** A peerdesk process; `line` is the first stdout line matching the pattern given to `start`. */
+export class Proc {
+  constructor(child, name) {
+    this.child = child;
+    this.name = name;
+    this.stderr = '';
+    child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-20000); });
+  }
+
+  get pid() { return this.child.pid; }
+
+  /** Ends the process we started (by its PID) and waits for it, at most 5 s. */
+  async kill(signal = 'SIGTERM') {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    process.kill(this.child.pid, signal);
+    const timer = setTimeout(() => { try { process.kill(this.child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+const running = new Set();
+
+/**
+ * Starts `peerdesk ARGS...` and resolves once stdout prints a line starting with `prefix`
+ * ("open " or "listening "), with the URL on that line.
+ */
+export function start(args, prefix, { timeoutMs = 20000, name = args[0] } = {}) {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } });
+  const proc = new Proc(child, name);
+  running.add(proc);
+  child.on('exit', () => running.delete(proc));
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${name} printed no "${prefix}" line within ${timeoutMs} ms; stderr:\n${proc.stderr}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith(prefix));
+      if (line) {
+        clearTimeout(timer);
+        proc.url = line.slice(prefix.length).trim();
+        resolvePromise(proc);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before printing "${prefix}"; stderr:\n${proc.stderr}`));
+    });
+  });
+}
+
+/** The processes started and still running. */
+export function runningProcs() {
+  return [...running];
+}
+
+/** Ends every process this file started. */
+export async function stopAll() {
+  await Promise.all([...running].map((p) => p.kill('SIGKILL')));
+}
+
+/** Launches Chromium with a fresh profile directory. */
+export async function launch() {
+  const profile = mkdtempSync(join(tmpdir(), 'peerdesk-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 720 },
+  });
+  context.close_ = async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return context;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path });
+  return path;
+}
+
+/** Inbound video statistics of the page's current connection, or null. */
+export function videoStats(page) {
+  return page.evaluate(async () => {
+    const pc = window.peerdesk?.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    let v = null;
+    report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') v = s; });
+    if (!v) return null;
+    const video = document.getElementById('video');
+    return { framesDecoded: v.framesDecoded || 0, width: video.videoWidth, height: video.videoHeight, timestamp: v.timestamp, state: pc.connectionState };
+  });
+}
+
+/** Polls `probe` every 100 ms until it returns a truthy value; fails after `timeout` ms. */
+export async function poll(what, probe, timeout = 15000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+}
+
+/** Waits until at least `min` frames are decoded on the page's current connection. */
+export function waitForFrames(page, min = 1, timeout = 15000) {
+  return poll(`${min} decoded frames`, async () => {
+    const s = await videoStats(page);
+    return s && s.framesDecoded >= min && s.width > 0 ? s : null;
+  }, timeout);
+}
+
+/** Decoded frames per second over `ms` milliseconds, from getStats. */
+export async function measureFps(page, ms = 3000) {
+  const a = await videoStats(page);
+  await page.waitForTimeout(ms);
+  const b = await videoStats(page);
+  return ((b.framesDecoded - a.framesDecoded) * 1000) / (b.timestamp - a.timestamp);
+}
+
+/** RGB of the current video frame at each [x, y] (video pixels), read through a canvas. */
+export function pixels(page, points) {
+  return page.evaluate((pts) => {
+    const v = document.getElementById('video');
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0);
+    return pts.map(([x, y]) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3)));
+  }, points);
+}
+
+/** Waits until the video shows colour `rgb` (within `tol`) at video pixel [x, y]. */
+export async function waitForColour(page, [x, y], rgb, { tol = 40, timeout = 5000 } = {}) {
+  await page.waitForFunction(({ x, y, rgb, tol }) => {
+    const v = document.getElementById('video');
+    if (!v.videoWidth) return false;
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth;
+    c.height = v.videoHeight;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    g.drawImage(v, 0, 0);
+    const d = g.getImageData(x, y, 1, 1).data;
+    return Math.abs(d[0] - rgb[0]) <= tol && Math.abs(d[1] - rgb[1]) <= tol && Math.abs(d[2] - rgb[2]) <= tol;
+  }, { x, y, rgb, tol }, { timeout, polling: 50 });
+}
+
+export function near(actual, expected, tol = 40) {
+  return actual.every((c, i) => Math.abs(c - expected[i]) <= tol);
+}
+
+/** Where the test scene draws its fixed elements at width x height (crates/peerdesk-capture/src/scene.rs). */
+export function sceneLayout(w, h) {
+  const s = Math.floor(h / 4);
+  const mx = Math.floor((w * 6) / 100);
+  const my = Math.floor(h / 10);
+  const right = w - mx - s;
+  const bottom = h - my - s;
+  const m = Math.floor(h / 5);
+  const centre = (x, y, side) => [x + Math.floor(side / 2), y + Math.floor(side / 2)];
+  return {
+    patches: [centre(mx, my, s), centre(right, my, s), centre(mx, bottom, s), centre(right, bottom, s)],
+    marker: centre(Math.floor((w - m) / 2), Math.floor((h - m) / 2), m),
+    dotRadius: Math.max(4, Math.floor(h / 60)),
+  };
+}
+
+// The scene's colours (RGB), as in scene.rs.
+export const PATCH_COLOURS = [[230, 50, 50], [50, 200, 80], [50, 90, 230], [240, 210, 50]];
+export const MARKER_OFF = [40, 200, 220];
+export const MARKER_ON = [230, 60, 200];
+export const BACKGROUND = [22, 26, 34];
+export const DOT = [255, 255, 255];
+
+/** The client rectangle where the video's picture is drawn (object-fit: contain). */
+export function pictureRect(page) {
+  return page.evaluate(() => {
+    const v = document.getElementById('video');
+    const r = v.getBoundingClientRect();
+    const scale = Math.min(r.width / v.videoWidth, r.height / v.videoHeight);
+    const w = v.videoWidth * scale;
+    const h = v.videoHeight * scale;
+    return { left: r.left + (r.width - w) / 2, top: r.top + (r.height - h) / 2, width: w, height: h, scale, vw: v.videoWidth, vh: v.videoHeight };
+  });
+}
