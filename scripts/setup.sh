@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo, and with
+# --test also what the tests need (Chromium, Xvfb, the npm packages). Uses sudo when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+pkgs=(build-essential pkg-config nasm cmake)
+if [ "$want_test" = 1 ]; then
+  pkgs+=(chromium xvfb fonts-dejavu-core nodejs npm)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A newer Node.js than Debian's may already be installed outside dpkg; that one is fine.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || filtered+=("$p"); done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), then run this again." >&2
+  exit 1
+fi
+
+if [ "$want_test" = 1 ]; then
+  wanted=$(node -p "require('./package.json').devDependencies['playwright-core']")
+  have=$(node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")
+  if [ "$wanted" != "$have" ]; then
+    echo "setup: installing npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, the Rust unit and integration tests, the web client's
+# unit tests, and the end-to-end tests in Chromium. Installs what they need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh --test
+
+started=$(date +%s)
+step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started ))"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo build"
+cargo build --workspace --locked
+step "cargo test"
+cargo test --workspace --locked
+step "web client unit tests"
+node --test web/test/
+step "end-to-end tests in Chromium"
+node --test --test-concurrency=1 tests/e2e/
+step "all tests passed"
