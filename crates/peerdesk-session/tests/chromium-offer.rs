@@ -1,0 +1,58 @@
+//! The answer to a real Chromium offer (captured from Debian's Chromium 156 with the web
+//! client's settings) negotiates what the host relies on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use peerdesk_session::{Session, SessionConfig, SessionError};
+
+const OFFER: &str = include_str!("fixtures/chromium-156-offer.sdp");
+
+fn answer() -> String {
+    let local = ["127.0.0.1:40000".parse().unwrap(), "192.0.2.7:40001".parse().unwrap()];
+    Session::accept_offer(OFFER, &local, Instant::now(), &SessionConfig::default()).expect("accepts").1
+}
+
+fn video_section(sdp: &str) -> String {
+    let start = sdp.find("m=video").expect("video section");
+    let rest = &sdp[start..];
+    let end = rest[2..].find("\nm=").map_or(rest.len(), |i| i + 3);
+    rest[..end].to_owned()
+}
+
+#[test]
+fn answer_is_ice_lite_with_every_host_candidate() {
+    let a = answer();
+    assert!(a.contains("a=ice-lite"), "{a}");
+    assert!(a.contains(" 127.0.0.1 40000 typ host"), "{a}");
+    assert!(a.contains(" 192.0.2.7 40001 typ host"), "{a}");
+}
+
+#[test]
+fn video_is_sent_as_h264_packetization_mode_1_with_playout_delay() {
+    let v = video_section(&answer());
+    assert!(v.contains("a=sendonly"), "{v}");
+    assert!(v.contains("H264/90000"), "{v}");
+    assert!(v.contains("packetization-mode=1"), "{v}");
+    assert!(v.contains("profile-level-id=42e01f") || v.contains("profile-level-id=42001f"), "{v}");
+    // Same id as Chromium offered (5), so the browser reads it.
+    assert!(v.contains("a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"), "{v}");
+}
+
+#[test]
+fn data_channels_are_accepted() {
+    assert!(answer().contains("m=application"), "SCTP section answered");
+}
+
+#[test]
+fn broken_and_videoless_offers_are_refused_with_a_reason() {
+    let local = ["127.0.0.1:40000".parse().unwrap()];
+    let now = Instant::now();
+    let cfg = SessionConfig::default();
+    assert!(matches!(Session::accept_offer("garbage", &local, now, &cfg), Err(SessionError::BadOffer(_))));
+    let truncated = &OFFER[..OFFER.len() / 2];
+    assert!(Session::accept_offer(truncated, &local, now, &cfg).is_err());
+    let no_h264 = OFFER.replace("H264/90000", "VP8/90000");
+    assert!(matches!(Session::accept_offer(&no_h264, &local, now, &cfg), Err(SessionError::NoH264)));
+}
