@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, stopAll, launch, screenshot, waitForFrames, measureFps, pixels, waitForColour, near,
+  start, stopAll, launch, screenshot, waitForFrames, measureFps, pixels, waitForColour, near, videoStats,
   sceneLayout, PATCH_COLOURS, MARKER_OFF, MARKER_ON, DOT, pictureRect,
 } from './harness.js';
 
@@ -80,4 +80,28 @@ test('the pointer dot lands where the pointer is, also when the video is letterb
     }
   }
   await page.setViewportSize({ width: 1280, height: 720 });
+});
+
+test('several viewers share the stream; one vanishing leaves the others playing', { timeout: 60000 }, async () => {
+  const { marker } = sceneLayout(1280, 720);
+  const other = await launch();
+  const second = await other.newPage();
+  await second.goto(demo.url);
+  await waitForFrames(second, 10);
+  // Both see the same scene state: the marker is whatever the first page left it at.
+  const colour = (await pixels(page, [marker]))[0];
+  assert.ok(near((await pixels(second, [marker]))[0], colour), 'both viewers see the same marker');
+
+  // The first viewer's browser goes away without a goodbye.
+  await browser.close_();
+  browser = null;
+  const before = (await videoStats(second)).framesDecoded;
+  const fps = await measureFps(second, 2000);
+  assert.ok(fps > 40, `the remaining viewer still plays at ${fps.toFixed(1)} fps`);
+  assert.ok((await videoStats(second)).framesDecoded > before);
+  // And it still controls the scene.
+  const target = near(colour, MARKER_ON) ? MARKER_OFF : MARKER_ON;
+  await second.keyboard.press('KeyC');
+  await waitForColour(second, marker, target);
+  browser = other;
 });

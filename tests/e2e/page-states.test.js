@@ -1,0 +1,52 @@
+// What the page tells a person before any video: the join form, a refused room name, a
+// server that cannot be reached. Each state is in words, and screenshots land in artifacts/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, stopAll, launch, screenshot, poll } from './harness.js';
+
+let server;
+let browser;
+let page;
+
+before(async () => {
+  server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  browser = await launch();
+  page = await browser.newPage();
+});
+
+after(async () => {
+  await browser?.close_();
+  await stopAll();
+});
+
+const status = () => page.evaluate(() => document.getElementById('status-text')?.textContent ?? '');
+
+test('without a room the page asks for one and checks it', { timeout: 30000 }, async () => {
+  await page.goto(`${server.url}/`);
+  assert.equal(await page.isVisible('#join'), true);
+  assert.equal(await page.isVisible('#stage'), false);
+  await screenshot(page, 'join-form');
+  await page.fill('#room', 'no spaces please');
+  await page.click('#join button');
+  assert.match(await page.textContent('#join .error'), /letters, digits/);
+  await page.fill('#room', 'lobby');
+  await page.click('#join button');
+  await page.waitForURL(/\?room=lobby$/, { timeout: 5000 });
+  await poll('the waiting message', async () => /Waiting for the host of room “lobby”/.test(await status()), 5000);
+});
+
+test('a room name the server refuses is explained, and the page stops retrying', { timeout: 30000 }, async () => {
+  await page.goto(`${server.url}/?room=${encodeURIComponent('../etc/passwd')}`);
+  await poll('the refusal', async () => /The server refused: invalid room name/.test(await status()), 5000);
+  assert.equal(await page.getAttribute('#status', 'data-kind'), 'error');
+  await screenshot(page, 'invalid-room');
+});
+
+test('an unreachable server is said in words, with the retry delay', { timeout: 30000 }, async () => {
+  await page.goto(`${server.url}/?room=lobby`);
+  await poll('joined', async () => /Waiting for the host/.test(await status()), 5000);
+  await server.kill('SIGKILL');
+  await poll('the retry message', async () => /Cannot reach the server.*Retrying in \d+ s/.test(await status()), 10000);
+  await screenshot(page, 'server-down');
+});
