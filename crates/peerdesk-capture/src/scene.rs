@@ -128,6 +128,8 @@ pub struct TestScene {
     next_due: Instant,
     layout: SceneLayout,
     control: SceneControl,
+    /// One row of background pixels, copied into every row of a new frame.
+    background_row: Vec<u8>,
 }
 
 impl TestScene {
@@ -144,6 +146,7 @@ impl TestScene {
             next_due: now,
             layout: SceneLayout::new(width, height),
             control: SceneControl::default(),
+            background_row: bgra(BACKGROUND).repeat(width as usize),
         })
     }
 
@@ -157,13 +160,12 @@ impl TestScene {
         let started = Instant::now();
         let (w, h) = (self.width, self.height);
         let stride = w as usize * 4;
-        let mut data = vec![0u8; stride * h as usize];
+        let mut data = Vec::with_capacity(stride * h as usize);
+        for _ in 0..h {
+            data.extend_from_slice(&self.background_row);
+        }
         let input = self.control.snapshot();
 
-        let bg = bgra(BACKGROUND);
-        for px in data.chunks_exact_mut(4) {
-            px.copy_from_slice(&bg);
-        }
         let bar_w = (w / 80).max(2);
         let phase = (elapsed.as_secs_f64() % SWEEP.as_secs_f64()) / SWEEP.as_secs_f64();
         let bar_x = (phase * f64::from(w.saturating_sub(bar_w))) as u32;

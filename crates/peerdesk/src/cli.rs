@@ -61,6 +61,9 @@ pub struct StreamArgs {
     /// Video bitrate in kbit/s.
     #[arg(long, default_value_t = 6000, value_name = "KBPS")]
     pub bitrate: u32,
+    /// Seconds between the status lines the host logs (fps, bitrate, per-stage times).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub status_every: u64,
 }
 
 impl StreamArgs {
@@ -73,6 +76,9 @@ impl StreamArgs {
         }
         if !(1..=240).contains(&self.fps) {
             anyhow::bail!("--fps must be between 1 and 240");
+        }
+        if !(1..=3600).contains(&self.status_every) {
+            anyhow::bail!("--status-every must be between 1 and 3600 seconds");
         }
         if !(100..=500_000).contains(&self.bitrate) {
             anyhow::bail!("--bitrate is in kbit/s and must be between 100 and 500000");

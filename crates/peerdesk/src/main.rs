@@ -128,7 +128,7 @@ fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) ->
         bitrate_bps: stream.bitrate.saturating_mul(1000),
         loopback_candidates: loopback || server_is_loopback,
         keyframe_interval: Duration::from_millis(300),
-        status_interval: Duration::from_secs(10),
+        status_interval: Duration::from_secs(stream.status_every),
     })
 }
 
