@@ -20,4 +20,6 @@ step "web client unit tests"
 node --test web/test/
 step "end-to-end tests in Chromium"
 node --test --test-concurrency=1 tests/e2e/
+step "fuzzing each parser of untrusted bytes briefly (PEERDESK_FUZZ_SECS, default 15)"
+./scripts/fuzz.sh "${PEERDESK_FUZZ_SECS:-15}"
 step "all tests passed"
