@@ -11,8 +11,15 @@ targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(input_event signal_message session_offer)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "==> fuzzing $t for ${secs}s"
-  cargo fuzz run -O "$t" "fuzz/corpus/$t" "fuzz/corpus-seed/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 | grep -E "^(#[0-9]+.*(DONE|pulse)|Done|==[0-9]+==|SUMMARY|panicked)" | tail -3
+  if ! cargo fuzz run -O "$t" "fuzz/corpus/$t" "fuzz/corpus-seed/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 >"$log" 2>&1; then
+    echo "fuzz target $t failed; the crashing input is under fuzz/artifacts/$t/:" >&2
+    tail -40 "$log" >&2
+    exit 1
+  fi
+  grep -E "^Done [0-9]+ runs" "$log" || tail -3 "$log"
 done
