@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, stopAll, launch, screenshot, waitForFrames, measureFps, pixels, waitForColour, near, videoStats,
+  startWithPage, teardown, launch, screenshot, waitForFrames, measureFps, pixels, waitForColour, near, videoStats,
   sceneLayout, PATCH_COLOURS, MARKER_OFF, MARKER_ON, DOT, pictureRect,
 } from './harness.js';
 
@@ -14,15 +14,10 @@ let page;
 const FPS = 60;
 
 before(async () => {
-  demo = await start(['demo', '--listen', '127.0.0.1:0'], 'open ');
-  browser = await launch();
-  page = await browser.newPage();
+  ({ proc: demo, browser, page } = await startWithPage(['demo', '--listen', '127.0.0.1:0'], 'open '));
 });
 
-after(async () => {
-  await browser?.close_();
-  await stopAll();
-});
+after(() => teardown(browser));
 
 test('the printed link opens the moving test scene at the target frame rate', { timeout: 60000 }, async () => {
   assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/\?room=demo$/);

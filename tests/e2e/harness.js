@@ -99,6 +99,23 @@ export async function launch() {
   return context;
 }
 
+/**
+ * The usual start of a test file: `peerdesk ARGS` (waiting for its `prefix` line), a fresh
+ * Chromium and one page in it.
+ */
+export async function startWithPage(args, prefix) {
+  const proc = await start(args, prefix);
+  const browser = await launch();
+  const page = await browser.newPage();
+  return { proc, browser, page };
+}
+
+/** The usual end of a test file: close the browser, end every process the file started. */
+export async function teardown(browser) {
+  await browser?.close_();
+  await stopAll();
+}
+
 export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   const path = join(ARTIFACTS, `${name}.png`);

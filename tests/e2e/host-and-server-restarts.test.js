@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, stopAll, runningProcs, launch, screenshot, waitForFrames, pixels, near, poll, videoStats,
+  start, startWithPage, teardown, runningProcs, screenshot, waitForFrames, pixels, near, poll, videoStats,
   sceneLayout, PATCH_COLOURS,
 } from './harness.js';
 
@@ -16,15 +16,10 @@ const ROOM = 'restarts';
 const hostArgs = (url) => ['host', '--server', url, '--room', ROOM, '--width', '640', '--height', '360', '--fps', '30'];
 
 before(async () => {
-  server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  browser = await launch();
-  page = await browser.newPage();
+  ({ proc: server, browser, page } = await startWithPage(['serve', '--listen', '127.0.0.1:0'], 'listening '));
 });
 
-after(async () => {
-  await browser?.close_();
-  await stopAll();
-});
+after(() => teardown(browser));
 
 async function assertTestScene() {
   const layout = sceneLayout(640, 360);

@@ -3,22 +3,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, stopAll, launch, screenshot, poll } from './harness.js';
+import { startWithPage, teardown, screenshot, poll } from './harness.js';
 
 let server;
 let browser;
 let page;
 
 before(async () => {
-  server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  browser = await launch();
-  page = await browser.newPage();
+  ({ proc: server, browser, page } = await startWithPage(['serve', '--listen', '127.0.0.1:0'], 'listening '));
 });
 
-after(async () => {
-  await browser?.close_();
-  await stopAll();
-});
+after(() => teardown(browser));
 
 const status = () => page.evaluate(() => document.getElementById('status-text')?.textContent ?? '');
 
