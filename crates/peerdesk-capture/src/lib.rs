@@ -10,9 +10,11 @@
 //! until there is a new picture (a timer tick for the test scene) and returns it.
 
 mod frame;
+pub mod platform;
 pub mod scene;
 
 pub use frame::{Frame, LatestSlot};
+pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
 pub use scene::{SceneControl, SceneLayout, TestScene};
 
 use std::time::Instant;
@@ -33,6 +35,29 @@ pub enum CaptureError {
     /// The source stopped for good.
     #[error("capture source ended: {0}")]
     Ended(String),
+    /// No display to capture: `DISPLAY` is not set and none was given.
+    #[error("no X display: set DISPLAY or pass --display :N")]
+    NoDisplay,
+    /// The display could not be opened.
+    #[error("cannot open X display {display}: {why}")]
+    Open {
+        /// The display asked for.
+        display: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// A required X extension is missing.
+    #[error("the X server lacks the {0} extension, which peerdesk needs")]
+    MissingExtension(&'static str),
+    /// The requested monitor does not exist.
+    #[error("no monitor {0}; `peerdesk host --list-sources` lists them")]
+    NoSuchMonitor(String),
+    /// The connection to the display failed while capturing.
+    #[error("lost the X display: {0}")]
+    Lost(String),
+    /// This platform or display cannot do what was asked.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// A source of pictures.

@@ -47,19 +47,18 @@ fn build(config: &EncoderConfig) -> Result<H264, EncodeError> {
     H264::with_api_config(OpenH264API::from_source(), h264).map_err(|e| EncodeError::Setup(e.to_string()))
 }
 
+/// 4:2:0 video needs positive, even sizes.
+fn check_size(width: u32, height: u32) -> Result<(), String> {
+    if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+        return Err(format!("size {width}x{height} must be positive and even"));
+    }
+    Ok(())
+}
+
 impl OpenH264Encoder {
     /// An encoder for frames of exactly `config.width` x `config.height`.
     pub fn new(config: EncoderConfig) -> Result<Self, EncodeError> {
-        if config.width == 0
-            || config.height == 0
-            || !config.width.is_multiple_of(2)
-            || !config.height.is_multiple_of(2)
-        {
-            return Err(EncodeError::Setup(format!(
-                "size {}x{} must be positive and even",
-                config.width, config.height
-            )));
-        }
+        check_size(config.width, config.height).map_err(EncodeError::Setup)?;
         let encoder = build(&config)?;
         Ok(Self {
             picture: I420::new(config.width, config.height),
@@ -97,6 +96,15 @@ impl YUVSource for Source<'_> {
 
 impl Encoder for OpenH264Encoder {
     fn encode(&mut self, frame: &Frame, force_keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+        if (frame.width, frame.height) != (self.config.width, self.config.height) {
+            // The source changed size (a resolution change): start a new stream at the new size.
+            check_size(frame.width, frame.height).map_err(EncodeError::Encode)?;
+            debug!("frame size changed to {}x{}; restarting the encoder", frame.width, frame.height);
+            self.config.width = frame.width;
+            self.config.height = frame.height;
+            self.picture = I420::new(frame.width, frame.height);
+            self.rebuild = true;
+        }
         let t0 = Instant::now();
         self.picture.convert_from(frame)?;
         let convert_time = t0.elapsed();

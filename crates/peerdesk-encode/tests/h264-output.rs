@@ -66,3 +66,25 @@ fn refuses_odd_sizes() {
             .is_err()
     );
 }
+
+#[test]
+fn a_new_frame_size_restarts_the_stream_with_an_idr() {
+    let mut enc =
+        OpenH264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_bps: 1_000_000 })
+            .expect("encoder");
+    let small = TestScene::new(320, 240, 30).expect("scene").render(Duration::ZERO);
+    let big = TestScene::new(640, 480, 30).expect("scene").render(Duration::ZERO);
+    assert!(enc.encode(&small, false).expect("encodes").expect("frame").keyframe);
+    assert!(!enc.encode(&small, false).expect("encodes").expect("frame").keyframe);
+    let e = enc.encode(&big, false).expect("encodes").expect("frame");
+    assert!(e.keyframe, "first frame at the new size is an IDR");
+    assert_eq!((e.width, e.height), (640, 480));
+    let odd = peerdesk_capture::Frame {
+        width: 641,
+        height: 480,
+        stride: 641 * 4,
+        data: vec![0; 641 * 480 * 4],
+        ..big
+    };
+    assert!(enc.encode(&odd, false).is_err(), "odd sizes are refused, not panicked on");
+}

@@ -1,17 +1,18 @@
-//! Where the viewers' input goes.
+//! Where the viewers' input goes: the test scene here; real desktops through peerdesk-input.
 
 use std::collections::{HashMap, HashSet};
 
 use peerdesk_capture::SceneControl;
+pub use peerdesk_input::InputSink;
 use peerdesk_proto::{InputEvent, PeerId};
 
-/// Receives decoded input events, tagged with the viewer that sent them.
-pub trait InputSink: Send {
-    /// One event from `peer`.
-    fn handle(&mut self, peer: PeerId, event: &InputEvent);
+/// Drops input: for a host that can show but not control (no XTEST).
+#[derive(Debug, Default)]
+pub struct ViewOnlySink;
 
-    /// `peer` left: release everything it holds.
-    fn release(&mut self, peer: PeerId);
+impl InputSink for ViewOnlySink {
+    fn handle(&mut self, _peer: PeerId, _event: &InputEvent) {}
+    fn release(&mut self, _peer: PeerId) {}
 }
 
 /// Feeds the test scene: the pointer moves its dot; each key press or button press (not the

@@ -19,6 +19,7 @@ pub mod viewer;
 
 use std::time::Duration;
 
+use peerdesk_capture::MonitorChoice;
 use peerdesk_proto::RoomId;
 
 pub use input::{InputSink, SceneInputSink};
@@ -30,6 +31,13 @@ pub use signaling::{HostError, run};
 pub enum SourceKind {
     /// The built-in animated test scene.
     TestScene,
+    /// An X11 display (`None`: `$DISPLAY`), one monitor of it.
+    X11 {
+        /// The display, such as `:0`.
+        display: Option<String>,
+        /// Which monitor.
+        monitor: MonitorChoice,
+    },
 }
 
 /// Settings of a host, validated by the binary.
@@ -43,7 +51,7 @@ pub struct HostConfig {
     pub room: RoomId,
     /// What to stream.
     pub source: SourceKind,
-    /// Stream width in pixels (even).
+    /// Stream width in pixels (even); the test scene's size (X11 streams at the screen's size).
     pub width: u32,
     /// Stream height in pixels (even).
     pub height: u32,

@@ -15,6 +15,8 @@ use tracing::{error, warn};
 
 /// How long a thread waits before re-checking whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
+/// How long a keyframe request waits for a fresh frame before the last one is re-encoded.
+const KEYFRAME_WAIT: Duration = Duration::from_millis(20);
 /// Encoded frames a slow session may fall behind before it must resynchronise on a keyframe.
 const FRAME_BACKLOG: usize = 16;
 
@@ -84,6 +86,14 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     slot: Arc<LatestSlot<Frame>>,
     threads: Vec<JoinHandle<()>>,
+    failure: Arc<Failure>,
+}
+
+/// Why the capture thread stopped, for whoever waits on it.
+#[derive(Debug, Default)]
+struct Failure {
+    why: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
 }
 
 impl Pipeline {
@@ -95,9 +105,11 @@ impl Pipeline {
         let stats = Arc::new(PipelineStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let slot = Arc::new(LatestSlot::new());
+        let failure = Arc::new(Failure::default());
 
         let capture = {
-            let (stop, slot, viewers) = (stop.clone(), slot.clone(), viewers.clone());
+            let (stop, slot, viewers, failure) =
+                (stop.clone(), slot.clone(), viewers.clone(), failure.clone());
             std::thread::Builder::new().name("peerdesk-capture".into()).spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     if viewers.load(Ordering::Relaxed) == 0 {
@@ -110,6 +122,8 @@ impl Pipeline {
                         Ok(None) => {}
                         Err(e) => {
                             error!("capture stopped: {e}");
+                            *failure.why.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                            failure.notify.notify_one();
                             break;
                         }
                     }
@@ -121,12 +135,23 @@ impl Pipeline {
             let (stop, slot, tx, keyframe, stats) =
                 (stop.clone(), slot.clone(), frames.clone(), keyframe.clone(), stats.clone());
             std::thread::Builder::new().name("peerdesk-encode".into()).spawn(move || {
+                // The last picture, so a keyframe request on an idle screen (no new frames)
+                // is answered at once instead of waiting for the screen to change.
+                let mut last: Option<Frame> = None;
                 loop {
-                    let Some(frame) = slot.take(POLL) else {
-                        if stop.load(Ordering::Relaxed) || slot.is_closed() {
-                            break;
-                        }
-                        continue;
+                    let wait =
+                        if keyframe.load(Ordering::Acquire) && last.is_some() { KEYFRAME_WAIT } else { POLL };
+                    let frame = match slot.take(wait) {
+                        Some(f) => f,
+                        None if stop.load(Ordering::Relaxed) || slot.is_closed() => break,
+                        None if keyframe.load(Ordering::Acquire) => match last.take() {
+                            Some(mut f) => {
+                                f.captured_at = Instant::now();
+                                f
+                            }
+                            None => continue,
+                        },
+                        None => continue,
                     };
                     let force = keyframe.swap(false, Ordering::AcqRel);
                     match encoder.encode(&frame, force) {
@@ -150,10 +175,21 @@ impl Pipeline {
                             keyframe.store(true, Ordering::Release);
                         }
                     }
+                    last = Some(frame);
                 }
             })?
         };
-        Ok(Self { frames, keyframe, viewers, stats, stop, slot, threads: vec![capture, encode] })
+        Ok(Self { frames, keyframe, viewers, stats, stop, slot, threads: vec![capture, encode], failure })
+    }
+
+    /// Completes when capture has stopped for good, with the reason.
+    pub async fn failed(&self) -> String {
+        loop {
+            if let Some(why) = self.failure.why.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+                return why;
+            }
+            self.failure.notify.notified().await;
+        }
     }
 
     /// A receiver of every encoded frame from now on.

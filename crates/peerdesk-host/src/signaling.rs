@@ -18,7 +18,19 @@ use peerdesk_session::SessionConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
-use crate::input::{InputSink, SceneInputSink};
+use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
+
+/// A boxed platform injector as a sized sink.
+struct BoxedSink(Box<dyn InputSink>);
+
+impl InputSink for BoxedSink {
+    fn handle(&mut self, peer: PeerId, event: &peerdesk_proto::InputEvent) {
+        self.0.handle(peer, event);
+    }
+    fn release(&mut self, peer: PeerId) {
+        self.0.release(peer);
+    }
+}
 use crate::pipeline::Pipeline;
 use crate::viewer::{self, ViewerCommand, ViewerContext, ViewerHandle};
 use crate::{HostConfig, SourceKind};
@@ -38,6 +50,9 @@ pub enum HostError {
     /// The source could not be opened.
     #[error("cannot open the video source: {0}")]
     Capture(#[from] peerdesk_capture::CaptureError),
+    /// The source failed while streaming (the X server went away, say).
+    #[error("the video source stopped: {0}")]
+    SourceLost(String),
     /// The encoder could not be set up.
     #[error(transparent)]
     Encode(#[from] peerdesk_encode::EncodeError),
@@ -58,14 +73,7 @@ enum Ended {
 /// Runs a host until `shutdown` completes or a fatal error. Prints `open URL` on stdout once,
 /// when the room is first joined.
 pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
-    let (capturer, sink): (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>) =
-        match config.source {
-            SourceKind::TestScene => {
-                let scene = TestScene::new(config.width, config.height, config.fps)?;
-                let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
-                (Box::new(scene), sink)
-            }
-        };
+    let (capturer, sink) = open_source(&config)?;
     let (width, height) = capturer.size();
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width,
@@ -96,6 +104,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     let result = loop {
         let ended = tokio::select! {
             () = &mut shutdown => Ended::Shutdown,
+            why = pipeline.failed() => Ended::Fatal(HostError::SourceLost(why)),
             ended = connect_and_serve(&config, &ctx, &mut viewers, &mut announced, &mut backoff) => ended,
         };
         match ended {
@@ -117,6 +126,33 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     status.abort();
     drop(viewers);
     result
+}
+
+type Source = (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>);
+
+/// Opens the capturer and the input sink for the configured source.
+fn open_source(config: &HostConfig) -> Result<Source, HostError> {
+    Ok(match &config.source {
+        SourceKind::TestScene => {
+            let scene = TestScene::new(config.width, config.height, config.fps)?;
+            let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
+            (Box::new(scene), sink)
+        }
+        SourceKind::X11 { display, monitor } => {
+            let mut capturer =
+                peerdesk_capture::platform::X11Capturer::open(display.as_deref(), monitor.clone())?;
+            capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
+            let sink: Arc<Mutex<dyn InputSink>> =
+                match peerdesk_input::platform::open_xtest(display.as_deref(), monitor) {
+                    Ok(sink) => Arc::new(Mutex::new(BoxedSink(sink))),
+                    Err(e) => {
+                        warn!("{e}; viewers can watch but not control");
+                        Arc::new(Mutex::new(ViewOnlySink))
+                    }
+                };
+            (Box::new(capturer), sink)
+        }
+    })
 }
 
 async fn connect_and_serve(

@@ -45,6 +45,8 @@ pub struct ServeArgs {
 pub enum Source {
     /// The built-in animated test scene (reacts to input).
     Testscene,
+    /// An X11 desktop (`--display`, default $DISPLAY), one monitor of it (`--monitor`).
+    X11,
 }
 
 #[derive(Debug, Args)]
@@ -93,11 +95,21 @@ pub struct HostArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub server: String,
     /// The room to host; browsers open http://HOST:PORT/?room=NAME.
-    #[arg(long, value_name = "NAME")]
-    pub room: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "list_sources")]
+    pub room: Option<String>,
     /// What to stream.
     #[arg(long, value_enum, default_value_t = Source::Testscene)]
     pub source: Source,
+    /// The X display to stream with --source x11 (default: $DISPLAY).
+    #[arg(long, value_name = ":N")]
+    pub display: Option<String>,
+    /// Which monitor to stream with --source x11: a name (DP-1) or a number from
+    /// --list-sources; `all` for the whole screen. Default: the primary monitor.
+    #[arg(long, value_name = "NAME|INDEX")]
+    pub monitor: Option<String>,
+    /// List the displays and monitors that can be streamed, then exit.
+    #[arg(long)]
+    pub list_sources: bool,
     #[command(flatten)]
     pub stream: StreamArgs,
     /// Offer 127.0.0.1 as an ICE candidate (automatic when the server is on loopback).

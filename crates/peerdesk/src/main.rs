@@ -13,7 +13,8 @@ use peerdesk_signal::{RoomLimits, SignalConfig};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use cli::{Cli, Command, HostArgs, ServeArgs, StreamArgs};
+use cli::{Cli, Command, HostArgs, ServeArgs, Source, StreamArgs};
+use peerdesk_capture::MonitorChoice;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -99,7 +100,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .context("the server stopped")
 }
 
-fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) -> Result<HostConfig> {
+fn host_config(
+    server: &str,
+    room: &str,
+    source: SourceKind,
+    stream: &StreamArgs,
+    loopback: bool,
+) -> Result<HostConfig> {
     let room = RoomId::new(room).with_context(|| format!("invalid --room {room:?}"))?;
     let (scheme, rest) = match server.split_once("://") {
         Some((s, r)) => (s, r),
@@ -121,7 +128,7 @@ fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) ->
         signal_url: format!("{ws}://{authority}/ws"),
         viewer_url: format!("{http}://{authority}/?room={room}"),
         room,
-        source: SourceKind::TestScene,
+        source,
         width: stream.width,
         height: stream.height,
         fps: stream.fps,
@@ -132,8 +139,53 @@ fn host_config(server: &str, room: &str, stream: &StreamArgs, loopback: bool) ->
     })
 }
 
+fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
+    match arg {
+        None => MonitorChoice::Primary,
+        Some("all") => MonitorChoice::WholeScreen,
+        Some(s) => s.parse().map_or_else(|_| MonitorChoice::Name(s.to_owned()), MonitorChoice::Index),
+    }
+}
+
+fn list_sources(display: Option<&str>) -> Result<()> {
+    println!("testscene   the built-in animated test scene (--source testscene)");
+    match peerdesk_capture::platform::list_x11(display) {
+        Ok(d) => {
+            println!("x11 {}   {}x{} (--source x11 --display {})", d.name, d.width, d.height, d.name);
+            if d.monitors.is_empty() {
+                println!("    no RandR monitors: the whole screen is streamed");
+            }
+            for (i, m) in d.monitors.iter().enumerate() {
+                println!(
+                    "    monitor {i}: {}  {}x{}+{}+{}{}  (--monitor {} or --monitor {i})",
+                    m.name,
+                    m.width,
+                    m.height,
+                    m.x,
+                    m.y,
+                    if m.primary { "  primary" } else { "" },
+                    m.name
+                );
+            }
+        }
+        Err(e) => println!("x11: not available: {e}"),
+    }
+    Ok(())
+}
+
 async fn host(args: HostArgs) -> Result<()> {
-    let config = host_config(&args.server, &args.room, &args.stream, args.ice_loopback)?;
+    if args.list_sources {
+        return list_sources(args.display.as_deref());
+    }
+    let room = args.room.as_deref().context("--room is required")?;
+    let source = match args.source {
+        Source::Testscene => SourceKind::TestScene,
+        Source::X11 => SourceKind::X11 {
+            display: args.display.clone(),
+            monitor: monitor_choice(args.monitor.as_deref()),
+        },
+    };
+    let config = host_config(&args.server, room, source, &args.stream, args.ice_loopback)?;
     peerdesk_host::run(config, shutdown_signal()).await?;
     Ok(())
 }
@@ -147,7 +199,8 @@ async fn demo(args: cli::DemoArgs) -> Result<()> {
             tracing::error!("the demo's signaling server stopped: {e}");
         }
     });
-    let config = host_config(&format!("http://{server}"), &args.room, &args.stream, true)?;
+    let config =
+        host_config(&format!("http://{server}"), &args.room, SourceKind::TestScene, &args.stream, true)?;
     info!("demo: signaling server and test-scene host on http://{server}");
     peerdesk_host::run(config, shutdown_signal()).await?;
     Ok(())

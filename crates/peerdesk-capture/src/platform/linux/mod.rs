@@ -1,0 +1,8 @@
+//! Linux capture: X11 (MIT-SHM, XDamage, RandR). PipeWire comes later.
+
+mod x11;
+
+pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11};
+
+/// The X11 client library, for other crates that talk to the same display.
+pub use x11rb;

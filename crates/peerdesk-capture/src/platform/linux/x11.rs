@@ -1,0 +1,394 @@
+//! X11 capture: MIT-SHM `GetImage` of the chosen RandR monitor, paced by XDamage.
+//!
+//! The shared segment is an unlinked file handed to the server with `ShmAttachFd`; after each
+//! `ShmGetImage` the pixels are read back with `pread` into the frame (a copy the frame needs
+//! anyway), so no memory mapping and no `unsafe` code is involved. Without MIT-SHM the plain
+//! `GetImage` request is used, with a warning (it is many times slower).
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use tracing::{debug, info, warn};
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::Event;
+use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
+use x11rb::protocol::shm::{self, ConnectionExt as _};
+use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, ImageOrder};
+use x11rb::rust_connection::RustConnection;
+
+use crate::platform::{DisplayInfo, MonitorChoice, MonitorInfo};
+use crate::{CaptureError, Capturer, Frame};
+
+/// Longest time without a new frame while the screen is idle: a repeat keeps late joiners and
+/// the browser's freeze detection happy at almost no cost.
+const IDLE_REPEAT: Duration = Duration::from_secs(1);
+
+fn display_name(display: Option<&str>) -> Result<String, CaptureError> {
+    match display {
+        Some(d) => Ok(d.to_owned()),
+        None => std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()).ok_or(CaptureError::NoDisplay),
+    }
+}
+
+fn connect(display: Option<&str>) -> Result<(RustConnection, usize, String), CaptureError> {
+    let name = display_name(display)?;
+    let (conn, screen) = RustConnection::connect(Some(&name))
+        .map_err(|e| CaptureError::Open { display: name.clone(), why: e.to_string() })?;
+    Ok((conn, screen, name))
+}
+
+fn lost(e: impl std::fmt::Display) -> CaptureError {
+    CaptureError::Lost(e.to_string())
+}
+
+fn has_extension(conn: &RustConnection, name: &'static str) -> Result<bool, CaptureError> {
+    Ok(conn.extension_information(name).map_err(lost)?.is_some())
+}
+
+fn monitors(conn: &RustConnection, root: xproto::Window) -> Result<Vec<MonitorInfo>, CaptureError> {
+    if !has_extension(conn, randr::X11_EXTENSION_NAME)? {
+        return Ok(Vec::new());
+    }
+    let reply = conn.randr_get_monitors(root, true).map_err(lost)?.reply().map_err(lost)?;
+    let mut out = Vec::new();
+    for m in reply.monitors {
+        let name = conn
+            .get_atom_name(m.name)
+            .map_err(lost)?
+            .reply()
+            .map(|r| String::from_utf8_lossy(&r.name).into_owned())
+            .unwrap_or_else(|_| format!("monitor-{}", out.len()));
+        out.push(MonitorInfo {
+            name,
+            x: i32::from(m.x),
+            y: i32::from(m.y),
+            width: u32::from(m.width),
+            height: u32::from(m.height),
+            primary: m.primary,
+        });
+    }
+    Ok(out)
+}
+
+/// The rectangle (x, y, width, height) of `choice` on the screen of `root`.
+pub fn monitor_rect(
+    conn: &RustConnection,
+    root: xproto::Window,
+    choice: &MonitorChoice,
+) -> Result<(i16, i16, u16, u16), CaptureError> {
+    let geometry = conn.get_geometry(root).map_err(lost)?.reply().map_err(lost)?;
+    let list = monitors(conn, root)?;
+    let chosen = match choice {
+        MonitorChoice::WholeScreen => None,
+        MonitorChoice::Primary => list.iter().find(|m| m.primary),
+        MonitorChoice::Index(i) => {
+            Some(list.get(*i).ok_or_else(|| CaptureError::NoSuchMonitor(i.to_string()))?)
+        }
+        MonitorChoice::Name(n) => {
+            Some(list.iter().find(|m| &m.name == n).ok_or_else(|| CaptureError::NoSuchMonitor(n.clone()))?)
+        }
+    };
+    Ok(match chosen {
+        None => (0, 0, geometry.width, geometry.height),
+        Some(m) => (
+            i16::try_from(m.x).unwrap_or(0),
+            i16::try_from(m.y).unwrap_or(0),
+            u16::try_from(m.width).unwrap_or(u16::MAX),
+            u16::try_from(m.height).unwrap_or(u16::MAX),
+        ),
+    })
+}
+
+/// Lists a display's size and monitors.
+pub fn list_x11(display: Option<&str>) -> Result<DisplayInfo, CaptureError> {
+    let (conn, screen, name) = connect(display)?;
+    let root = &conn.setup().roots[screen];
+    Ok(DisplayInfo {
+        name,
+        width: u32::from(root.width_in_pixels),
+        height: u32::from(root.height_in_pixels),
+        monitors: monitors(&conn, root.root)?,
+    })
+}
+
+/// Opens an X11 capturer on `display` (default `$DISPLAY`) for `monitor`.
+pub fn open_x11(display: Option<&str>, monitor: &MonitorChoice) -> Result<Box<dyn Capturer>, CaptureError> {
+    Ok(Box::new(X11Capturer::open(display, monitor.clone())?))
+}
+
+/// The part of the screen being captured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Area {
+    x: i16,
+    y: i16,
+    width: u16,
+    height: u16,
+}
+
+struct ShmSegment {
+    seg: shm::Seg,
+    file: File,
+    size: usize,
+}
+
+/// Captures one monitor (or the whole screen) of an X display.
+pub struct X11Capturer {
+    conn: RustConnection,
+    root: xproto::Window,
+    monitor: MonitorChoice,
+    area: Area,
+    shm: Option<ShmSegment>,
+    damage: Option<damage::Damage>,
+    dirty: bool,
+    last: Option<Instant>,
+    min_interval: Duration,
+}
+
+impl std::fmt::Debug for X11Capturer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X11Capturer").field("area", &self.area).field("shm", &self.shm.is_some()).finish()
+    }
+}
+
+impl X11Capturer {
+    /// Connects and prepares capture of `monitor`.
+    pub fn open(display: Option<&str>, monitor: MonitorChoice) -> Result<Self, CaptureError> {
+        let (conn, screen, name) = connect(display)?;
+        let setup = conn.setup();
+        let root = setup.roots[screen].root;
+        let depth = setup.roots[screen].root_depth;
+        let bpp = setup.pixmap_formats.iter().find(|f| f.depth == depth).map(|f| f.bits_per_pixel);
+        if depth < 24 || bpp != Some(32) || setup.image_byte_order != ImageOrder::LSB_FIRST {
+            return Err(CaptureError::Unsupported("only 24/32-bit little-endian X screens are supported"));
+        }
+        let mut capturer = Self {
+            conn,
+            root,
+            monitor,
+            area: Area { x: 0, y: 0, width: 0, height: 0 },
+            shm: None,
+            damage: None,
+            dirty: true,
+            last: None,
+            min_interval: Duration::from_millis(1),
+        };
+        capturer.area = capturer.find_area()?;
+        capturer.setup_shm()?;
+        capturer.setup_events()?;
+        info!(
+            display = %name,
+            "capturing {}x{} at +{}+{} ({}, {})",
+            capturer.area.width,
+            capturer.area.height,
+            capturer.area.x,
+            capturer.area.y,
+            if capturer.shm.is_some() { "MIT-SHM" } else { "GetImage" },
+            if capturer.damage.is_some() { "XDamage" } else { "polling" },
+        );
+        Ok(capturer)
+    }
+
+    /// Whether the fast MIT-SHM path is in use (else plain `GetImage`).
+    pub fn uses_shm(&self) -> bool {
+        self.shm.is_some()
+    }
+
+    /// Whether XDamage paces capture (else a timer does).
+    pub fn uses_damage(&self) -> bool {
+        self.damage.is_some()
+    }
+
+    /// Captures at most once per `interval` (the stream's frame period).
+    pub fn set_min_interval(&mut self, interval: Duration) {
+        self.min_interval = interval;
+    }
+
+    fn find_area(&self) -> Result<Area, CaptureError> {
+        let (x, y, width, height) = monitor_rect(&self.conn, self.root, &self.monitor)?;
+        // 4:2:0 video needs even sizes: leave out a last odd row or column.
+        Ok(Area { x, y, width: width & !1, height: height & !1 })
+    }
+
+    fn setup_shm(&mut self) -> Result<(), CaptureError> {
+        if let Some(old) = self.shm.take() {
+            let _ = self.conn.shm_detach(old.seg);
+        }
+        if !has_extension(&self.conn, shm::X11_EXTENSION_NAME)? {
+            warn!("the X server has no MIT-SHM: falling back to GetImage, which is much slower");
+            return Ok(());
+        }
+        let size = usize::from(self.area.width) * usize::from(self.area.height) * 4;
+        match self.attach_segment(size) {
+            Ok(seg) => self.shm = Some(seg),
+            Err(e) => warn!("cannot set up MIT-SHM ({e}): falling back to GetImage, which is much slower"),
+        }
+        Ok(())
+    }
+
+    fn attach_segment(&self, size: usize) -> Result<ShmSegment, String> {
+        let dir =
+            ["/dev/shm", "/tmp"].into_iter().find(|d| std::path::Path::new(d).is_dir()).unwrap_or("/tmp");
+        let path = std::path::Path::new(dir).join(format!("peerdesk-shm-{}-{}", std::process::id(), size));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let _ = std::fs::remove_file(&path);
+        file.set_len(size as u64).map_err(|e| e.to_string())?;
+        let fd = file.try_clone().map_err(|e| e.to_string())?;
+        let seg = self.conn.generate_id().map_err(|e| e.to_string())?;
+        self.conn
+            .shm_attach_fd(seg, fd, false)
+            .map_err(|e| e.to_string())?
+            .check()
+            .map_err(|e| e.to_string())?;
+        Ok(ShmSegment { seg, file, size })
+    }
+
+    fn setup_events(&mut self) -> Result<(), CaptureError> {
+        if has_extension(&self.conn, randr::X11_EXTENSION_NAME)? {
+            self.conn.randr_select_input(self.root, randr::NotifyMask::SCREEN_CHANGE).map_err(lost)?;
+        }
+        if has_extension(&self.conn, damage::X11_EXTENSION_NAME)? {
+            self.conn.damage_query_version(1, 1).map_err(lost)?.reply().map_err(lost)?;
+            let id = self.conn.generate_id().map_err(lost)?;
+            self.conn.damage_create(id, self.root, damage::ReportLevel::NON_EMPTY).map_err(lost)?;
+            self.damage = Some(id);
+        } else {
+            warn!("the X server has no DAMAGE extension: capturing on a timer");
+        }
+        self.conn.flush().map_err(lost)?;
+        Ok(())
+    }
+
+    /// Handles queued X events; waits for one until `until` when `wait` is set.
+    fn pump_events(&mut self, until: Option<Instant>) -> Result<(), CaptureError> {
+        let mut resized = false;
+        loop {
+            let event = match self.conn.poll_for_event().map_err(lost)? {
+                Some(e) => e,
+                None => {
+                    let Some(until) = until.filter(|_| !self.dirty && !resized) else { break };
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let timeout = Timespec::try_from(left).unwrap_or(Timespec { tv_sec: 1, tv_nsec: 0 });
+                    let mut fds = [PollFd::new(self.conn.stream(), PollFlags::IN)];
+                    poll(&mut fds, Some(&timeout)).map_err(lost)?;
+                    continue;
+                }
+            };
+            match event {
+                Event::DamageNotify(_) => self.dirty = true,
+                Event::RandrScreenChangeNotify(_) => resized = true,
+                Event::Error(e) => debug!("X error event: {e:?}"),
+                _ => {}
+            }
+        }
+        if let Some(d) = self.damage.filter(|_| self.dirty) {
+            self.conn.damage_subtract(d, x11rb::NONE, x11rb::NONE).map_err(lost)?;
+            self.conn.flush().map_err(lost)?;
+        }
+        if resized {
+            let area = self.find_area()?;
+            if area != self.area {
+                info!("screen changed: now capturing {}x{}", area.width, area.height);
+                self.area = area;
+                self.setup_shm()?;
+            }
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn grab(&mut self) -> Result<Frame, CaptureError> {
+        let started = Instant::now();
+        let Area { x, y, width, height } = self.area;
+        let stride = usize::from(width) * 4;
+        let data = match &self.shm {
+            Some(seg) => {
+                self.conn
+                    .shm_get_image(
+                        self.root,
+                        x,
+                        y,
+                        width,
+                        height,
+                        !0,
+                        ImageFormat::Z_PIXMAP.into(),
+                        seg.seg,
+                        0,
+                    )
+                    .map_err(lost)?
+                    .reply()
+                    .map_err(lost)?;
+                let mut data = vec![0u8; stride * usize::from(height)];
+                debug_assert!(data.len() <= seg.size);
+                seg.file.read_exact_at(&mut data, 0).map_err(lost)?;
+                data
+            }
+            None => {
+                let reply = self
+                    .conn
+                    .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, width, height, !0)
+                    .map_err(lost)?
+                    .reply()
+                    .map_err(lost)?;
+                reply.data
+            }
+        };
+        if data.len() < stride * usize::from(height) {
+            return Err(CaptureError::Lost("the X server returned a short image".into()));
+        }
+        Ok(Frame {
+            width: u32::from(width),
+            height: u32::from(height),
+            stride,
+            data,
+            captured_at: started,
+            capture_time: started.elapsed(),
+        })
+    }
+}
+
+impl Capturer for X11Capturer {
+    fn size(&self) -> (u32, u32) {
+        (u32::from(self.area.width), u32::from(self.area.height))
+    }
+
+    fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
+        // Never more often than the frame rate: wait out the rest of the frame period first,
+        // while still reading events.
+        if let Some(last) = self.last {
+            let earliest = last + self.min_interval;
+            if earliest > deadline {
+                self.pump_events(Some(deadline))?;
+                return Ok(None);
+            }
+            self.pump_events(None)?;
+            let now = Instant::now();
+            if earliest > now {
+                std::thread::sleep(earliest - now);
+            }
+        }
+        // Then wait for damage, or for the idle repeat, or the deadline.
+        let repeat_at = self.last.map_or_else(Instant::now, |l| l + IDLE_REPEAT);
+        let until = if self.damage.is_some() { repeat_at.min(deadline) } else { Instant::now() };
+        self.pump_events(Some(until))?;
+        let due = self.dirty || self.damage.is_none() || Instant::now() >= repeat_at;
+        if !due {
+            return Ok(None);
+        }
+        self.dirty = false;
+        let frame = self.grab()?;
+        self.last = Some(frame.captured_at);
+        Ok(Some(frame))
+    }
+}

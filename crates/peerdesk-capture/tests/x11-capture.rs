@@ -1,0 +1,48 @@
+//! X11 capture against a real Xvfb of the test's own: the captured frame shows what an X
+//! client painted, where it painted it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use peerdesk_capture::platform::X11Capturer;
+use peerdesk_capture::{Capturer, Frame, MonitorChoice};
+use peerdesk_testkit::{Xvfb, near, paint};
+
+const BG: [u8; 3] = [20, 20, 20];
+const FIELDS: [peerdesk_testkit::Field; 3] =
+    [(10, 20, 100, 50, [230, 40, 40]), (300, 200, 64, 64, [40, 220, 60]), (600, 400, 40, 30, [50, 80, 240])];
+
+fn rgb(f: &Frame, x: u32, y: u32) -> [u8; 3] {
+    let p = f.pixel(x, y).expect("inside the frame");
+    [p[2], p[1], p[0]]
+}
+
+fn next(c: &mut X11Capturer) -> Frame {
+    for _ in 0..50 {
+        if let Some(f) = c.next_frame(Instant::now() + Duration::from_millis(100)).expect("capture") {
+            return f;
+        }
+    }
+    panic!("no frame within 5 s");
+}
+
+#[test]
+fn captures_what_a_client_painted_where_it_painted_it() {
+    let x = Xvfb::start(800, 600);
+    let (conn, screen) = x.connect();
+    paint(&conn, screen, BG, &FIELDS);
+    let mut c = X11Capturer::open(Some(&x.display), MonitorChoice::Primary).expect("opens");
+    assert_eq!(c.size(), (800, 600));
+    assert!(c.uses_shm() && c.uses_damage(), "Xvfb has MIT-SHM and DAMAGE, so both are used");
+    let f = next(&mut c);
+    assert_eq!((f.width, f.height), (800, 600));
+    for &(fx, fy, w, h, colour) in &FIELDS {
+        let (fx, fy) = (fx as u32, fy as u32);
+        let (cx, cy) = (fx + u32::from(w) / 2, fy + u32::from(h) / 2);
+        assert!(near(rgb(&f, cx, cy), colour, 0), "centre of {colour:?}: {:?}", rgb(&f, cx, cy));
+        // Exact edges: the first pixel inside, the one before it outside.
+        assert!(near(rgb(&f, fx, fy), colour, 0));
+        assert!(near(rgb(&f, fx - 1, fy), BG, 0));
+    }
+}

@@ -1,0 +1,48 @@
+//! Input injection for peerdesk.
+//!
+//! Owns: the [`InputSink`] trait every injector implements, the table from physical keys
+//! (`KeyboardEvent.code`) to Linux evdev codes ([`keymap`]), and the platform injectors under
+//! `platform/` (XTest on X11 now; uinput and Windows `SendInput` later).
+//!
+//! Does not own: decoding (peerdesk-proto), nor who may send input (the host decides).
+//!
+//! Every injector tracks what each viewer holds, so [`InputSink::release`] can let go of it all
+//! when the viewer leaves, loses focus or its session fails: no stuck keys.
+
+pub mod keymap;
+pub mod platform;
+
+use peerdesk_proto::{InputEvent, PeerId};
+
+/// Receives decoded input events, tagged with the viewer that sent them.
+pub trait InputSink: Send {
+    /// One event from `peer`.
+    fn handle(&mut self, peer: PeerId, event: &InputEvent);
+
+    /// `peer` left: release everything it holds.
+    fn release(&mut self, peer: PeerId);
+}
+
+/// Why an injector could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The display could not be opened.
+    #[error("cannot open X display {display} for input: {why}")]
+    Open {
+        /// The display asked for.
+        display: String,
+        /// What went wrong.
+        why: String,
+    },
+    /// The X server has no XTEST extension.
+    #[error(
+        "the X server lacks the XTEST extension, so input cannot be injected (start Xvfb or Xorg with XTEST)"
+    )]
+    NoXTest,
+    /// Input injection is not available here.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// Talking to the display failed.
+    #[error("X connection failed: {0}")]
+    Connection(String),
+}
