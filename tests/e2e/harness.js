@@ -24,7 +24,7 @@ export class Proc {
     this.child = child;
     this.name = name;
     this.stderr = '';
-    child.stderr.on('data', (d) => { this.stderr = (this.stderr + d).slice(-20000); });
+    child.stderr?.on('data', (d) => { this.stderr = (this.stderr + d).slice(-20000); });
   }
 
   get pid() { return this.child.pid; }
@@ -71,6 +71,68 @@ export function start(args, prefix, { timeoutMs = 20000, name = args[0] } = {}) 
       reject(new Error(`${name} exited with ${code} before printing "${prefix}"; stderr:\n${proc.stderr}`));
     });
   });
+}
+
+/**
+ * Starts an Xvfb of this test's own at `size` ("WxH"); resolves with its display name once it
+ * accepts connections (Xvfb reports the number it picked on stdout: -displayfd).
+ */
+export function startXvfb(size = '1280x720') {
+  const child = spawn('Xvfb', ['-displayfd', '1', '-nolisten', 'tcp', '-screen', '0', `${size}x24`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = new Proc(child, 'Xvfb');
+  running.add(proc);
+  child.on('exit', () => running.delete(proc));
+  return new Promise((resolvePromise, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) {
+        proc.display = `:${out.trim()}`;
+        resolvePromise(proc);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
+  });
+}
+
+/**
+ * Starts `xprobe` on `display`: it paints known fields, takes the focus, and reports every X
+ * input event it gets. `events` collects them; `waitFor(pred)` waits for a matching one.
+ */
+export function startXprobe(display, fields) {
+  const args = ['--display', display];
+  if (fields) args.push('--fields', fields);
+  const child = spawn(join(dirname(BIN), 'xprobe'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = new Proc(child, 'xprobe');
+  running.add(proc);
+  child.on('exit', () => running.delete(proc));
+  proc.events = [];
+  let buf = '';
+  const waiters = [];
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      const ev = JSON.parse(line);
+      proc.events.push(ev);
+      for (const w of [...waiters]) if (w.pred(ev)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(ev); }
+    }
+  });
+  proc.waitFor = (pred, what = 'an X event', timeout = 5000) => {
+    const seen = proc.events.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolvePromise, reject) => {
+      const w = { pred, resolve: (ev) => { clearTimeout(w.timer); resolvePromise(ev); } };
+      w.timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`xprobe saw no ${what} within ${timeout} ms; last events: ${JSON.stringify(proc.events.slice(-5))}`));
+      }, timeout);
+      waiters.push(w);
+    });
+  };
+  return proc.waitFor((e) => e.type === 'ready', 'ready line', 10000).then(() => proc);
 }
 
 /** The processes started and still running. */

@@ -119,8 +119,3 @@ pub fn pixel([r, g, b]: [u8; 3]) -> u32 {
 pub fn near(a: [u8; 3], b: [u8; 3], tol: u8) -> bool {
     a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol)
 }
-
-/// JSON line for a key event, as `xprobe keys` prints it.
-pub fn key_json(kind: &str, keycode: u8, keysym: u32, state: u16) -> String {
-    serde_json::json!({ "type": kind, "keycode": keycode, "keysym": keysym, "state": state }).to_string()
-}

@@ -1,0 +1,106 @@
+//! `xprobe --display :N [--fields SPEC]`: an X client for end-to-end tests. Covers the screen
+//! with a window (background and colour fields), takes the keyboard focus, and prints every key,
+//! button and motion event it receives as one JSON line on stdout. Prints `{"type":"ready"}`
+//! once its picture is on the screen.
+//!
+//! SPEC: `x,y,w,h,RRGGBB;...` (defaults to four fields at known places).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write;
+
+use serde_json::json;
+use x11rb::connection::Connection;
+use x11rb::protocol::Event;
+use x11rb::protocol::xproto::{ChangeWindowAttributesAux, ConnectionExt as _, EventMask, InputFocus};
+use x11rb::rust_connection::RustConnection;
+
+fn parse_fields(spec: &str) -> Vec<peerdesk_testkit::Field> {
+    spec.split(';')
+        .filter(|s| !s.is_empty())
+        .map(|f| {
+            let p: Vec<&str> = f.split(',').collect();
+            assert_eq!(p.len(), 5, "field {f}: x,y,w,h,RRGGBB");
+            let c = u32::from_str_radix(p[4], 16).expect("hex colour");
+            (
+                p[0].parse().expect("x"),
+                p[1].parse().expect("y"),
+                p[2].parse().expect("w"),
+                p[3].parse().expect("h"),
+                [(c >> 16) as u8, (c >> 8) as u8, c as u8],
+            )
+        })
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let display = arg("--display").or_else(|| std::env::var("DISPLAY").ok()).expect("--display :N");
+    let fields = parse_fields(&arg("--fields").unwrap_or_else(|| {
+        "40,40,200,120,e62828;560,40,200,120,28dc3c;40,440,200,120,3250f0;560,440,200,120,f0d232".into()
+    }));
+    let (conn, screen) = RustConnection::connect(Some(&display)).expect("connect");
+    let win = peerdesk_testkit::paint(&conn, screen, [20, 20, 20], &fields);
+    let mask = EventMask::EXPOSURE
+        | EventMask::KEY_PRESS
+        | EventMask::KEY_RELEASE
+        | EventMask::BUTTON_PRESS
+        | EventMask::BUTTON_RELEASE
+        | EventMask::POINTER_MOTION;
+    conn.change_window_attributes(win, &ChangeWindowAttributesAux::new().event_mask(mask)).unwrap();
+    conn.set_input_focus(InputFocus::POINTER_ROOT, win, x11rb::CURRENT_TIME).unwrap();
+    let setup = conn.setup();
+    let (min, max) = (setup.min_keycode, setup.max_keycode);
+    let map = conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
+    let per = usize::from(map.keysyms_per_keycode);
+    let keysym = |keycode: u8, shift: bool| -> u32 {
+        let i = usize::from(keycode - min) * per + usize::from(shift && per > 1);
+        map.keysyms.get(i).copied().unwrap_or(0)
+    };
+    conn.sync_ok();
+    let out = std::io::stdout();
+    let say = |v: serde_json::Value| {
+        let mut o = out.lock();
+        let _ = writeln!(o, "{v}");
+        let _ = o.flush();
+    };
+    say(json!({"type": "ready", "display": display}));
+    loop {
+        let Ok(event) = conn.wait_for_event() else { return };
+        match event {
+            Event::Expose(_) => peerdesk_testkit::draw(&conn, win, &fields),
+            Event::KeyPress(e) | Event::KeyRelease(e) => {
+                let kind = if e.response_type & 0x7f == x11rb::protocol::xproto::KEY_PRESS_EVENT {
+                    "key_press"
+                } else {
+                    "key_release"
+                };
+                let shift = u16::from(e.state) & 1 != 0;
+                say(
+                    json!({"type": kind, "keycode": e.detail, "keysym": keysym(e.detail, shift), "state": u16::from(e.state)}),
+                );
+            }
+            Event::ButtonPress(e) | Event::ButtonRelease(e) => {
+                let kind = if e.response_type & 0x7f == x11rb::protocol::xproto::BUTTON_PRESS_EVENT {
+                    "button_press"
+                } else {
+                    "button_release"
+                };
+                say(json!({"type": kind, "button": e.detail, "x": e.root_x, "y": e.root_y}));
+            }
+            Event::MotionNotify(e) => say(json!({"type": "motion", "x": e.root_x, "y": e.root_y})),
+            _ => {}
+        }
+    }
+}
+
+trait SyncOk {
+    fn sync_ok(&self);
+}
+
+impl SyncOk for RustConnection {
+    fn sync_ok(&self) {
+        self.get_input_focus().unwrap().reply().unwrap();
+    }
+}

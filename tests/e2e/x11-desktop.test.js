@@ -1,0 +1,127 @@
+// `peerdesk host --source x11` on an Xvfb of the test's own, with xprobe (an X client that
+// paints known fields and records input) on it: the browser sees the fields where they are, and
+// what the browser types and clicks arrives on the X side as the same physical keys and pixels.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  start, startXvfb, startXprobe, launch, teardown, screenshot, waitForFrames, pixels, near, pictureRect,
+} from './harness.js';
+
+let xvfb;
+let probe;
+let server;
+let browser;
+let page;
+const ROOM = 'x11';
+
+// xprobe's default fields (x, y, w, h, RGB).
+const FIELDS = [
+  [40, 40, 200, 120, [0xe6, 0x28, 0x28]],
+  [560, 40, 200, 120, [0x28, 0xdc, 0x3c]],
+  [40, 440, 200, 120, [0x32, 0x50, 0xf0]],
+  [560, 440, 200, 120, [0xf0, 0xd2, 0x32]],
+];
+
+before(async () => {
+  xvfb = await startXvfb('1024x640');
+  probe = await startXprobe(xvfb.display);
+  server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display], 'open ');
+  browser = await launch();
+  page = await browser.newPage();
+  await page.goto(`${server.url}/?room=${ROOM}`);
+  await waitForFrames(page, 1);
+});
+
+after(() => teardown(browser));
+
+test('the desktop streams at its native size with the fields where the X client drew them', { timeout: 30000 }, async () => {
+  const size = await page.evaluate(() => [document.getElementById('video').videoWidth, document.getElementById('video').videoHeight]);
+  assert.deepEqual(size, [1024, 640]);
+  const centres = FIELDS.map(([x, y, w, h]) => [x + w / 2, y + h / 2]);
+  const got = await pixels(page, centres);
+  FIELDS.forEach(([, , , , c], i) => assert.ok(near(got[i], c), `field ${i}: ${got[i]} vs ${c}`));
+  const bg = await pixels(page, [[400, 300]]);
+  assert.ok(near(bg[0], [20, 20, 20], 12), `background ${bg[0]}`);
+  await screenshot(page, 'x11-desktop');
+});
+
+// KeyboardEvent.code, expected X keycode (evdev + 8), expected keysym (unshifted, us layout).
+const KEYS = [
+  ['KeyA', 38, 0x61], ['KeyZ', 52, 0x7a], ['Digit1', 10, 0x31], ['Digit0', 19, 0x30], ['Minus', 20, 0x2d],
+  ['Equal', 21, 0x3d], ['BracketLeft', 34, 0x5b], ['Semicolon', 47, 0x3b], ['Quote', 48, 0x27],
+  ['Backquote', 49, 0x60], ['Backslash', 51, 0x5c], ['Comma', 59, 0x2c], ['Period', 60, 0x2e], ['Slash', 61, 0x2f],
+  ['Space', 65, 0x20], ['Enter', 36, 0xff0d], ['Tab', 23, 0xff09], ['Backspace', 22, 0xff08], ['Escape', 9, 0xff1b],
+  ['ArrowLeft', 113, 0xff51], ['ArrowUp', 111, 0xff52], ['ArrowRight', 114, 0xff53], ['ArrowDown', 116, 0xff54],
+  ['Home', 110, 0xff50], ['End', 115, 0xff57], ['PageUp', 112, 0xff55], ['PageDown', 117, 0xff56],
+  ['Insert', 118, 0xff63], ['Delete', 119, 0xffff], ['F1', 67, 0xffbe], ['F2', 68, 0xffbf], ['F10', 76, 0xffc7], ['F12', 96, 0xffc9],
+  ['Numpad5', 84, null], ['NumpadAdd', 86, 0xffab], ['NumpadEnter', 104, 0xff8d],
+  ['ShiftLeft', 50, 0xffe1], ['ShiftRight', 62, 0xffe2], ['ControlLeft', 37, 0xffe3], ['ControlRight', 105, 0xffe4],
+  ['AltLeft', 64, 0xffe9], ['MetaLeft', 133, 0xffeb],
+];
+
+test('keys arrive as the same physical keys, with their keysyms', { timeout: 60000 }, async () => {
+  await page.click('#stage', { position: { x: 5, y: 360 } });
+  for (const [code, keycode, keysym] of KEYS) {
+    const from = probe.events.length;
+    await page.keyboard.down(code);
+    await page.keyboard.up(code);
+    const press = await probe.waitFor((e) => e.type === 'key_press' && e.keycode === keycode, `press of ${code}`);
+    await probe.waitFor((e) => e.type === 'key_release' && e.keycode === keycode, `release of ${code}`);
+    if (keysym !== null) assert.equal(press.keysym, keysym, `${code} keysym 0x${press.keysym.toString(16)}`);
+    const stray = probe.events.slice(from).filter((e) => e.type === 'key_press' && e.keycode !== keycode);
+    assert.deepEqual(stray, [], `only ${code} was pressed`);
+    probe.events.length = 0;
+  }
+});
+
+test('modifiers combine: Shift+A gives a capital A', { timeout: 30000 }, async () => {
+  await page.keyboard.down('ShiftLeft');
+  await page.keyboard.press('KeyA');
+  await page.keyboard.up('ShiftLeft');
+  const a = await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 38, 'press of A');
+  assert.ok(a.state & 1, 'Shift is in the state');
+  assert.equal(a.keysym, 0x41, 'keysym A');
+  probe.events.length = 0;
+});
+
+test('clicks land on the same pixel of the desktop, also letterboxed', { timeout: 60000 }, async () => {
+  for (const viewport of [{ width: 1024, height: 640 }, { width: 900, height: 800 }, { width: 1400, height: 500 }]) {
+    await page.setViewportSize(viewport);
+    const r = await pictureRect(page);
+    for (const [vx, vy] of [[0, 0], [1023, 639], [512, 320], [101, 577], [900, 33]]) {
+      probe.events.length = 0;
+      await page.mouse.click(r.left + (vx + 0.5) * r.scale, r.top + (vy + 0.5) * r.scale);
+      const ev = await probe.waitFor((e) => e.type === 'button_press' && e.button === 1, `click at ${vx},${vy}`);
+      assert.ok(Math.abs(ev.x - vx) <= 1 && Math.abs(ev.y - vy) <= 1, `click at ${vx},${vy} landed at ${ev.x},${ev.y} (${JSON.stringify(viewport)})`);
+      await probe.waitFor((e) => e.type === 'button_release' && e.button === 1, 'release');
+    }
+  }
+  await page.setViewportSize({ width: 1280, height: 720 });
+});
+
+test('right and middle buttons, and the wheel both ways', { timeout: 30000 }, async () => {
+  const r = await pictureRect(page);
+  await page.mouse.move(r.left + 300 * r.scale, r.top + 300 * r.scale);
+  probe.events.length = 0;
+  await page.mouse.click(r.left + 300 * r.scale, r.top + 300 * r.scale, { button: 'right' });
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 3, 'right button');
+  await page.mouse.click(r.left + 300 * r.scale, r.top + 300 * r.scale, { button: 'middle' });
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 2, 'middle button');
+  await page.mouse.wheel(0, 100);
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 5, 'wheel down');
+  await page.mouse.wheel(0, -100);
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 4, 'wheel up');
+  await page.mouse.wheel(100, 0);
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 7, 'wheel right');
+});
+
+test('a browser closed while holding a key leaves no stuck key', { timeout: 30000 }, async () => {
+  probe.events.length = 0;
+  await page.keyboard.down('KeyQ');
+  await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 24, 'press of Q');
+  await browser.close_();
+  browser = null;
+  await probe.waitFor((e) => e.type === 'key_release' && e.keycode === 24, 'release of Q after the browser left', 15000);
+});
