@@ -83,6 +83,7 @@ function run(room) {
       onTrack: (stream) => { view.video.srcObject = stream; },
       onState: (s) => onPeerState(p, s),
       onCandidate: (c) => signaling.send({ type: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? undefined }),
+      onMessage: (m) => { if (m.type === 'cursor') view.setCursor(m); },
     });
     peer = p;
     try {
@@ -124,6 +125,7 @@ function run(room) {
     }
     view.video.srcObject = null;
     view.setStats('');
+    view.setCursor(null);
   }
 
   window.addEventListener('pagehide', () => { stats.stop(); signaling.stop(); closePeer(); });

@@ -53,4 +53,35 @@ export class View {
   setStats(text) {
     this.stats.textContent = text;
   }
+
+  /**
+   * Shows the host's cursor shape as this page's own cursor over the video, so the pointer
+   * never lags: {hidden} or {width, height, hot_x, hot_y, rgba (base64)}; null resets it.
+   */
+  setCursor(m) {
+    if (!m) {
+      this.video.style.cursor = '';
+      return;
+    }
+    if (m.hidden) {
+      this.video.style.cursor = 'none';
+      return;
+    }
+    const { width, height } = m;
+    if (!(width > 0 && height > 0 && width <= 256 && height <= 256)) return;
+    let bytes;
+    try {
+      bytes = Uint8ClampedArray.from(atob(m.rgba), (c) => c.charCodeAt(0));
+    } catch {
+      return;
+    }
+    if (bytes.length !== width * height * 4) return;
+    const canvas = this.doc.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    canvas.getContext('2d').putImageData(new ImageData(bytes, width, height), 0, 0);
+    const hx = Math.min(m.hot_x, width - 1);
+    const hy = Math.min(m.hot_y, height - 1);
+    this.video.style.cursor = `url(${canvas.toDataURL('image/png')}) ${hx} ${hy}, auto`;
+  }
 }

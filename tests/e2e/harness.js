@@ -102,7 +102,7 @@ export function startXvfb(size = '1280x720') {
 export function startXprobe(display, fields) {
   const args = ['--display', display];
   if (fields) args.push('--fields', fields);
-  const child = spawn(join(dirname(BIN), 'xprobe'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(join(dirname(BIN), 'xprobe'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const proc = new Proc(child, 'xprobe');
   running.add(proc);
   child.on('exit', () => running.delete(proc));

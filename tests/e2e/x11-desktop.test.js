@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, startXvfb, startXprobe, launch, teardown, screenshot, waitForFrames, pixels, near, pictureRect,
+  start, startXvfb, startXprobe, launch, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
 } from './harness.js';
 
 let xvfb;
@@ -115,6 +115,34 @@ test('right and middle buttons, and the wheel both ways', { timeout: 30000 }, as
   await probe.waitFor((e) => e.type === 'button_press' && e.button === 4, 'wheel up');
   await page.mouse.wheel(100, 0);
   await probe.waitFor((e) => e.type === 'button_press' && e.button === 7, 'wheel right');
+});
+
+test('the cursor an X client sets becomes the page\'s cursor, hotspot included; hidden stays hidden', { timeout: 30000 }, async () => {
+  const cursorCss = () => page.evaluate(() => document.getElementById('video').style.cursor);
+  probe.events.length = 0;
+  probe.child.stdin.write('cursor-red\n');
+  await probe.waitFor((e) => e.type === 'cursor-set', 'cursor change');
+  const css = await poll('the red cursor in the page', async () => {
+    const c = await cursorCss();
+    return c.startsWith('url(') && / 3 5, auto$/.test(c) ? c : null;
+  }, 10000);
+  const img = await page.evaluate(async (css) => {
+    const url = css.match(/url\("?([^")]*)"?\)/)[1];
+    const im = new Image();
+    im.src = url;
+    await im.decode();
+    const c = document.createElement('canvas');
+    c.width = im.width;
+    c.height = im.height;
+    const g = c.getContext('2d');
+    g.drawImage(im, 0, 0);
+    return { w: im.width, h: im.height, left: Array.from(g.getImageData(2, 8, 1, 1).data), right: Array.from(g.getImageData(12, 8, 1, 1).data) };
+  }, css);
+  assert.deepEqual([img.w, img.h], [16, 16]);
+  assert.equal(img.left[3], 0, 'left half transparent');
+  assert.deepEqual(img.right, [255, 0, 0, 255], 'right half opaque red');
+  probe.child.stdin.write('cursor-hide\n');
+  await poll('the hidden cursor', async () => (await cursorCss()) === 'none', 10000);
 });
 
 test('a browser closed while holding a key leaves no stuck key', { timeout: 30000 }, async () => {

@@ -9,10 +9,12 @@
 //! Drive loop: a capture thread calls [`Capturer::next_frame`] in a loop; each call blocks
 //! until there is a new picture (a timer tick for the test scene) and returns it.
 
+pub mod cursor;
 mod frame;
 pub mod platform;
 pub mod scene;
 
+pub use cursor::CursorImage;
 pub use frame::{Frame, LatestSlot};
 pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
 pub use scene::{SceneControl, SceneLayout, TestScene};

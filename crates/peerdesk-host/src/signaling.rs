@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use peerdesk_capture::TestScene;
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
-use peerdesk_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
+use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
 use peerdesk_session::SessionConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
@@ -86,6 +86,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     }
     let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder))?);
     let ctx = ViewerContext {
+        cursor: watch_cursor(&config.source),
         pipeline: pipeline.clone(),
         input: sink,
         session: SessionConfig { keyframe_interval: config.keyframe_interval },
@@ -126,6 +127,44 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     status.abort();
     drop(viewers);
     result
+}
+
+/// Follows the source's cursor shape on a thread of its own, as ready-to-send control messages.
+fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<Option<Arc<str>>> {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    if let SourceKind::X11 { display, .. } = source {
+        let display = display.clone();
+        let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
+            let result = peerdesk_capture::platform::watch_cursor(display.as_deref(), |img| {
+                let msg = HostMessage::Cursor {
+                    serial: img.serial,
+                    hidden: img.is_invisible(),
+                    width: img.width,
+                    height: img.height,
+                    hot_x: img.hot_x,
+                    hot_y: img.hot_y,
+                    rgba: if img.is_invisible() {
+                        String::new()
+                    } else {
+                        peerdesk_proto::control::base64(&img.rgba)
+                    },
+                };
+                match serde_json::to_string(&msg) {
+                    Ok(text) => {
+                        tx.send_replace(Some(Arc::from(text)));
+                    }
+                    Err(e) => warn!("cannot encode the cursor: {e}"),
+                }
+            });
+            if let Err(e) = result {
+                warn!("cannot follow the cursor ({e}); viewers see their own arrow");
+            }
+        });
+        if let Err(e) = spawned {
+            warn!("cannot start the cursor thread: {e}");
+        }
+    }
+    rx
 }
 
 type Source = (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>);

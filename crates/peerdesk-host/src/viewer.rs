@@ -11,7 +11,7 @@ use std::time::Instant;
 use peerdesk_proto::PeerId;
 use peerdesk_session::{Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::input::InputSink;
@@ -33,6 +33,8 @@ pub struct ViewerContext {
     pub session: SessionConfig,
     /// Local IPs to offer as candidates.
     pub ips: Vec<std::net::IpAddr>,
+    /// The current cursor as a control message (JSON), when the source has one.
+    pub cursor: watch::Receiver<Option<Arc<str>>>,
 }
 
 impl std::fmt::Debug for ViewerContext {
@@ -155,6 +157,8 @@ impl ViewerTask {
         &mut self,
         net_rx: &mut mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
     ) -> Result<&'static str, SessionError> {
+        let mut cursor = self.ctx.cursor.clone();
+        let mut cursor_alive = true;
         loop {
             if let Some(reason) = self.flush().await {
                 return Ok(reason);
@@ -182,11 +186,24 @@ impl ViewerTask {
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
                 },
+                changed = cursor.changed(), if cursor_alive => match changed {
+                    Ok(()) => self.send_cursor(&mut cursor)?,
+                    Err(_) => cursor_alive = false,
+                },
                 () = tokio::time::sleep_until(deadline) => {
                     self.session.handle_timeout(Instant::now())?;
                 }
             }
         }
+    }
+
+    /// Sends the current cursor to the page, if there is one and the channel is open.
+    fn send_cursor(&mut self, cursor: &mut watch::Receiver<Option<Arc<str>>>) -> Result<(), SessionError> {
+        let msg = cursor.borrow_and_update().clone();
+        if let Some(msg) = msg {
+            self.session.send_control(Instant::now(), &msg)?;
+        }
+        Ok(())
     }
 
     /// Sends what the session queued and acts on its events; `Some(reason)` when it ended.
@@ -213,6 +230,14 @@ impl ViewerTask {
                     sink.handle(self.peer, &ev);
                 }
                 SessionEvent::BadInput(err) => debug!("dropped bad input: {err}"),
+                SessionEvent::ControlReady => {
+                    let msg = self.ctx.cursor.borrow().clone();
+                    if let Some(msg) = msg {
+                        if let Err(e) = self.session.send_control(Instant::now(), &msg) {
+                            debug!("cannot send the cursor: {e}");
+                        }
+                    }
+                }
                 SessionEvent::Disconnected => return Some("the viewer disconnected"),
             }
         }

@@ -3,16 +3,19 @@
 //! This crate owns every byte layout that crosses a process boundary:
 //! - [`signal`]: the JSON messages on the signaling WebSocket (versioned by [`PROTOCOL_VERSION`]);
 //! - [`input`]: the compact binary input events on the WebRTC data channels;
+//! - [`control`]: JSON messages from the host to the page on the reliable data channel;
 //! - [`ids`]: validated identifiers (`RoomId`, `PeerId`).
 //!
 //! It owns no I/O. Every decoder here takes untrusted bytes and returns a typed error, never
 //! panics (fuzzed in `fuzz/`). `web/protocol.js` mirrors these codecs and is tested against the
 //! same golden vectors (`vectors/`).
 
+pub mod control;
 pub mod ids;
 pub mod input;
 pub mod signal;
 
+pub use control::HostMessage;
 pub use ids::{PeerId, RoomId, RoomIdError};
 pub use input::{InputDecodeError, InputEvent};
 pub use signal::{ClientMessage, ErrorCode, Role, ServerMessage};

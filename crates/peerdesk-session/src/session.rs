@@ -43,6 +43,8 @@ pub enum SessionEvent {
     Input(InputEvent),
     /// The viewer sent bytes that are not an input event; they were dropped.
     BadInput(InputDecodeError),
+    /// The reliable `input` channel is open: the host can send control messages now.
+    ControlReady,
     /// The connection is gone; drop the session.
     Disconnected,
 }
@@ -123,7 +125,11 @@ pub struct Session {
     transmits: VecDeque<Transmit>,
     events: VecDeque<SessionEvent>,
     counters: SessionCounters,
+    control: Option<str0m::channel::ChannelId>,
 }
+
+/// Label of the reliable data channel, which also carries the host's control messages.
+const CONTROL_CHANNEL: &str = "input";
 
 impl Session {
     /// Answers a viewer's offer. `local` are the host's addresses to offer as ICE candidates
@@ -164,6 +170,7 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             counters: SessionCounters::default(),
+            control: None,
         };
         // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
         for mid in &video_mids {
@@ -273,6 +280,16 @@ impl Session {
         }
     }
 
+    /// Sends a control message (JSON text) to the page. Returns false when the channel is not
+    /// open yet or its buffer is full (the caller sends the latest state again later).
+    pub fn send_control(&mut self, now: Instant, text: &str) -> Result<bool, SessionError> {
+        let Some(id) = self.control else { return Ok(false) };
+        let Some(mut ch) = self.rtc.channel(id) else { return Ok(false) };
+        let sent = ch.write(false, text.as_bytes())?;
+        self.drain(now)?;
+        Ok(sent)
+    }
+
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -368,7 +385,13 @@ impl Session {
                     }
                 }
             }
-            Event::ChannelOpen(_, label) => debug!(%label, "data channel open"),
+            Event::ChannelOpen(id, label) => {
+                debug!(%label, "data channel open");
+                if label == CONTROL_CHANNEL && self.control.is_none() {
+                    self.control = Some(id);
+                    self.events.push_back(SessionEvent::ControlReady);
+                }
+            }
             _ => {}
         }
     }

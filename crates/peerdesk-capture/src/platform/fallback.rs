@@ -15,3 +15,11 @@ pub fn open_x11(
 ) -> Result<Box<dyn crate::Capturer>, CaptureError> {
     Err(CaptureError::Unsupported("X11 capture is only available on Linux"))
 }
+
+/// No X11 on this platform.
+pub fn watch_cursor(
+    _display: Option<&str>,
+    _on_change: impl FnMut(crate::CursorImage),
+) -> Result<(), CaptureError> {
+    Err(CaptureError::Unsupported("X11 capture is only available on Linux"))
+}

@@ -4,6 +4,10 @@
 //! once its picture is on the screen.
 //!
 //! SPEC: `x,y,w,h,RRGGBB;...` (defaults to four fields at known places).
+//!
+//! Commands on stdin, one a line: `cursor-red` sets a 16x16 cursor, red with a transparent
+//! left half, hotspot (3, 5), on the window; `cursor-hide` sets a fully transparent one. Each
+//! answers `{"type":"cursor-set"}`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -66,6 +70,22 @@ fn main() {
         let _ = o.flush();
     };
     say(json!({"type": "ready", "display": display}));
+    let cursor_display = display.clone();
+    std::thread::spawn(move || {
+        let (conn, screen) = RustConnection::connect(Some(&cursor_display)).expect("connect");
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            let pixels: Vec<u32> = match line.trim() {
+                "cursor-red" => (0..256).map(|i| if i % 16 < 8 { 0 } else { 0xffff_0000 }).collect(),
+                "cursor-hide" => vec![0; 256],
+                _ => continue,
+            };
+            set_argb_cursor(&conn, screen, win, &pixels, (3, 5));
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{}", json!({"type": "cursor-set"}));
+            let _ = o.flush();
+        }
+    });
     loop {
         let Ok(event) = conn.wait_for_event() else { return };
         match event {
@@ -93,6 +113,37 @@ fn main() {
             _ => {}
         }
     }
+}
+
+/// Sets a 16x16 ARGB cursor (premultiplied pixels) on `win` through the RENDER extension.
+fn set_argb_cursor(conn: &RustConnection, screen: usize, win: u32, pixels: &[u32], (hx, hy): (u16, u16)) {
+    use x11rb::protocol::render::{ConnectionExt as _, CreatePictureAux, PictType};
+    use x11rb::protocol::xproto::{CreateGCAux, ImageFormat};
+    let root = conn.setup().roots[screen].root;
+    let formats = conn.render_query_pict_formats().unwrap().reply().unwrap();
+    let argb = formats
+        .formats
+        .iter()
+        .find(|f| {
+            f.type_ == PictType::DIRECT
+                && f.depth == 32
+                && f.direct.alpha_mask == 0xff
+                && f.direct.red_shift == 16
+        })
+        .expect("an ARGB32 picture format")
+        .id;
+    let pixmap = conn.generate_id().unwrap();
+    conn.create_pixmap(32, pixmap, root, 16, 16).unwrap();
+    let gc = conn.generate_id().unwrap();
+    conn.create_gc(gc, pixmap, &CreateGCAux::new()).unwrap();
+    let data: Vec<u8> = pixels.iter().flat_map(|p| p.to_le_bytes()).collect();
+    conn.put_image(ImageFormat::Z_PIXMAP, pixmap, gc, 16, 16, 0, 0, 0, 32, &data).unwrap();
+    let picture = conn.generate_id().unwrap();
+    conn.render_create_picture(picture, pixmap, argb, &CreatePictureAux::new()).unwrap();
+    let cursor = conn.generate_id().unwrap();
+    conn.render_create_cursor(cursor, picture, hx, hy).unwrap();
+    conn.change_window_attributes(win, &ChangeWindowAttributesAux::new().cursor(cursor)).unwrap();
+    conn.sync_ok();
 }
 
 trait SyncOk {

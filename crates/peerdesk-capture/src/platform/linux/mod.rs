@@ -2,7 +2,7 @@
 
 mod x11;
 
-pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11};
+pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11, watch_cursor};
 
 /// The X11 client library, for other crates that talk to the same display.
 pub use x11rb;

@@ -392,3 +392,39 @@ impl Capturer for X11Capturer {
         Ok(Some(frame))
     }
 }
+
+/// Calls `on_change` with the cursor's image now and whenever it changes, until the display
+/// goes away (then returns the reason). Runs on the caller's thread: give it one of its own.
+pub fn watch_cursor(
+    display: Option<&str>,
+    mut on_change: impl FnMut(crate::CursorImage),
+) -> Result<(), CaptureError> {
+    use x11rb::protocol::xfixes::{self, ConnectionExt as _};
+    let (conn, screen, _) = connect(display)?;
+    if !has_extension(&conn, xfixes::X11_EXTENSION_NAME)? {
+        return Err(CaptureError::MissingExtension("XFIXES"));
+    }
+    conn.xfixes_query_version(4, 0).map_err(lost)?.reply().map_err(lost)?;
+    let root = conn.setup().roots[screen].root;
+    conn.xfixes_select_cursor_input(root, xfixes::CursorNotifyMask::DISPLAY_CURSOR).map_err(lost)?;
+    let mut last_serial = None;
+    loop {
+        let img = conn.xfixes_get_cursor_image().map_err(lost)?.reply().map_err(lost)?;
+        if last_serial != Some(img.cursor_serial) {
+            last_serial = Some(img.cursor_serial);
+            on_change(crate::CursorImage::from_argb_premultiplied(
+                img.cursor_serial,
+                (img.width, img.height),
+                (img.xhot, img.yhot),
+                &img.cursor_image,
+            ));
+        }
+        // Block until the next cursor change.
+        loop {
+            match conn.wait_for_event().map_err(lost)? {
+                Event::XfixesCursorNotify(_) => break,
+                _ => continue,
+            }
+        }
+    }
+}

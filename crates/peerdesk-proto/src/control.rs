@@ -1,0 +1,65 @@
+//! Messages from the host to a viewer on the reliable `input` data channel, as JSON text
+//! (input from the viewer is binary on the same channel; the two never mix).
+
+use serde::{Deserialize, Serialize};
+
+/// A message from the host to the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HostMessage {
+    /// The pointer's shape changed; the page shows it as its own cursor over the video.
+    Cursor {
+        /// Changes with every new shape.
+        serial: u32,
+        /// The cursor is invisible (games hide it): show none.
+        hidden: bool,
+        /// Width in pixels.
+        width: u16,
+        /// Height in pixels.
+        height: u16,
+        /// Hotspot from the left.
+        hot_x: u16,
+        /// Hotspot from the top.
+        hot_y: u16,
+        /// Straight RGBA pixels, base64 (standard alphabet, padded); empty when hidden.
+        rgba: String,
+    },
+}
+
+/// Base64 (RFC 4648, standard alphabet, with padding).
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+    }
+}
