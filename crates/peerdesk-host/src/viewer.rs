@@ -187,7 +187,10 @@ impl ViewerTask {
                     Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
                 },
                 changed = cursor.changed(), if cursor_alive => match changed {
-                    Ok(()) => self.send_cursor(&mut cursor)?,
+                    Ok(()) => {
+                        cursor.borrow_and_update();
+                        self.send_cursor()?;
+                    }
                     Err(_) => cursor_alive = false,
                 },
                 () = tokio::time::sleep_until(deadline) => {
@@ -198,8 +201,8 @@ impl ViewerTask {
     }
 
     /// Sends the current cursor to the page, if there is one and the channel is open.
-    fn send_cursor(&mut self, cursor: &mut watch::Receiver<Option<Arc<str>>>) -> Result<(), SessionError> {
-        let msg = cursor.borrow_and_update().clone();
+    fn send_cursor(&mut self) -> Result<(), SessionError> {
+        let msg = self.ctx.cursor.borrow().clone();
         if let Some(msg) = msg {
             self.session.send_control(Instant::now(), &msg)?;
         }
@@ -231,11 +234,8 @@ impl ViewerTask {
                 }
                 SessionEvent::BadInput(err) => debug!("dropped bad input: {err}"),
                 SessionEvent::ControlReady => {
-                    let msg = self.ctx.cursor.borrow().clone();
-                    if let Some(msg) = msg {
-                        if let Err(e) = self.session.send_control(Instant::now(), &msg) {
-                            debug!("cannot send the cursor: {e}");
-                        }
+                    if let Err(e) = self.send_cursor() {
+                        debug!("cannot send the cursor: {e}");
                     }
                 }
                 SessionEvent::Disconnected => return Some("the viewer disconnected"),
