@@ -6,9 +6,8 @@
 //
 // Prints a Markdown table to paste into docs/PERFORMANCE.md with the date and the machine.
 
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { start, stopAll, launch, waitForFrames, videoStats } from '../tests/e2e/harness.js';
+import { start, stopAll, launch, waitForFrames, videoStats, cpuSeconds } from '../tests/e2e/harness.js';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,12 +19,6 @@ const CONFIGS = [
   { width: 1280, height: 720, fps: 60 },
   { width: 1920, height: 1080, fps: 60 },
 ];
-
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuSeconds(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
 
 function percentile(xs, p) {
   const s = [...xs].sort((a, b) => a - b);

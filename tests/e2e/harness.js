@@ -2,7 +2,7 @@
 // Chromium through playwright-core, read what the browser decoded. Every wait is bounded.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,6 +138,12 @@ export function startXprobe(display, fields) {
 /** The processes started and still running. */
 export function runningProcs() {
   return [...running];
+}
+
+/** CPU seconds (user + system) process `pid` has used so far, from /proc (USER_HZ = 100). */
+export function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Ends every process this file started. */
