@@ -7,7 +7,8 @@
 // Prints a Markdown table to paste into docs/PERFORMANCE.md with the date and the machine.
 
 import { cpus } from 'node:os';
-import { start, stopAll, launch, waitForFrames, videoStats, cpuSeconds } from '../tests/e2e/harness.js';
+import { start, stopAll, launch, waitForFrames } from '../tests/e2e/harness.js';
+import { percentile, steadyState } from './lib.js';
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,11 +20,6 @@ const CONFIGS = [
   { width: 1280, height: 720, fps: 60 },
   { width: 1920, height: 1080, fps: 60 },
 ];
-
-function percentile(xs, p) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 async function measure({ width, height, fps }) {
   const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(width), '--height', String(height),
@@ -41,16 +37,7 @@ async function measure({ width, height, fps }) {
   }
   // Steady state: decoded fps and host CPU over SECONDS, with the host's own stage times.
   await page.waitForTimeout(1000);
-  const a = await videoStats(page);
-  const cpu0 = cpuSeconds(demo.pid);
-  const t0 = Date.now();
-  const statusBefore = demo.stderr.length;
-  await page.waitForTimeout(SECONDS * 1000 + 500);
-  const b = await videoStats(page);
-  const cpu = ((cpuSeconds(demo.pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
-  const decodedFps = ((b.framesDecoded - a.framesDecoded) * 1000) / (b.timestamp - a.timestamp);
-  const status = demo.stderr.slice(statusBefore).split('\n').filter((l) => / fps · /.test(l)).pop() || '';
-  const stage = (name) => Number((status.match(new RegExp(`${name} ([0-9.]+) ms`)) || [])[1]);
+  const { decodedFps, hostCpu, status } = await steadyState(page, demo, SECONDS);
   await browser.close_();
   await stopAll();
   return {
@@ -58,11 +45,11 @@ async function measure({ width, height, fps }) {
     firstFrameP50: percentile(firstFrame, 50),
     firstFrameMax: Math.max(...firstFrame),
     decodedFps,
-    hostCpu: cpu,
-    capture: stage('capture'),
-    convert: stage('convert'),
-    encode: stage('encode'),
-    mbps: Number((status.match(/([0-9.]+) Mb\/s/) || [])[1]),
+    hostCpu,
+    capture: status.capture,
+    convert: status.convert,
+    encode: status.encode,
+    mbps: status.mbps,
   };
 }
 

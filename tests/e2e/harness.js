@@ -99,8 +99,8 @@ export function startXvfb(size = '1280x720') {
  * Starts `xprobe` on `display`: it paints known fields, takes the focus, and reports every X
  * input event it gets. `events` collects them; `waitFor(pred)` waits for a matching one.
  */
-export function startXprobe(display, fields) {
-  const args = ['--display', display];
+export function startXprobe(display, fields, extra = []) {
+  const args = ['--display', display, ...extra];
   if (fields) args.push('--fields', fields);
   const child = spawn(join(dirname(BIN), 'xprobe'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const proc = new Proc(child, 'xprobe');

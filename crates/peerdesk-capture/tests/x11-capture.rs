@@ -46,3 +46,26 @@ fn captures_what_a_client_painted_where_it_painted_it() {
         assert!(near(rgb(&f, fx - 1, fy), BG, 0));
     }
 }
+
+#[test]
+fn a_change_is_captured_at_once_and_an_idle_screen_is_not_recaptured() {
+    let x = Xvfb::start(640, 480);
+    let (conn, screen) = x.connect();
+    let win = paint(&conn, screen, BG, &[]);
+    let mut c = X11Capturer::open(Some(&x.display), MonitorChoice::Primary).expect("opens");
+    c.set_min_interval(Duration::from_millis(5));
+    next(&mut c);
+    // Nothing changes: no frame within 300 ms (the idle repeat is 1 s away).
+    let quiet = c.next_frame(Instant::now() + Duration::from_millis(300)).expect("capture");
+    assert!(quiet.is_none(), "an unchanged screen is not captured again");
+    for (i, colour) in [[200, 10, 10], [10, 200, 10], [10, 10, 200]].into_iter().enumerate() {
+        peerdesk_testkit::draw(&conn, win, &[(100, 100, 50, 50, colour)]);
+        let t0 = Instant::now();
+        let f = c
+            .next_frame(Instant::now() + Duration::from_millis(500))
+            .expect("capture")
+            .unwrap_or_else(|| panic!("change {i} was not captured within 500 ms"));
+        assert!(near(rgb(&f, 125, 125), colour, 0), "change {i}: {:?}", rgb(&f, 125, 125));
+        assert!(t0.elapsed() < Duration::from_millis(500));
+    }
+}

@@ -37,11 +37,24 @@ pub struct StageWindow {
     pub encode: Duration,
     /// Longest encode time.
     pub encode_max: Duration,
+    /// Capture + convert + encode of each frame, in microseconds.
+    pub totals_us: Vec<u32>,
     /// When this window began.
     pub since: Option<Instant>,
 }
 
 impl StageWindow {
+    /// The `p`th percentile (0-100) of capture + convert + encode per frame.
+    pub fn total_percentile(&self, p: u32) -> Duration {
+        let mut v = self.totals_us.clone();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        v.sort_unstable();
+        let i = ((v.len() - 1) * p.min(100) as usize) / 100;
+        Duration::from_micros(u64::from(v[i]))
+    }
+
     /// Average of a summed duration over the window's frames.
     pub fn average(&self, sum: Duration) -> Duration {
         if self.frames == 0 { Duration::ZERO } else { sum / self.frames as u32 }
@@ -65,6 +78,8 @@ impl PipelineStats {
         w.convert += frame.convert_time;
         w.encode += frame.encode_time;
         w.encode_max = w.encode_max.max(frame.encode_time);
+        let total = frame.capture_time + frame.convert_time + frame.encode_time;
+        w.totals_us.push(u32::try_from(total.as_micros()).unwrap_or(u32::MAX));
     }
 
     /// Returns the window so far and starts a new one.

@@ -307,7 +307,7 @@ async fn status_loop(pipeline: Arc<Pipeline>, every: Duration) {
         }
         let secs = w.since.map_or(every, |s| s.elapsed()).as_secs_f64().max(0.001);
         info!(
-            "{} viewer{} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · {} keyframes",
+            "{} viewer{} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · per frame p50 {:.1} ms, p95 {:.1} ms · {} keyframes",
             viewers,
             if viewers == 1 { "" } else { "s" },
             w.frames as f64 / secs,
@@ -316,6 +316,8 @@ async fn status_loop(pipeline: Arc<Pipeline>, every: Duration) {
             ms(w.average(w.convert)),
             ms(w.average(w.encode)),
             ms(w.encode_max),
+            ms(w.total_percentile(50)),
+            ms(w.total_percentile(95)),
             w.keyframes,
         );
     }

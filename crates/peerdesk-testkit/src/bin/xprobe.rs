@@ -5,6 +5,9 @@
 //!
 //! SPEC: `x,y,w,h,RRGGBB;...` (defaults to four fields at known places).
 //!
+//! `--animate FPS`: also redraws a band of moving colour bars over the middle 70% of the
+//! screen FPS times a second (moving content for benchmarks).
+//!
 //! Commands on stdin, one a line: `cursor-red` sets a 16x16 cursor, red with a transparent
 //! left half, hotspot (3, 5), on the window; `cursor-hide` sets a fully transparent one. Each
 //! answers `{"type":"cursor-set"}`.
@@ -69,6 +72,10 @@ fn main() {
         let _ = writeln!(o, "{v}");
         let _ = o.flush();
     };
+    if let Some(fps) = arg("--animate").map(|f| f.parse::<u32>().expect("--animate FPS")) {
+        let anim_display = display.clone();
+        std::thread::spawn(move || animate(&anim_display, win, fps.max(1)));
+    }
     say(json!({"type": "ready", "display": display}));
     let cursor_display = display.clone();
     std::thread::spawn(move || {
@@ -111,6 +118,42 @@ fn main() {
             }
             Event::MotionNotify(e) => say(json!({"type": "motion", "x": e.root_x, "y": e.root_y})),
             _ => {}
+        }
+    }
+}
+
+/// Redraws moving vertical colour bars over the middle 70% of the screen, `fps` times a second.
+fn animate(display: &str, win: u32, fps: u32) {
+    let (conn, screen) = RustConnection::connect(Some(display)).expect("connect");
+    let (w, h) = {
+        let s = &conn.setup().roots[screen];
+        (i32::from(s.width_in_pixels), i32::from(s.height_in_pixels))
+    };
+    let (top, band) = (h * 15 / 100, h * 70 / 100);
+    let period = std::time::Duration::from_secs(1) / fps;
+    let mut next = std::time::Instant::now();
+    for frame in 0u32.. {
+        let bar = 40;
+        let fields: Vec<peerdesk_testkit::Field> = (0..w / bar + 2)
+            .map(|i| {
+                let x = i * bar - (frame as i32 * 7) % bar;
+                let v = ((i as u32 * 37 + frame * 3) % 200) as u8;
+                (
+                    x as i16,
+                    top as i16,
+                    bar as u16,
+                    band as u16,
+                    [v, 255 - v, (v / 2).wrapping_add(frame as u8)],
+                )
+            })
+            .collect();
+        peerdesk_testkit::draw(&conn, win, &fields);
+        next += period;
+        let now = std::time::Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            next = now;
         }
     }
 }

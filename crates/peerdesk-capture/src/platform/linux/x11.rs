@@ -259,6 +259,11 @@ impl X11Capturer {
             self.conn.damage_query_version(1, 1).map_err(lost)?.reply().map_err(lost)?;
             let id = self.conn.generate_id().map_err(lost)?;
             self.conn.damage_create(id, self.root, damage::ReportLevel::NON_EMPTY).map_err(lost)?;
+            // A new damage object starts out damaged; clear it and the notify it caused, so the
+            // first capture (which is due anyway) is not followed by a needless second one.
+            self.conn.damage_subtract(id, x11rb::NONE, x11rb::NONE).map_err(lost)?;
+            self.conn.get_input_focus().map_err(lost)?.reply().map_err(lost)?;
+            while self.conn.poll_for_event().map_err(lost)?.is_some() {}
             self.damage = Some(id);
         } else {
             warn!("the X server has no DAMAGE extension: capturing on a timer");

@@ -1,0 +1,41 @@
+// Shared pieces of the benchmarks: reading the host's own status line, percentiles, CPU.
+
+import { videoStats, cpuSeconds } from '../tests/e2e/harness.js';
+
+/** The host's last status line in `stderr` after `from`, parsed. */
+export function hostStatus(stderr, from = 0) {
+  const line = stderr.slice(from).split('\n').filter((l) => / fps · /.test(l)).pop() || '';
+  const num = (re) => Number((line.match(re) || [])[1]);
+  return {
+    fps: num(/ ([0-9.]+) fps/),
+    mbps: num(/([0-9.]+) Mb\/s/),
+    capture: num(/capture ([0-9.]+) ms/),
+    convert: num(/convert ([0-9.]+) ms/),
+    encode: num(/encode ([0-9.]+) ms/),
+    p50: num(/p50 ([0-9.]+) ms/),
+    p95: num(/p95 ([0-9.]+) ms/),
+  };
+}
+
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/**
+ * Measures `seconds` of steady state on `page` against host process `host`: decoded fps, host
+ * CPU (% of one core), and the host's status line for that window.
+ */
+export async function steadyState(page, host, seconds) {
+  const a = await videoStats(page);
+  const cpu0 = cpuSeconds(host.pid);
+  const t0 = Date.now();
+  const from = host.stderr.length;
+  await page.waitForTimeout(seconds * 1000 + 500);
+  const b = await videoStats(page);
+  return {
+    decodedFps: ((b.framesDecoded - a.framesDecoded) * 1000) / (b.timestamp - a.timestamp),
+    hostCpu: ((cpuSeconds(host.pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100,
+    status: hostStatus(host.stderr, from),
+  };
+}
