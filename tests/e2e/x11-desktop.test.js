@@ -86,6 +86,23 @@ test('modifiers combine: Shift+A gives a capital A', { timeout: 30000 }, async (
   probe.events.length = 0;
 });
 
+test('a held key repeats as often as the browser repeats it, never doubled by the X server', { timeout: 30000 }, async () => {
+  probe.events.length = 0;
+  // 1.5 s of holding: 30 browser repeats 50 ms apart, well past X's 660 ms repeat delay.
+  const downs = 31;
+  await page.keyboard.down('KeyK');
+  for (let i = 1; i < downs; i++) {
+    await page.waitForTimeout(50);
+    await page.keyboard.down('KeyK');
+  }
+  await page.keyboard.up('KeyK');
+  await probe.waitFor((e) => e.type === 'key_release' && e.keycode === 45 && probe.events.filter((x) => x.type === 'key_press').length >= downs, 'the last release of K');
+  await page.waitForTimeout(300);
+  const presses = probe.events.filter((e) => e.type === 'key_press' && e.keycode === 45).length;
+  assert.equal(presses, downs, `one press per browser key-down, got ${presses}`);
+  probe.events.length = 0;
+});
+
 test('clicks land on the same pixel of the desktop, also letterboxed', { timeout: 60000 }, async () => {
   for (const viewport of [{ width: 1024, height: 640 }, { width: 900, height: 800 }, { width: 1400, height: 500 }]) {
     await page.setViewportSize(viewport);

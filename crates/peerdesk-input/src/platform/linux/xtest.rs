@@ -160,8 +160,12 @@ impl InputSink for XTestSink {
                 };
                 let held = self.held.entry(peer).or_default();
                 if *down {
-                    // A key already held is the browser's auto-repeat: pass it on as a press.
-                    held.keys.insert(keycode);
+                    // A key already held is the browser's auto-repeat. Send it as release+press,
+                    // as X's own auto-repeat does: each fresh press restarts the server's repeat
+                    // delay, so the server never repeats on top of the browser (no doubling).
+                    if !held.keys.insert(keycode) {
+                        self.fake(xproto::KEY_RELEASE_EVENT, keycode, 0, 0);
+                    }
                     self.fake(xproto::KEY_PRESS_EVENT, keycode, 0, 0);
                 } else if held.keys.remove(&keycode) {
                     self.fake(xproto::KEY_RELEASE_EVENT, keycode, 0, 0);
