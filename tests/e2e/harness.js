@@ -135,6 +135,28 @@ export function startXprobe(display, fields, extra = []) {
   return proc.waitFor((e) => e.type === 'ready', 'ready line', 10000).then(() => proc);
 }
 
+/** Runs `peerdesk ARGS` to its end (at most `timeoutMs`); resolves with its exit code and output. */
+export function run(args, { env = {}, timeoutMs = 20000 } = {}) {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`peerdesk ${args.join(' ')} did not end within ${timeoutMs} ms`)); }, timeoutMs);
+    child.on('exit', (code, signal) => { clearTimeout(timer); resolvePromise({ code, signal, stdout, stderr }); });
+  });
+}
+
+/** Resolves with the exit code once `proc` ends (at most `timeoutMs`). */
+export function exited(proc, timeoutMs = 20000) {
+  if (proc.child.exitCode !== null) return Promise.resolve(proc.child.exitCode);
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${proc.name} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    proc.child.once('exit', (code) => { clearTimeout(timer); resolvePromise(code); });
+  });
+}
+
 /** The processes started and still running. */
 export function runningProcs() {
   return [...running];
