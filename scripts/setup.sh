@@ -11,7 +11,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium xvfb fonts-dejavu-core nodejs npm)
+  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -74,12 +74,17 @@ export function start(args, prefix, { timeoutMs = 20000, name = args[0] } = {}) 
 }
 
 /**
- * Starts an Xvfb of this test's own at `size` ("WxH"); resolves with its display name once it
- * accepts connections (Xvfb reports the number it picked on stdout: -displayfd).
+ * Starts an X server of this test's own at `size` ("WxH"): Xvfb, or with `{ resizable: true }`
+ * TigerVNC's Xvnc (same extensions, and RandR resizing with `xrandr -s`; no network listener).
+ * Resolves with its display name once it accepts connections (the server reports the number
+ * it picked on stdout: -displayfd).
  */
-export function startXvfb(size = '1280x720') {
-  const child = spawn('Xvfb', ['-displayfd', '1', '-nolisten', 'tcp', '-screen', '0', `${size}x24`], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const proc = new Proc(child, 'Xvfb');
+export function startXvfb(size = '1280x720', { resizable = false } = {}) {
+  const [cmd, args] = resizable
+    ? ['Xvnc', ['-displayfd', '1', '-geometry', size, '-depth', '24', '-SecurityTypes', 'None', '-localhost', '-rfbport', '-1']]
+    : ['Xvfb', ['-displayfd', '1', '-nolisten', 'tcp', '-screen', '0', `${size}x24`]];
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const proc = new Proc(child, cmd);
   running.add(proc);
   child.on('exit', () => running.delete(proc));
   return new Promise((resolvePromise, reject) => {
@@ -91,7 +96,15 @@ export function startXvfb(size = '1280x720') {
         resolvePromise(proc);
       }
     });
-    child.on('exit', (code) => reject(new Error(`Xvfb exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}`)));
+  });
+}
+
+/** Runs `xrandr ARGS` on `display`; resolves when it has finished. */
+export function xrandr(display, args) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('xrandr', args, { stdio: 'ignore', env: { ...process.env, DISPLAY: display } });
+    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`xrandr ${args.join(' ')} exited ${code}`))));
   });
 }
 

@@ -65,7 +65,8 @@ impl Drop for Xvfb {
 pub type Field = (i16, i16, u16, u16, [u8; 3]);
 
 /// Covers the screen with a window showing `background` and `fields`, and keeps it painted;
-/// returns once the picture is on the screen. The window lives as long as the connection.
+/// returns once the picture is on the screen. The window lives as long as the connection. It
+/// is at least 4096x4096, so it still covers the screen after the screen grows (xrandr).
 pub fn paint(conn: &RustConnection, screen: usize, background: [u8; 3], fields: &[Field]) -> u32 {
     let s = &conn.setup().roots[screen];
     let win = conn.generate_id().unwrap();
@@ -75,8 +76,8 @@ pub fn paint(conn: &RustConnection, screen: usize, background: [u8; 3], fields: 
         s.root,
         0,
         0,
-        s.width_in_pixels,
-        s.height_in_pixels,
+        s.width_in_pixels.max(4096),
+        s.height_in_pixels.max(4096),
         0,
         WindowClass::INPUT_OUTPUT,
         0,

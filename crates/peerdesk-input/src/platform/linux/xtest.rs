@@ -86,7 +86,10 @@ impl XTestSink {
         }
         if changed {
             match monitor_rect(&self.conn, self.root, &self.monitor) {
-                Ok(area) => self.area = area,
+                Ok(area) => {
+                    debug!(?area, "screen changed; pointer positions follow");
+                    self.area = area;
+                }
                 Err(e) => warn!("cannot read the new screen layout: {e}"),
             }
         }
