@@ -58,6 +58,8 @@ export class InputCapture {
     stage.addEventListener('wheel', (e) => this.onWheel(e), { ...opts, passive: false });
     stage.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
     window.addEventListener('blur', () => this.releaseAll(), opts);
+    document.addEventListener('pointerlockchange', () => { this.locked = document.pointerLockElement === stage; }, opts);
+    this.locked = false;
     document.addEventListener('visibilitychange', () => { if (document.hidden) this.releaseAll(); }, opts);
   }
 
@@ -69,6 +71,8 @@ export class InputCapture {
   onKey(e, down) {
     if (!this.enabled || !isValidKeyCode(e.code)) return;
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+    // Keys aimed at the page's own controls (a focused bar button) stay on the page.
+    if (e.target instanceof Element && e.target.closest('#bar')) return;
     e.preventDefault();
     if (!down && !this.keys.has(e.code)) return;
     if (down) this.keys.add(e.code); else this.keys.delete(e.code);
@@ -76,16 +80,34 @@ export class InputCapture {
     this.send({ type: 'key', code: e.code, down });
   }
 
+  /** Asks the browser to lock the pointer (needs a click or key press to allow it). */
+  lockPointer() {
+    const stage = this.video.parentElement;
+    const asked = stage.requestPointerLock?.({ unadjustedMovement: true });
+    // Some browsers refuse unadjusted movement; ask again without it.
+    asked?.catch?.(() => stage.requestPointerLock());
+  }
+
   onMove(e) {
     if (!this.enabled) return;
+    if (this.locked) {
+      // Pointer lock (games): relative motion, as the mouse moved.
+      if (e.movementX || e.movementY) this.send({ type: 'pointer_relative', dx: e.movementX, dy: e.movementY });
+      return;
+    }
     const p = toVideoPoint(this.video, e.clientX, e.clientY);
     if (p) this.send({ type: 'pointer_move', x: p.x, y: p.y });
   }
 
   onButton(e, down) {
     if (!this.enabled || e.button < 0 || e.button > 4) return;
+    // The page's own controls (the bar) are not the remote desktop.
+    if (down && e.target instanceof Element && e.target.closest('#bar')) return;
     const names = ['left', 'middle', 'right', 'back', 'forward'];
-    if (down) {
+    if (down && this.locked) {
+      e.preventDefault();
+      this.buttons.add(e.button);
+    } else if (down) {
       const p = toVideoPoint(this.video, e.clientX, e.clientY);
       if (!p) return;
       e.preventDefault();

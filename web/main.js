@@ -24,6 +24,12 @@ function run(room) {
   let fatal = false;
 
   const input = new InputCapture(view.video, (ev) => (peer ? peer.sendInput(ev) : false));
+  view.lock.addEventListener('click', (e) => {
+    e.stopPropagation();
+    input.lockPointer();
+    // Keys go to the remote desktop again, not to the button.
+    view.stage.focus();
+  });
   const stats = new StatsSampler(() => peer?.pc, (s) => view.setStats(formatStats(s)));
   const signaling = new Signaling(`${scheme}//${location.host}/ws`, room, { onMessage, onState });
 

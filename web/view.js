@@ -11,6 +11,7 @@ export class View {
     this.stats = doc.getElementById('stats');
     this.roomLabel = doc.getElementById('room-label');
     this.fullscreen = doc.getElementById('fullscreen');
+    this.lock = doc.getElementById('lock');
   }
 
   /** Shows the join form; calls `onJoin(room)` with a valid room name. */
@@ -40,6 +41,7 @@ export class View {
     this.fullscreen.addEventListener('click', () => {
       if (this.doc.fullscreenElement) this.doc.exitFullscreen();
       else this.stage.requestFullscreen?.().catch(() => {});
+      this.stage.focus();
     });
   }
 

@@ -162,6 +162,28 @@ test('the cursor an X client sets becomes the page\'s cursor, hotspot included; 
   await poll('the hidden cursor', async () => (await cursorCss()) === 'none', 10000);
 });
 
+test('pointer lock sends relative motion, and the host moves relatively', { timeout: 30000 }, async () => {
+  const r = await pictureRect(page);
+  await page.mouse.click(r.left + 500.5 * r.scale, r.top + 300.5 * r.scale);
+  await probe.waitFor((e) => e.type === 'button_release' && e.x === 500 && e.y === 300, 'the click that places the pointer');
+  // Activate the lock button from the keyboard, so the mouse stays where it is.
+  await page.focus('#lock');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.pointerLockElement === document.getElementById('stage'), null, { timeout: 5000 });
+  probe.events.length = 0;
+  // Locked: the page sees movementX/Y only; the host pointer moves by the same amounts.
+  const at = { x: r.left + 500.5 * r.scale, y: r.top + 300.5 * r.scale };
+  await page.mouse.move(at.x + 30, at.y + 20);
+  await probe.waitFor((e) => e.type === 'motion' && e.x === 530 && e.y === 320, 'relative motion to 530,320');
+  await page.mouse.move(at.x + 10, at.y + 50);
+  await probe.waitFor((e) => e.type === 'motion' && e.x === 510 && e.y === 350, 'relative motion to 510,350');
+  // The button gave the keyboard back to the stream: keys reach the desktop while locked.
+  await page.keyboard.press('KeyL');
+  await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 46, 'press of L while locked');
+  await page.evaluate(() => document.exitPointerLock());
+  probe.events.length = 0;
+});
+
 test('a browser closed while holding a key leaves no stuck key', { timeout: 30000 }, async () => {
   probe.events.length = 0;
   await page.keyboard.down('KeyQ');
