@@ -69,3 +69,25 @@ fn a_change_is_captured_at_once_and_an_idle_screen_is_not_recaptured() {
         assert!(t0.elapsed() < Duration::from_millis(500));
     }
 }
+
+#[test]
+fn without_mit_shm_the_slower_get_image_still_captures_right() {
+    let x = Xvfb::start_with(640, 480, &["-extension", "MIT-SHM"]);
+    let (conn, screen) = x.connect();
+    paint(&conn, screen, BG, &FIELDS);
+    let mut c = X11Capturer::open(Some(&x.display), MonitorChoice::Primary).expect("opens");
+    assert!(!c.uses_shm(), "no MIT-SHM on this server");
+    let f = next(&mut c);
+    let (fx, fy, w, h, colour) = FIELDS[1];
+    assert!(near(rgb(&f, fx as u32 + u32::from(w) / 2, fy as u32 + u32::from(h) / 2), colour, 0));
+}
+
+#[test]
+fn no_display_and_a_bad_display_are_clear_errors() {
+    let err = X11Capturer::open(Some(":9876"), MonitorChoice::Primary).expect_err("no such display");
+    assert!(err.to_string().contains("cannot open X display :9876"), "{err}");
+    let x = Xvfb::start(320, 240);
+    let err =
+        X11Capturer::open(Some(&x.display), MonitorChoice::Name("DP-7".into())).expect_err("no such monitor");
+    assert!(err.to_string().contains("no monitor DP-7"), "{err}");
+}

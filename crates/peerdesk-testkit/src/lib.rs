@@ -28,9 +28,16 @@ impl Xvfb {
     /// and reports it on stdout once it accepts connections (`-displayfd`), so nothing waits on
     /// a timer.
     pub fn start(width: u32, height: u32) -> Self {
+        Self::start_with(width, height, &[])
+    }
+
+    /// Like [`start`](Self::start) with more Xvfb arguments, such as `-extension MIT-SHM` to
+    /// run without an extension.
+    pub fn start_with(width: u32, height: u32, extra: &[&str]) -> Self {
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-nolisten", "tcp", "-screen", "0"])
             .arg(format!("{width}x{height}x24"))
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
