@@ -2,7 +2,7 @@
 // Keys are sent by KeyboardEvent.code (the physical key), positions in video coordinates
 // (correct under letterboxing), and everything held is released when focus is lost.
 
-import { isValidKeyCode, toWireCoord } from './protocol.js';
+import { isValidKeyCode, isValidText, toWireCoord } from './protocol.js';
 
 const WHEEL_NOTCH = 120;
 
@@ -69,10 +69,19 @@ export class InputCapture {
   }
 
   onKey(e, down) {
-    if (!this.enabled || !isValidKeyCode(e.code)) return;
+    if (!this.enabled) return;
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
     // Keys aimed at the page's own controls (a focused bar button) stay on the page.
     if (e.target instanceof Element && e.target.closest('#bar')) return;
+    if (!isValidKeyCode(e.code)) {
+      // No physical key (a virtual keyboard, an IME, a character the layout makes without
+      // one): send the character itself, for the host to type however it can.
+      if (down && !e.ctrlKey && !e.metaKey && [...e.key].length === 1 && isValidText(e.key)) {
+        e.preventDefault();
+        this.send({ type: 'text', text: e.key });
+      }
+      return;
+    }
     e.preventDefault();
     if (!down && !this.keys.has(e.code)) return;
     if (down) this.keys.add(e.code); else this.keys.delete(e.code);

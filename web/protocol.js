@@ -5,9 +5,12 @@
 // {type: 'key', code: 'KeyA', down: true}.
 
 export const MAX_KEY_CODE_LEN = 32;
+export const MAX_TEXT_LEN = 64;
 
 const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
-const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6 };
+const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6, text: 7 };
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Error thrown by decodeInput/encodeInput; `name` matches the Rust variant in snake_case. */
 export class InputCodecError extends Error {
@@ -20,6 +23,15 @@ export class InputCodecError extends Error {
 export function isValidKeyCode(code) {
   return typeof code === 'string' && code.length >= 1 && code.length <= MAX_KEY_CODE_LEN &&
     /^[A-Za-z0-9]+$/.test(code);
+}
+
+/** Whether `text` can travel in a text event: 1 to 64 UTF-8 bytes, no control characters. */
+export function isValidText(text) {
+  if (typeof text !== 'string' || text.length === 0) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) return false;
+  const n = utf8.encode(text).length;
+  return n >= 1 && n <= MAX_TEXT_LEN;
 }
 
 function clampInt(v, lo, hi) {
@@ -58,6 +70,15 @@ export function encodeInput(ev) {
       buf[1] = ev.down ? 1 : 0;
       buf[2] = ev.code.length;
       for (let i = 0; i < ev.code.length; i++) buf[3 + i] = ev.code.charCodeAt(i);
+      return buf;
+    }
+    case 'text': {
+      if (!isValidText(ev.text)) throw new InputCodecError('bad_text', 'bad text');
+      const bytes = utf8.encode(ev.text);
+      const buf = new Uint8Array(2 + bytes.length);
+      buf[0] = kind;
+      buf[1] = bytes.length;
+      buf.set(bytes, 2);
       return buf;
     }
     default:
@@ -114,6 +135,18 @@ export function decodeInput(bytes) {
     case 6:
       exact(kind, body, 0);
       return { type: 'release_all' };
+    case 7: {
+      if (body.length < 1) throw new InputCodecError('truncated', 'kind 7 needs 1 byte, got 0');
+      const bytes = exact(kind, body.subarray(1), body[0]);
+      let text;
+      try {
+        text = strictUtf8.decode(bytes);
+      } catch {
+        throw new InputCodecError('bad_text', 'text is not UTF-8');
+      }
+      if (!isValidText(text)) throw new InputCodecError('bad_text', 'bad text');
+      return { type: 'text', text };
+    }
     default:
       throw new InputCodecError('unknown_kind', `unknown input event kind ${kind}`);
   }
@@ -121,7 +154,7 @@ export function decodeInput(bytes) {
 
 /** Whether the event must travel on the reliable, ordered channel. */
 export function needsReliable(ev) {
-  return ev.type === 'button' || ev.type === 'key' || ev.type === 'release_all';
+  return ev.type === 'button' || ev.type === 'key' || ev.type === 'release_all' || ev.type === 'text';
 }
 
 /** Position on a video of `size` pixels to the wire's 0..65535 scale (v/65536 of the size). */

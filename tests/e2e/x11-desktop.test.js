@@ -103,6 +103,20 @@ test('a held key repeats as often as the browser repeats it, never doubled by th
   probe.events.length = 0;
 });
 
+test('characters without a physical key are typed anyway, with the right keysym', { timeout: 30000 }, async () => {
+  probe.events.length = 0;
+  // Trusted key events with a character and no physical key code, as a virtual keyboard or an
+  // IME produces them (sent through the DevTools protocol).
+  const cdp = await page.context().newCDPSession(page);
+  for (const [ch, keysym] of [['é', 0xe9], ['€', 0x10020ac], ['ß', 0xdf], ['é', 0xe9]]) {
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyDown', key: ch, text: ch, unmodifiedText: ch, code: '' });
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', key: ch, code: '' });
+    const ev = await probe.waitFor((e) => e.type === 'key_press' && e.keysym === keysym, `${ch} (keysym 0x${keysym.toString(16)})`);
+    assert.ok(ev.keycode > 8);
+    probe.events.length = 0;
+  }
+});
+
 test('clicks land on the same pixel of the desktop, also letterboxed', { timeout: 60000 }, async () => {
   for (const viewport of [{ width: 1024, height: 640 }, { width: 900, height: 800 }, { width: 1400, height: 500 }]) {
     await page.setViewportSize(viewport);

@@ -48,6 +48,7 @@ impl InputSink for SceneInputSink {
                 }
             }
             InputEvent::ReleaseAll => self.release(peer),
+            InputEvent::Text { .. } => self.scene.toggle_marker(),
             InputEvent::Button { down: false, .. }
             | InputEvent::PointerRelative { .. }
             | InputEvent::Wheel { .. } => {}

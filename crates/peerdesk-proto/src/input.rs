@@ -12,6 +12,7 @@
 //! | 4 | [`InputEvent::Wheel`] | dx i16, dy i16 (120 = one notch) |
 //! | 5 | [`InputEvent::Key`] | down u8 (0/1), len u8, `KeyboardEvent.code` (ASCII, 1..=32) |
 //! | 6 | [`InputEvent::ReleaseAll`] | none |
+//! | 7 | [`InputEvent::Text`] | len u8, UTF-8 text (1..=64 bytes, no control characters) |
 //!
 //! Motion and wheel travel on the unordered, no-retransmit channel (latest wins); keys and
 //! buttons on the reliable ordered one.
@@ -21,8 +22,11 @@ use serde::{Deserialize, Serialize};
 /// Largest `KeyboardEvent.code` accepted, in bytes.
 pub const MAX_KEY_CODE_LEN: usize = 32;
 
+/// Longest text of a [`InputEvent::Text`], in bytes.
+pub const MAX_TEXT_LEN: usize = 64;
+
 /// Largest encoded event, in bytes.
-pub const MAX_EVENT_LEN: usize = 3 + MAX_KEY_CODE_LEN;
+pub const MAX_EVENT_LEN: usize = 2 + MAX_TEXT_LEN;
 
 /// Mouse buttons, numbered as `MouseEvent.button`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,6 +110,12 @@ pub enum InputEvent {
     },
     /// Release every key and button this viewer holds (focus lost, tab hidden).
     ReleaseAll,
+    /// Text to type that has no physical key on the viewer's side (a virtual keyboard, an IME,
+    /// a layout the host lacks): the host types it however it can.
+    Text {
+        /// 1 to 64 bytes of UTF-8, no control characters.
+        text: String,
+    },
 }
 
 /// Why a buffer is not a valid input event.
@@ -144,6 +154,14 @@ pub enum InputDecodeError {
     /// A key code that is empty, too long or not ASCII alphanumeric.
     #[error("key code must be 1 to {MAX_KEY_CODE_LEN} ASCII letters or digits")]
     BadKeyCode,
+    /// Text that is empty, too long, not UTF-8 or holds control characters.
+    #[error("text must be 1 to {MAX_TEXT_LEN} bytes of UTF-8 without control characters")]
+    BadText,
+}
+
+/// Whether `text` is acceptable in a [`InputEvent::Text`].
+pub fn is_valid_text(text: &str) -> bool {
+    !text.is_empty() && text.len() <= MAX_TEXT_LEN && !text.chars().any(char::is_control)
 }
 
 /// Whether `code` is an acceptable `KeyboardEvent.code`.
@@ -154,7 +172,7 @@ pub fn is_valid_key_code(code: &str) -> bool {
 impl InputEvent {
     /// Whether this event belongs on the reliable, ordered channel (a lost key-up is a stuck key).
     pub fn needs_reliable(&self) -> bool {
-        matches!(self, Self::Button { .. } | Self::Key { .. } | Self::ReleaseAll)
+        matches!(self, Self::Button { .. } | Self::Key { .. } | Self::ReleaseAll | Self::Text { .. })
     }
 
     /// Encodes the event. Fails only for a [`InputEvent::Key`] whose code is not valid.
@@ -189,6 +207,14 @@ impl InputEvent {
                 out.extend_from_slice(code.as_bytes());
             }
             Self::ReleaseAll => out.push(6),
+            Self::Text { text } => {
+                if !is_valid_text(text) {
+                    return Err(InputDecodeError::BadText);
+                }
+                // Cannot truncate: is_valid_text bounds the length by MAX_TEXT_LEN.
+                out.extend_from_slice(&[7, text.len() as u8]);
+                out.extend_from_slice(text.as_bytes());
+            }
         }
         Ok(out)
     }
@@ -236,6 +262,16 @@ impl InputEvent {
             6 => {
                 fixed(0)?;
                 Self::ReleaseAll
+            }
+            7 => {
+                let (&len, rest) =
+                    body.split_first().ok_or(InputDecodeError::Truncated { kind, need: 1, got: 0 })?;
+                let bytes = exact(kind, rest, usize::from(len))?;
+                let text = std::str::from_utf8(bytes).map_err(|_| InputDecodeError::BadText)?;
+                if !is_valid_text(text) {
+                    return Err(InputDecodeError::BadText);
+                }
+                Self::Text { text: text.to_owned() }
             }
             other => return Err(InputDecodeError::UnknownKind(other)),
         })

@@ -43,6 +43,7 @@ fn error_name(e: &InputDecodeError) -> &'static str {
         InputDecodeError::BadFlag(_) => "bad_flag",
         InputDecodeError::BadButton(_) => "bad_button",
         InputDecodeError::BadKeyCode => "bad_key_code",
+        InputDecodeError::BadText => "bad_text",
     }
 }
 
@@ -59,7 +60,7 @@ fn golden_vectors_encode_and_decode() {
 #[test]
 fn golden_vectors_cover_every_event_kind() {
     let kinds: std::collections::BTreeSet<u8> = vectors().valid.iter().map(|c| unhex(&c.hex)[0]).collect();
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
 #[test]
@@ -114,6 +115,15 @@ fn invalid_key_codes_do_not_encode() {
         let ev = InputEvent::Key { code: code.to_owned(), down: true };
         assert_eq!(ev.encode(), Err(InputDecodeError::BadKeyCode), "{code:?}");
     }
+}
+
+#[test]
+fn invalid_text_does_not_encode() {
+    for text in ["", "a\nb", &"x".repeat(65)] {
+        let ev = InputEvent::Text { text: text.to_owned() };
+        assert_eq!(ev.encode(), Err(InputDecodeError::BadText), "{text:?}");
+    }
+    assert!(InputEvent::Text { text: "€".repeat(21) }.encode().is_ok(), "63 bytes is fine");
 }
 
 #[test]

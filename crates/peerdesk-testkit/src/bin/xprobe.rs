@@ -59,9 +59,10 @@ fn main() {
     conn.set_input_focus(InputFocus::POINTER_ROOT, win, x11rb::CURRENT_TIME).unwrap();
     let setup = conn.setup();
     let (min, max) = (setup.min_keycode, setup.max_keycode);
-    let map = conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
-    let per = usize::from(map.keysyms_per_keycode);
-    let keysym = |keycode: u8, shift: bool| -> u32 {
+    let fetch = || conn.get_keyboard_mapping(min, max - min + 1).unwrap().reply().unwrap();
+    let mut map = fetch();
+    let keysym = |map: &x11rb::protocol::xproto::GetKeyboardMappingReply, keycode: u8, shift: bool| -> u32 {
+        let per = usize::from(map.keysyms_per_keycode);
         let i = usize::from(keycode - min) * per + usize::from(shift && per > 1);
         map.keysyms.get(i).copied().unwrap_or(0)
     };
@@ -97,6 +98,9 @@ fn main() {
         let Ok(event) = conn.wait_for_event() else { return };
         match event {
             Event::Expose(_) => peerdesk_testkit::draw(&conn, win, &fields),
+            // The keymap changed (text typed through lent keycodes): read it again, as real
+            // clients do.
+            Event::MappingNotify(_) => map = fetch(),
             Event::KeyPress(e) | Event::KeyRelease(e) => {
                 let kind = if e.response_type & 0x7f == x11rb::protocol::xproto::KEY_PRESS_EVENT {
                     "key_press"
@@ -105,7 +109,7 @@ fn main() {
                 };
                 let shift = u16::from(e.state) & 1 != 0;
                 say(
-                    json!({"type": kind, "keycode": e.detail, "keysym": keysym(e.detail, shift), "state": u16::from(e.state)}),
+                    json!({"type": kind, "keycode": e.detail, "keysym": keysym(&map, e.detail, shift), "state": u16::from(e.state)}),
                 );
             }
             Event::ButtonPress(e) | Event::ButtonRelease(e) => {

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::Event;
 use x11rb::protocol::randr::{self, ConnectionExt as _};
-use x11rb::protocol::xproto;
+use x11rb::protocol::xproto::{self, ConnectionExt as _};
 use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
 
@@ -19,6 +19,8 @@ use crate::keymap::x_keycode;
 use crate::{InputError, InputSink};
 
 const WHEEL_STEP: i32 = 120;
+/// Keycodes borrowed at most for typing text without a physical key.
+const SPARE_KEYCODES: usize = 8;
 
 /// Opens an XTest injector on `display` (default `$DISPLAY`), mapping pointer positions onto
 /// `monitor`.
@@ -40,6 +42,17 @@ pub struct XTestSink {
     monitor: MonitorChoice,
     area: (i16, i16, u16, u16),
     held: HashMap<PeerId, Held>,
+    spare: SpareKeycodes,
+}
+
+/// Keycodes with no keysym, lent to characters the keyboard layout cannot type. A mapping is
+/// kept until its keycode is needed again (least recently assigned first), so clients that
+/// re-read the keymap after our key events still see the character.
+#[derive(Debug, Default)]
+struct SpareKeycodes {
+    codes: Vec<u8>,
+    next: usize,
+    assigned: HashMap<u32, u8>,
 }
 
 impl std::fmt::Debug for XTestSink {
@@ -73,7 +86,8 @@ impl XTestSink {
             conn.randr_select_input(root, randr::NotifyMask::SCREEN_CHANGE).map_err(conn_err)?;
         }
         let area = monitor_rect(&conn, root, &monitor).map_err(conn_err)?;
-        Ok(Self { conn, root, monitor, area, held: HashMap::new() })
+        let spare = SpareKeycodes { codes: spare_keycodes(&conn)?, ..SpareKeycodes::default() };
+        Ok(Self { conn, root, monitor, area, held: HashMap::new(), spare })
     }
 
     /// Follows screen changes (xrandr) so positions keep landing on the right pixel.
@@ -111,6 +125,33 @@ impl XTestSink {
         }
     }
 
+    /// Types `text` character by character through keycodes lent to each character's keysym.
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            let keysym = char_keysym(c);
+            let keycode = match self.spare.assigned.get(&keysym) {
+                Some(&k) => k,
+                None => {
+                    let Some(&k) = self.spare.codes.get(self.spare.next % self.spare.codes.len().max(1))
+                    else {
+                        warn!("cannot type {c:?}: the keyboard map has no free keycode to lend");
+                        return;
+                    };
+                    self.spare.next += 1;
+                    self.spare.assigned.retain(|_, code| *code != k);
+                    if let Err(e) = self.conn.change_keyboard_mapping(1, k, 2, &[keysym, keysym]) {
+                        warn!("cannot type {c:?}: {e}");
+                        return;
+                    }
+                    self.spare.assigned.insert(keysym, k);
+                    k
+                }
+            };
+            self.fake(xproto::KEY_PRESS_EVENT, keycode, 0, 0);
+            self.fake(xproto::KEY_RELEASE_EVENT, keycode, 0, 0);
+        }
+    }
+
     fn click(&self, button: u8, times: i32) {
         for _ in 0..times.min(64) {
             self.fake(xproto::BUTTON_PRESS_EVENT, button, 0, 0);
@@ -127,6 +168,31 @@ fn x_button(b: MouseButton) -> u8 {
         MouseButton::Back => 8,
         MouseButton::Forward => 9,
     }
+}
+
+/// The keysym of a character: Latin-1 keysyms equal their code point, the rest are
+/// `0x0100_0000 + code point` (X11 keysym encoding of Unicode).
+fn char_keysym(c: char) -> u32 {
+    let cp = u32::from(c);
+    if (0x20..=0x7e).contains(&cp) || (0xa0..=0xff).contains(&cp) { cp } else { 0x0100_0000 | cp }
+}
+
+/// Up to [`SPARE_KEYCODES`] keycodes that have no keysym, highest first.
+fn spare_keycodes(conn: &RustConnection) -> Result<Vec<u8>, InputError> {
+    let setup = conn.setup();
+    let (min, max) = (setup.min_keycode, setup.max_keycode);
+    let map = conn.get_keyboard_mapping(min, max - min + 1).map_err(conn_err)?.reply().map_err(conn_err)?;
+    let per = usize::from(map.keysyms_per_keycode).max(1);
+    let mut free: Vec<u8> = map
+        .keysyms
+        .chunks(per)
+        .zip(min..=max)
+        .filter(|(syms, _)| syms.iter().all(|&s| s == 0))
+        .map(|(_, code)| code)
+        .collect();
+    free.reverse();
+    free.truncate(SPARE_KEYCODES);
+    Ok(free)
 }
 
 /// Maps a position on the wire's 0..65536 scale onto `len` pixels starting at `origin`.
@@ -175,6 +241,7 @@ impl InputSink for XTestSink {
                 }
             }
             InputEvent::ReleaseAll => self.release(peer),
+            InputEvent::Text { text } => self.type_text(text),
         }
         if let Err(e) = self.conn.flush() {
             warn!("lost the X display while injecting input: {e}");
@@ -196,6 +263,13 @@ impl InputSink for XTestSink {
 #[cfg(test)]
 mod tests {
     use super::to_pixel;
+
+    #[test]
+    fn keysyms_of_characters() {
+        assert_eq!(super::char_keysym('a'), 0x61);
+        assert_eq!(super::char_keysym('é'), 0xe9);
+        assert_eq!(super::char_keysym('€'), 0x0100_20ac);
+    }
 
     #[test]
     fn wire_positions_land_on_pixels() {
