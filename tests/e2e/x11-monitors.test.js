@@ -55,6 +55,26 @@ for (const [monitor, colour, offset] of [['RIGHT', GREEN, 640], ['0', RED, 0]]) 
   });
 }
 
+test('--width scales the stream down keeping its aspect; clicks still land where they point', { timeout: 30000 }, async () => {
+  await start(['host', '--server', server.url, '--room', 'scaled', '--source', 'x11', '--display', xserver.display, '--monitor', 'RIGHT', '--width', '320'], 'open ');
+  const page = await browser.newPage();
+  await page.goto(`${server.url}/?room=scaled`);
+  const stats = await waitForFrames(page, 1);
+  assert.deepEqual([stats.width, stats.height], [320, 240]);
+  const got = await pixels(page, [[100, 75]]);
+  assert.ok(near(got[0], GREEN), `scaled picture shows ${got[0]}`);
+  const r = await pictureRect(page);
+  // One video pixel is two desktop pixels here: a click lands within 2 px.
+  for (const [vx, vy] of [[0, 0], [319, 239], [160, 120]]) {
+    probe.events.length = 0;
+    await page.mouse.click(r.left + (vx + 0.5) * r.scale, r.top + (vy + 0.5) * r.scale);
+    const ev = await probe.waitFor((e) => e.type === 'button_press', `click at ${vx},${vy}`);
+    const want = [640 + vx * 2, vy * 2];
+    assert.ok(Math.abs(ev.x - want[0]) <= 2 && Math.abs(ev.y - want[1]) <= 2, `click at ${vx},${vy} landed at ${ev.x},${ev.y}, want ${want}`);
+  }
+  await page.close();
+});
+
 test('a monitor that does not exist is refused with the way to list them', { timeout: 20000 }, async () => {
   const r = await run(['host', '--server', server.url, '--room', 'nope', '--source', 'x11', '--display', xserver.display, '--monitor', 'HDMI-9']);
   assert.equal(r.code, 1);

@@ -12,6 +12,7 @@
 
 pub mod convert;
 mod openh264_enc;
+pub mod scale;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,9 @@ pub struct EncoderConfig {
     pub fps: u32,
     /// Target bitrate in bits per second.
     pub bitrate_bps: u32,
+    /// Largest stream width and height (`--width/--height`); larger frames are scaled down to
+    /// fit, keeping their aspect. `None` on a side: no bound.
+    pub max_size: (Option<u32>, Option<u32>),
 }
 
 /// One encoded picture.

@@ -23,6 +23,7 @@ pub struct OpenH264Encoder {
     picture: I420,
     started: Instant,
     rebuild: bool,
+    scaler: crate::scale::Scaler,
 }
 
 impl std::fmt::Debug for OpenH264Encoder {
@@ -66,6 +67,7 @@ impl OpenH264Encoder {
             encoder,
             started: Instant::now(),
             rebuild: false,
+            scaler: crate::scale::Scaler::default(),
         })
     }
 }
@@ -96,6 +98,15 @@ impl YUVSource for Source<'_> {
 
 impl Encoder for OpenH264Encoder {
     fn encode(&mut self, frame: &Frame, force_keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+        let t0 = Instant::now();
+        let (w, h) = crate::scale::fit((frame.width, frame.height), self.config.max_size);
+        let scaled;
+        let frame = if (w, h) == (frame.width, frame.height) {
+            frame
+        } else {
+            scaled = self.scaler.scale(frame, w, h)?;
+            &scaled
+        };
         if (frame.width, frame.height) != (self.config.width, self.config.height) {
             // The source changed size (a resolution change): start a new stream at the new size.
             check_size(frame.width, frame.height).map_err(EncodeError::Encode)?;
@@ -105,7 +116,6 @@ impl Encoder for OpenH264Encoder {
             self.picture = I420::new(frame.width, frame.height);
             self.rebuild = true;
         }
-        let t0 = Instant::now();
         self.picture.convert_from(frame)?;
         let convert_time = t0.elapsed();
 

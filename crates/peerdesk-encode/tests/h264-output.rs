@@ -29,9 +29,14 @@ fn nal_types(annex_b: &[u8]) -> Vec<u8> {
 fn idr_on_request_with_parameter_sets_and_baseline_profile() {
     let (w, h) = (640, 360);
     let scene = TestScene::new(w, h, 30).expect("scene");
-    let mut enc =
-        OpenH264Encoder::new(EncoderConfig { width: w, height: h, fps: 30, bitrate_bps: 2_000_000 })
-            .expect("encoder");
+    let mut enc = OpenH264Encoder::new(EncoderConfig {
+        width: w,
+        height: h,
+        fps: 30,
+        bitrate_bps: 2_000_000,
+        max_size: (None, None),
+    })
+    .expect("encoder");
     let mut kinds = Vec::new();
     for i in 0..40u64 {
         let frame = scene.render(Duration::from_millis(i * 33));
@@ -62,16 +67,27 @@ fn idr_on_request_with_parameter_sets_and_baseline_profile() {
 #[test]
 fn refuses_odd_sizes() {
     assert!(
-        OpenH264Encoder::new(EncoderConfig { width: 641, height: 360, fps: 30, bitrate_bps: 1_000_000 })
-            .is_err()
+        OpenH264Encoder::new(EncoderConfig {
+            width: 641,
+            height: 360,
+            fps: 30,
+            bitrate_bps: 1_000_000,
+            max_size: (None, None)
+        })
+        .is_err()
     );
 }
 
 #[test]
 fn a_new_frame_size_restarts_the_stream_with_an_idr() {
-    let mut enc =
-        OpenH264Encoder::new(EncoderConfig { width: 320, height: 240, fps: 30, bitrate_bps: 1_000_000 })
-            .expect("encoder");
+    let mut enc = OpenH264Encoder::new(EncoderConfig {
+        width: 320,
+        height: 240,
+        fps: 30,
+        bitrate_bps: 1_000_000,
+        max_size: (None, None),
+    })
+    .expect("encoder");
     let small = TestScene::new(320, 240, 30).expect("scene").render(Duration::ZERO);
     let big = TestScene::new(640, 480, 30).expect("scene").render(Duration::ZERO);
     assert!(enc.encode(&small, false).expect("encodes").expect("frame").keyframe);
@@ -86,5 +102,24 @@ fn a_new_frame_size_restarts_the_stream_with_an_idr() {
         data: vec![0; 641 * 480 * 4],
         ..big
     };
-    assert!(enc.encode(&odd, false).is_err(), "odd sizes are refused, not panicked on");
+    let e = enc.encode(&odd, false).expect("an odd size is scaled to an even one").expect("frame");
+    assert_eq!((e.width, e.height), (640, 480));
+}
+
+#[test]
+fn frames_larger_than_the_bound_are_scaled_down_keeping_aspect() {
+    let mut enc = OpenH264Encoder::new(EncoderConfig {
+        width: 640,
+        height: 360,
+        fps: 30,
+        bitrate_bps: 1_000_000,
+        max_size: (Some(640), None),
+    })
+    .expect("encoder");
+    let big = TestScene::new(1280, 720, 30).expect("scene").render(Duration::ZERO);
+    let e = enc.encode(&big, false).expect("encodes").expect("frame");
+    assert_eq!((e.width, e.height), (640, 360));
+    let small = TestScene::new(320, 180, 30).expect("scene").render(Duration::ZERO);
+    let e = enc.encode(&small, false).expect("encodes").expect("frame");
+    assert_eq!((e.width, e.height), (320, 180), "never scaled up");
 }

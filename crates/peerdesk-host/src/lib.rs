@@ -55,6 +55,9 @@ pub struct HostConfig {
     pub width: u32,
     /// Stream height in pixels (even).
     pub height: u32,
+    /// Largest stream size for a desktop source (`--width/--height`): frames are scaled down to
+    /// fit, keeping their aspect. `None` on a side: no bound.
+    pub max_size: (Option<u32>, Option<u32>),
     /// Frames per second.
     pub fps: u32,
     /// Video bitrate in bits per second.

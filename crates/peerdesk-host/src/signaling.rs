@@ -74,12 +74,13 @@ enum Ended {
 /// when the room is first joined.
 pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
     let (capturer, sink) = open_source(&config)?;
-    let (width, height) = capturer.size();
+    let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width,
         height,
         fps: config.fps,
         bitrate_bps: config.bitrate_bps,
+        max_size: config.max_size,
     })?;
     if !peerdesk_encode::ASSEMBLY {
         warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");

@@ -30,6 +30,7 @@ impl Source {
                 height: 240,
                 fps: 30,
                 bitrate_bps: 1_000_000,
+                max_size: (None, None),
             })
             .expect("encoder"),
             frame: 0,

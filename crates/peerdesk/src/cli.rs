@@ -51,12 +51,13 @@ pub enum Source {
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// Stream width in pixels (even).
-    #[arg(long, default_value_t = 1280, value_name = "PX")]
-    pub width: u32,
-    /// Stream height in pixels (even).
-    #[arg(long, default_value_t = 720, value_name = "PX")]
-    pub height: u32,
+    /// Stream width in pixels. The test scene is drawn at this size (default 1280); a desktop
+    /// streams at its own size unless this (or --height) scales it down, keeping its aspect.
+    #[arg(long, value_name = "PX")]
+    pub width: Option<u32>,
+    /// Stream height in pixels (test scene default 720); see --width.
+    #[arg(long, value_name = "PX")]
+    pub height: Option<u32>,
     /// Frames per second.
     #[arg(long, default_value_t = 60, value_name = "FPS")]
     pub fps: u32,
@@ -69,12 +70,19 @@ pub struct StreamArgs {
 }
 
 impl StreamArgs {
+    /// The test scene's size.
+    pub fn scene_size(&self) -> (u32, u32) {
+        (self.width.unwrap_or(1280), self.height.unwrap_or(720))
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.width < 16 || self.height < 16 || self.width > 7680 || self.height > 4320 {
-            anyhow::bail!("--width/--height must be between 16x16 and 7680x4320");
-        }
-        if !self.width.is_multiple_of(2) || !self.height.is_multiple_of(2) {
-            anyhow::bail!("--width and --height must be even numbers (H.264 4:2:0)");
+        for v in [self.width, self.height].into_iter().flatten() {
+            if !(16..=7680).contains(&v) {
+                anyhow::bail!("--width/--height must be between 16 and 7680");
+            }
+            if !v.is_multiple_of(2) {
+                anyhow::bail!("--width and --height must be even numbers (H.264 4:2:0)");
+            }
         }
         if !(1..=240).contains(&self.fps) {
             anyhow::bail!("--fps must be between 1 and 240");

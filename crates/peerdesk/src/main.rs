@@ -124,13 +124,19 @@ fn host_config(
     let server_is_loopback =
         authority.starts_with("127.") || authority.starts_with("localhost") || authority.starts_with("[::1]");
     stream.validate()?;
+    let (width, height) = stream.scene_size();
+    let max_size = match source {
+        SourceKind::TestScene => (None, None),
+        SourceKind::X11 { .. } => (stream.width, stream.height),
+    };
     Ok(HostConfig {
         signal_url: format!("{ws}://{authority}/ws"),
         viewer_url: format!("{http}://{authority}/?room={room}"),
         room,
         source,
-        width: stream.width,
-        height: stream.height,
+        width,
+        height,
+        max_size,
         fps: stream.fps,
         bitrate_bps: stream.bitrate.saturating_mul(1000),
         loopback_candidates: loopback || server_is_loopback,
