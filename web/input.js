@@ -57,6 +57,10 @@ export class InputCapture {
     window.addEventListener('pointerup', (e) => this.onButton(e, false), opts);
     stage.addEventListener('wheel', (e) => this.onWheel(e), { ...opts, passive: false });
     stage.addEventListener('contextmenu', (e) => e.preventDefault(), opts);
+    // The mouse's back and forward buttons belong to the remote desktop, not to this page's
+    // history.
+    const keepNavigation = (e) => { if (this.enabled && (e.button === 3 || e.button === 4)) e.preventDefault(); };
+    for (const type of ['pointerdown', 'pointerup', 'mousedown', 'mouseup', 'auxclick']) window.addEventListener(type, keepNavigation, opts);
     window.addEventListener('blur', () => this.releaseAll(), opts);
     document.addEventListener('pointerlockchange', () => { this.locked = document.pointerLockElement === stage; }, opts);
     this.locked = false;

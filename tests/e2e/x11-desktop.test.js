@@ -198,6 +198,37 @@ test('pointer lock sends relative motion, and the host moves relatively', { time
   probe.events.length = 0;
 });
 
+test('back and forward buttons arrive as X buttons 8 and 9', { timeout: 30000 }, async () => {
+  const r = await pictureRect(page);
+  const cdp = await page.context().newCDPSession(page);
+  const at = { x: r.left + 300 * r.scale, y: r.top + 300 * r.scale };
+  for (const [button, xbutton] of [['back', 8], ['forward', 9]]) {
+    probe.events.length = 0;
+    for (const type of ['mousePressed', 'mouseReleased']) {
+      await cdp.send('Input.dispatchMouseEvent', { type, x: at.x, y: at.y, button, clickCount: 1 });
+    }
+    await probe.waitFor((e) => e.type === 'button_press' && e.button === xbutton, `${button} (X button ${xbutton})`);
+    await probe.waitFor((e) => e.type === 'button_release' && e.button === xbutton, `${button} released`);
+  }
+});
+
+test('keys and buttons held when the page loses focus are released', { timeout: 30000 }, async () => {
+  const r = await pictureRect(page);
+  probe.events.length = 0;
+  await page.keyboard.down('KeyW');
+  await page.mouse.move(r.left + 200 * r.scale, r.top + 200 * r.scale);
+  await page.mouse.down();
+  await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 25, 'press of W');
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 1, 'button down');
+  // The window loses focus (the user switched windows): everything held is let go.
+  await page.evaluate(() => window.dispatchEvent(new Event('blur')));
+  await probe.waitFor((e) => e.type === 'key_release' && e.keycode === 25, 'release of W on blur');
+  await probe.waitFor((e) => e.type === 'button_release' && e.button === 1, 'button release on blur');
+  await page.keyboard.up('KeyW');
+  await page.mouse.up();
+  probe.events.length = 0;
+});
+
 test('a browser closed while holding a key leaves no stuck key', { timeout: 30000 }, async () => {
   probe.events.length = 0;
   await page.keyboard.down('KeyQ');
