@@ -6,6 +6,7 @@
 //! `GetImage` request is used, with a warning (it is many times slower).
 
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
@@ -229,14 +230,24 @@ impl X11Capturer {
     }
 
     fn attach_segment(&self, size: usize) -> Result<ShmSegment, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // The file holds screen contents: only this user may open it (0600), it must be new
+        // (never a file or link someone placed there), and it is unlinked at once, so only the
+        // X server (through the fd we pass) and this process can ever see it.
         let dir =
             ["/dev/shm", "/tmp"].into_iter().find(|d| std::path::Path::new(d).is_dir()).unwrap_or("/tmp");
-        let path = std::path::Path::new(dir).join(format!("peerdesk-shm-{}-{}", std::process::id(), size));
+        let nonce = std::collections::hash_map::RandomState::new().hash_one((
+            std::process::id(),
+            size,
+            Instant::now(),
+        ));
+        let path =
+            std::path::Path::new(dir).join(format!("peerdesk-shm-{}-{nonce:016x}", std::process::id()));
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .mode(0o600)
             .open(&path)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let _ = std::fs::remove_file(&path);
