@@ -2,7 +2,7 @@
 // Keys are sent by KeyboardEvent.code (the physical key), positions in video coordinates
 // (correct under letterboxing), and everything held is released when focus is lost.
 
-import { isValidKeyCode, isValidText, toWireCoord } from './protocol.js';
+import { BUTTONS, isValidKeyCode, isValidText, toWireCoord } from './protocol.js';
 
 const WHEEL_NOTCH = 120;
 
@@ -116,7 +116,6 @@ export class InputCapture {
     if (!this.enabled || e.button < 0 || e.button > 4) return;
     // The page's own controls (the bar) are not the remote desktop.
     if (down && e.target instanceof Element && e.target.closest('#bar')) return;
-    const names = ['left', 'middle', 'right', 'back', 'forward'];
     if (down && this.locked) {
       e.preventDefault();
       this.buttons.add(e.button);
@@ -131,7 +130,7 @@ export class InputCapture {
       if (!this.buttons.has(e.button)) return;
       this.buttons.delete(e.button);
     }
-    this.send({ type: 'button', button: names[e.button], down });
+    this.send({ type: 'button', button: BUTTONS[e.button], down });
   }
 
   onWheel(e) {

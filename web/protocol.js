@@ -7,7 +7,8 @@
 export const MAX_KEY_CODE_LEN = 32;
 export const MAX_TEXT_LEN = 64;
 
-const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
+/** Mouse buttons by `MouseEvent.button` number, as the wire names them. */
+export const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
 const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6, text: 7 };
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -19,18 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
 use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
-
-/// A boxed platform injector as a sized sink.
-struct BoxedSink(Box<dyn InputSink>);
-
-impl InputSink for BoxedSink {
-    fn handle(&mut self, peer: PeerId, event: &peerdesk_proto::InputEvent) {
-        self.0.handle(peer, event);
-    }
-    fn release(&mut self, peer: PeerId) {
-        self.0.release(peer);
-    }
-}
 use crate::pipeline::Pipeline;
 use crate::viewer::{self, ViewerCommand, ViewerContext, ViewerHandle};
 use crate::{HostConfig, SourceKind};
@@ -137,18 +125,15 @@ fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<Option<Arc<
         let display = display.clone();
         let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
             let result = peerdesk_capture::platform::watch_cursor(display.as_deref(), |img| {
+                let hidden = img.is_invisible();
                 let msg = HostMessage::Cursor {
                     serial: img.serial,
-                    hidden: img.is_invisible(),
+                    hidden,
                     width: img.width,
                     height: img.height,
                     hot_x: img.hot_x,
                     hot_y: img.hot_y,
-                    rgba: if img.is_invisible() {
-                        String::new()
-                    } else {
-                        peerdesk_proto::control::base64(&img.rgba)
-                    },
+                    rgba: if hidden { String::new() } else { peerdesk_proto::control::base64(&img.rgba) },
                 };
                 match serde_json::to_string(&msg) {
                     Ok(text) => {
@@ -184,7 +169,7 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
             let sink: Arc<Mutex<dyn InputSink>> =
                 match peerdesk_input::platform::open_xtest(display.as_deref(), monitor) {
-                    Ok(sink) => Arc::new(Mutex::new(BoxedSink(sink))),
+                    Ok(sink) => Arc::new(Mutex::new(sink)),
                     Err(e) => {
                         warn!("{e}; viewers can watch but not control");
                         Arc::new(Mutex::new(ViewOnlySink))

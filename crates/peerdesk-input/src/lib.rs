@@ -23,6 +23,17 @@ pub trait InputSink: Send {
     fn release(&mut self, peer: PeerId);
 }
 
+/// A boxed sink (a platform injector chosen at run time) is a sink too.
+impl<T: InputSink + ?Sized> InputSink for Box<T> {
+    fn handle(&mut self, peer: PeerId, event: &InputEvent) {
+        (**self).handle(peer, event);
+    }
+
+    fn release(&mut self, peer: PeerId) {
+        (**self).release(peer);
+    }
+}
+
 /// Why an injector could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
