@@ -89,7 +89,10 @@ function run(room) {
       onTrack: (stream) => { view.video.srcObject = stream; },
       onState: (s) => onPeerState(p, s),
       onCandidate: (c) => signaling.send({ type: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? undefined }),
-      onMessage: (m) => { if (m.type === 'cursor') view.setCursor(m); },
+      onMessage: (m) => {
+        if (m.type === 'cursor') view.setCursor(m);
+        else if (m.type === 'cursor_position') view.setCursorPosition(m);
+      },
     });
     peer = p;
     try {

@@ -1,5 +1,7 @@
 // What the page shows: the join form, the stage with the video, the status line and stats.
 
+import { contentRect } from './input.js';
+
 export class View {
   constructor(doc) {
     this.doc = doc;
@@ -12,6 +14,12 @@ export class View {
     this.roomLabel = doc.getElementById('room-label');
     this.fullscreen = doc.getElementById('fullscreen');
     this.lock = doc.getElementById('lock');
+    this.hostCursor = doc.getElementById('host-cursor');
+    // The host's cursor: its image ({url, hx, hy} or null when hidden) and position.
+    this.cursor = { image: null, position: null };
+    doc.addEventListener('pointerlockchange', () => this.placeCursor());
+    window.addEventListener('resize', () => this.placeCursor());
+    this.video.addEventListener('resize', () => this.placeCursor());
   }
 
   /** Shows the join form; calls `onJoin(room)` with a valid room name. */
@@ -59,14 +67,20 @@ export class View {
   /**
    * Shows the host's cursor shape as this page's own cursor over the video, so the pointer
    * never lags: {hidden} or {width, height, hot_x, hot_y, rgba (base64)}; null resets it.
+   * While the pointer is locked (games) the browser shows no cursor: the page draws the host's
+   * cursor itself, where the host says it is.
    */
   setCursor(m) {
     if (!m) {
       this.video.style.cursor = '';
+      this.cursor = { image: null, position: null };
+      this.placeCursor();
       return;
     }
     if (m.hidden) {
       this.video.style.cursor = 'none';
+      this.cursor.image = null;
+      this.placeCursor();
       return;
     }
     const { width, height } = m;
@@ -84,6 +98,38 @@ export class View {
     canvas.getContext('2d').putImageData(new ImageData(bytes, width, height), 0, 0);
     const hx = Math.min(m.hot_x, width - 1);
     const hy = Math.min(m.hot_y, height - 1);
-    this.video.style.cursor = `url(${canvas.toDataURL('image/png')}) ${hx} ${hy}, auto`;
+    const url = canvas.toDataURL('image/png');
+    this.video.style.cursor = `url(${url}) ${hx} ${hy}, auto`;
+    this.cursor.image = { url, hx, hy, width, height };
+    this.hostCursor.style.backgroundImage = `url(${url})`;
+    this.hostCursor.style.width = `${width}px`;
+    this.hostCursor.style.height = `${height}px`;
+    this.placeCursor();
+  }
+
+  /** Where the host's pointer is: {x, y, width, height} in pixels of the streamed area. */
+  setCursorPosition(m) {
+    const ok = [m.x, m.y, m.width, m.height].every(Number.isFinite) && m.width > 0 && m.height > 0;
+    if (!ok) return;
+    this.cursor.position = { x: m.x, y: m.y, width: m.width, height: m.height };
+    this.placeCursor();
+  }
+
+  /** Draws the host's cursor over the video while the pointer is locked, hides it otherwise. */
+  placeCursor() {
+    const { image, position } = this.cursor;
+    const locked = this.doc.pointerLockElement === this.stage;
+    const c = contentRect(this.video);
+    const inside = position && position.x >= 0 && position.y >= 0
+      && position.x < position.width && position.y < position.height;
+    if (!locked || !image || !inside || !c) {
+      this.hostCursor.hidden = true;
+      return;
+    }
+    // The hotspot goes on the middle of the host pixel the pointer is on.
+    const left = c.left + ((position.x + 0.5) / position.width) * c.width - image.hx;
+    const top = c.top + ((position.y + 0.5) / position.height) * c.height - image.hy;
+    this.hostCursor.style.transform = `translate(${left}px, ${top}px)`;
+    this.hostCursor.hidden = false;
   }
 }

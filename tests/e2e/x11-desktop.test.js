@@ -176,8 +176,10 @@ test('the cursor an X client sets becomes the page\'s cursor, hotspot included; 
   await poll('the hidden cursor', async () => (await cursorCss()) === 'none', 10000);
 });
 
-test('pointer lock sends relative motion, and the host moves relatively', { timeout: 30000 }, async () => {
+test('pointer lock sends relative motion, the host moves relatively, and the page draws the host\'s cursor there', { timeout: 30000 }, async () => {
   const r = await pictureRect(page);
+  probe.child.stdin.write('cursor-red\n');
+  await probe.waitFor((e) => e.type === 'cursor-set', 'the red cursor');
   await page.mouse.click(r.left + 500.5 * r.scale, r.top + 300.5 * r.scale);
   await probe.waitFor((e) => e.type === 'button_release' && e.x === 500 && e.y === 300, 'the click that places the pointer');
   // Activate the lock button from the keyboard, so the mouse stays where it is.
@@ -191,10 +193,25 @@ test('pointer lock sends relative motion, and the host moves relatively', { time
   await probe.waitFor((e) => e.type === 'motion' && e.x === 530 && e.y === 320, 'relative motion to 530,320');
   await page.mouse.move(at.x + 10, at.y + 50);
   await probe.waitFor((e) => e.type === 'motion' && e.x === 510 && e.y === 350, 'relative motion to 510,350');
+  // The browser hides its own pointer while locked; the page draws the host's cursor with its
+  // hotspot (3, 5) on the middle of host pixel 510,350.
+  const want = { x: r.left + 510.5 * r.scale - 3, y: r.top + 350.5 * r.scale - 5 };
+  const drawn = await poll('the host cursor drawn at 510,350', async () => {
+    const box = await page.evaluate(() => {
+      const el = document.getElementById('host-cursor');
+      if (el.hidden) return null;
+      const b = el.getBoundingClientRect();
+      return { x: b.left, y: b.top, w: b.width, h: b.height, bg: getComputedStyle(el).backgroundImage };
+    });
+    return box && Math.abs(box.x - want.x) <= 1 && Math.abs(box.y - want.y) <= 1 ? box : null;
+  }, 5000);
+  assert.equal(drawn.w, 16);
+  assert.ok(drawn.bg.startsWith('url("data:image/png'), drawn.bg);
   // The button gave the keyboard back to the stream: keys reach the desktop while locked.
   await page.keyboard.press('KeyL');
   await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 46, 'press of L while locked');
   await page.evaluate(() => document.exitPointerLock());
+  await poll('the drawn cursor gone after unlocking', () => page.evaluate(() => document.getElementById('host-cursor').hidden), 5000);
   probe.events.length = 0;
 });
 
@@ -226,6 +243,57 @@ test('keys and buttons held when the page loses focus are released', { timeout: 
   await probe.waitFor((e) => e.type === 'button_release' && e.button === 1, 'button release on blur');
   await page.keyboard.up('KeyW');
   await page.mouse.up();
+  probe.events.length = 0;
+});
+
+test('keys and buttons held when the tab is hidden are released', { timeout: 30000 }, async () => {
+  const r = await pictureRect(page);
+  probe.events.length = 0;
+  await page.keyboard.down('KeyE');
+  await page.mouse.move(r.left + 220 * r.scale, r.top + 220 * r.scale);
+  await page.mouse.down();
+  await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 26, 'press of E');
+  await probe.waitFor((e) => e.type === 'button_press' && e.button === 1, 'button down');
+  // The tab is hidden (the user switched tabs). Headless Chromium never hides a tab, neither for
+  // another tab nor a minimised window, so the page is told the way the browser tells it: the
+  // visibility state turns 'hidden' and a visibilitychange event fires, without a blur.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await probe.waitFor((e) => e.type === 'key_release' && e.keycode === 26, 'release of E when hidden');
+  await probe.waitFor((e) => e.type === 'button_release' && e.button === 1, 'button release when hidden');
+  await page.evaluate(() => {
+    delete document.visibilityState;
+    delete document.hidden;
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.keyboard.up('KeyE');
+  await page.mouse.up();
+  probe.events.length = 0;
+});
+
+test('media keys that X knows arrive as the same keys', { timeout: 30000 }, async () => {
+  await page.click('#stage', { position: { x: 5, y: 360 } });
+  const cdp = await page.context().newCDPSession(page);
+  // Playwright's keyboard has no codes for these; the DevTools protocol sends them as a
+  // keyboard with media keys would.
+  const MEDIA = [
+    ['AudioVolumeMute', 173, 121, 0x1008ff12],
+    ['AudioVolumeDown', 174, 122, 0x1008ff11],
+    ['AudioVolumeUp', 175, 123, 0x1008ff13],
+    ['MediaTrackNext', 176, 171, 0x1008ff17],
+    ['MediaPlayPause', 179, 172, 0x1008ff14],
+  ];
+  for (const [code, vk, keycode, keysym] of MEDIA) {
+    probe.events.length = 0;
+    await cdp.send('Input.dispatchKeyEvent', { type: 'rawKeyDown', code, key: code, windowsVirtualKeyCode: vk });
+    await cdp.send('Input.dispatchKeyEvent', { type: 'keyUp', code, key: code, windowsVirtualKeyCode: vk });
+    const press = await probe.waitFor((e) => e.type === 'key_press' && e.keycode === keycode, `press of ${code}`);
+    assert.equal(press.keysym, keysym, `${code} keysym 0x${press.keysym.toString(16)}`);
+    await probe.waitFor((e) => e.type === 'key_release' && e.keycode === keycode, `release of ${code}`);
+  }
   probe.events.length = 0;
 });
 

@@ -43,6 +43,30 @@ impl CursorImage {
     }
 }
 
+/// Where the pointer is, in pixels of the captured area (the chosen monitor or the whole
+/// screen): `(0, 0)` is its top-left pixel. Outside `0..width` x `0..height` the pointer is on
+/// another monitor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CursorPosition {
+    /// From the area's left edge.
+    pub x: i32,
+    /// From the area's top edge.
+    pub y: i32,
+    /// The area's width.
+    pub width: u32,
+    /// The area's height.
+    pub height: u32,
+}
+
+/// What a cursor watcher reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CursorEvent {
+    /// The shape changed.
+    Shape(CursorImage),
+    /// The pointer moved (or the captured area changed under it).
+    Position(CursorPosition),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ mod frame;
 pub mod platform;
 pub mod scene;
 
-pub use cursor::CursorImage;
+pub use cursor::{CursorEvent, CursorImage, CursorPosition};
 pub use frame::{Frame, LatestSlot};
 pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
 pub use scene::{SceneControl, SceneLayout, TestScene};

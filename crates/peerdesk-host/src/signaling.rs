@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use peerdesk_capture::TestScene;
+use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
 use peerdesk_session::SessionConfig;
@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 
 use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
 use crate::pipeline::Pipeline;
-use crate::viewer::{self, ViewerCommand, ViewerContext, ViewerHandle};
+use crate::viewer::{self, CursorState, ViewerCommand, ViewerContext, ViewerHandle};
 use crate::{HostConfig, SourceKind};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -118,29 +118,43 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     result
 }
 
-/// Follows the source's cursor shape on a thread of its own, as ready-to-send control messages.
-fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<Option<Arc<str>>> {
-    let (tx, rx) = tokio::sync::watch::channel(None);
-    if let SourceKind::X11 { display, .. } = source {
-        let display = display.clone();
+/// Follows the source's cursor shape and position on a thread of its own, as ready-to-send
+/// control messages.
+fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState> {
+    let (tx, rx) = tokio::sync::watch::channel(CursorState::default());
+    if let SourceKind::X11 { display, monitor } = source {
+        let (display, monitor) = (display.clone(), monitor.clone());
         let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
-            let result = peerdesk_capture::platform::watch_cursor(display.as_deref(), |img| {
-                let hidden = img.is_invisible();
-                let msg = HostMessage::Cursor {
-                    serial: img.serial,
-                    hidden,
-                    width: img.width,
-                    height: img.height,
-                    hot_x: img.hot_x,
-                    hot_y: img.hot_y,
-                    rgba: if hidden { String::new() } else { peerdesk_proto::control::base64(&img.rgba) },
-                };
-                match serde_json::to_string(&msg) {
-                    Ok(text) => {
-                        tx.send_replace(Some(Arc::from(text)));
+            let result = peerdesk_capture::platform::watch_cursor(display.as_deref(), &monitor, |event| {
+                let msg = match event {
+                    CursorEvent::Shape(img) => {
+                        let hidden = img.is_invisible();
+                        HostMessage::Cursor {
+                            serial: img.serial,
+                            hidden,
+                            width: img.width,
+                            height: img.height,
+                            hot_x: img.hot_x,
+                            hot_y: img.hot_y,
+                            rgba: if hidden {
+                                String::new()
+                            } else {
+                                peerdesk_proto::control::base64(&img.rgba)
+                            },
+                        }
                     }
-                    Err(e) => warn!("cannot encode the cursor: {e}"),
-                }
+                    CursorEvent::Position(p) => {
+                        HostMessage::CursorPosition { x: p.x, y: p.y, width: p.width, height: p.height }
+                    }
+                };
+                let text = match serde_json::to_string(&msg) {
+                    Ok(text) => Arc::<str>::from(text),
+                    Err(e) => return warn!("cannot encode the cursor: {e}"),
+                };
+                tx.send_modify(|state| match msg {
+                    HostMessage::Cursor { .. } => state.shape = Some(text),
+                    HostMessage::CursorPosition { .. } => state.position = Some(text),
+                });
             });
             if let Err(e) = result {
                 warn!("cannot follow the cursor ({e}); viewers see their own arrow");

@@ -33,8 +33,17 @@ pub struct ViewerContext {
     pub session: SessionConfig,
     /// Local IPs to offer as candidates.
     pub ips: Vec<std::net::IpAddr>,
-    /// The current cursor as a control message (JSON), when the source has one.
-    pub cursor: watch::Receiver<Option<Arc<str>>>,
+    /// The current cursor as control messages (JSON), when the source has one.
+    pub cursor: watch::Receiver<CursorState>,
+}
+
+/// The latest cursor messages of the source, ready to send.
+#[derive(Clone, Debug, Default)]
+pub struct CursorState {
+    /// A `cursor` message (the shape).
+    pub shape: Option<Arc<str>>,
+    /// A `cursor_position` message.
+    pub position: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for ViewerContext {
@@ -105,6 +114,8 @@ pub async fn start(
         frames: ctx.pipeline.subscribe(),
         commands: rx,
         ctx: ctx.clone(),
+        sent_shape: None,
+        sent_position: None,
     };
     tokio::spawn(task.run().instrument(info_span!("viewer", %peer)));
     Ok((answer, ViewerHandle { commands: tx }))
@@ -117,6 +128,9 @@ struct ViewerTask {
     frames: broadcast::Receiver<VideoFrame>,
     commands: mpsc::Receiver<ViewerCommand>,
     ctx: ViewerContext,
+    /// The cursor messages the page has, to send each change once.
+    sent_shape: Option<Arc<str>>,
+    sent_position: Option<Arc<str>>,
 }
 
 /// Releases the viewer's held input when the task ends, however it ends.
@@ -200,11 +214,17 @@ impl ViewerTask {
         }
     }
 
-    /// Sends the current cursor to the page, if there is one and the channel is open.
+    /// Sends the cursor's shape and position to the page where they differ from what it has
+    /// and the channel is open.
     fn send_cursor(&mut self) -> Result<(), SessionError> {
-        let msg = self.ctx.cursor.borrow().clone();
-        if let Some(msg) = msg {
-            self.session.send_control(Instant::now(), &msg)?;
+        let state = self.ctx.cursor.borrow().clone();
+        for (msg, sent) in [(state.shape, &mut self.sent_shape), (state.position, &mut self.sent_position)] {
+            if let Some(msg) = msg
+                && !sent.as_ref().is_some_and(|s| Arc::ptr_eq(s, &msg))
+                && self.session.send_control(Instant::now(), &msg)?
+            {
+                *sent = Some(msg);
+            }
         }
         Ok(())
     }

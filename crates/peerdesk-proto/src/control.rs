@@ -24,6 +24,19 @@ pub enum HostMessage {
         /// Straight RGBA pixels, base64 (standard alphabet, padded); empty when hidden.
         rgba: String,
     },
+    /// Where the host's pointer is, in pixels of the streamed area (before any scaling):
+    /// the page draws the cursor there while its own pointer is locked. Outside
+    /// `0..width` x `0..height` the pointer is on another monitor of the host.
+    CursorPosition {
+        /// From the left edge of the streamed area.
+        x: i32,
+        /// From the top edge.
+        y: i32,
+        /// Width of the streamed area.
+        width: u32,
+        /// Height of the streamed area.
+        height: u32,
+    },
 }
 
 /// Base64 (RFC 4648, standard alphabet, with padding).
@@ -47,6 +60,14 @@ pub fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_have_the_documented_json_shape() {
+        let pos = HostMessage::CursorPosition { x: -3, y: 7, width: 1920, height: 1080 };
+        let json = serde_json::to_string(&pos).unwrap();
+        assert_eq!(json, r#"{"type":"cursor_position","x":-3,"y":7,"width":1920,"height":1080}"#);
+        assert_eq!(serde_json::from_str::<HostMessage>(&json).unwrap(), pos);
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {

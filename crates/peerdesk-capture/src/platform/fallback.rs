@@ -19,7 +19,8 @@ pub fn open_x11(
 /// No X11 on this platform.
 pub fn watch_cursor(
     _display: Option<&str>,
-    _on_change: impl FnMut(crate::CursorImage),
+    _monitor: &MonitorChoice,
+    _on_event: impl FnMut(crate::CursorEvent),
 ) -> Result<(), CaptureError> {
     Err(CaptureError::Unsupported("X11 capture is only available on Linux"))
 }

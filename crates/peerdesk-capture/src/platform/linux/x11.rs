@@ -409,13 +409,23 @@ impl Capturer for X11Capturer {
     }
 }
 
-/// Calls `on_change` with the cursor's image now and whenever it changes, until the display
-/// goes away (then returns the reason). Runs on the caller's thread: give it one of its own.
+/// Reports the cursor's shape and its position inside the area of `monitor` (see
+/// [`CursorEvent`](crate::CursorEvent)): both at once, then whenever they change, until the
+/// display goes away (then returns the reason). Runs on the caller's thread: give it one of its
+/// own.
+///
+/// Nothing is polled: shapes come from XFixes cursor notifications, moves from XInput 2 raw
+/// motion events (every pointer device and XTest), and the area from RandR notifications. A burst
+/// of events is drained before one query, so a 1000 Hz mouse costs one position per wake-up.
+/// Without XInput 2 only shapes are reported. A pointer warped by a program (no device motion)
+/// is seen at the next move or shape change.
 pub fn watch_cursor(
     display: Option<&str>,
-    mut on_change: impl FnMut(crate::CursorImage),
+    monitor: &MonitorChoice,
+    mut on_event: impl FnMut(crate::CursorEvent),
 ) -> Result<(), CaptureError> {
     use x11rb::protocol::xfixes::{self, ConnectionExt as _};
+    use x11rb::protocol::xinput::{self, ConnectionExt as _};
     let (conn, screen, _) = connect(display)?;
     if !has_extension(&conn, xfixes::X11_EXTENSION_NAME)? {
         return Err(CaptureError::MissingExtension("XFIXES"));
@@ -423,24 +433,68 @@ pub fn watch_cursor(
     conn.xfixes_query_version(4, 0).map_err(lost)?.reply().map_err(lost)?;
     let root = conn.setup().roots[screen].root;
     conn.xfixes_select_cursor_input(root, xfixes::CursorNotifyMask::DISPLAY_CURSOR).map_err(lost)?;
+    let follows_moves = has_extension(&conn, xinput::X11_EXTENSION_NAME)?
+        && conn.xinput_xi_query_version(2, 0).map_err(lost)?.reply().is_ok_and(|v| v.major_version >= 2);
+    if follows_moves {
+        let mask = xinput::EventMask {
+            deviceid: u16::from(bool::from(xinput::Device::ALL_MASTER)),
+            mask: vec![xinput::XIEventMask::RAW_MOTION],
+        };
+        conn.xinput_xi_select_events(root, &[mask]).map_err(lost)?;
+    } else {
+        warn!("the X server has no XInput 2: the cursor's position is not sent, only its shape");
+    }
+    if has_extension(&conn, randr::X11_EXTENSION_NAME)? {
+        conn.randr_select_input(root, randr::NotifyMask::SCREEN_CHANGE).map_err(lost)?;
+    }
+    let mut area = monitor_rect(&conn, root, monitor)?;
     let mut last_serial = None;
+    let mut last_position = None;
+    let (mut shape, mut moved) = (true, true);
     loop {
-        let img = conn.xfixes_get_cursor_image().map_err(lost)?.reply().map_err(lost)?;
-        if last_serial != Some(img.cursor_serial) {
-            last_serial = Some(img.cursor_serial);
-            on_change(crate::CursorImage::from_argb_premultiplied(
-                img.cursor_serial,
-                (img.width, img.height),
-                (img.xhot, img.yhot),
-                &img.cursor_image,
-            ));
-        }
-        // Block until the next cursor change.
-        loop {
-            match conn.wait_for_event().map_err(lost)? {
-                Event::XfixesCursorNotify(_) => break,
-                _ => continue,
+        if shape {
+            let img = conn.xfixes_get_cursor_image().map_err(lost)?.reply().map_err(lost)?;
+            if last_serial != Some(img.cursor_serial) {
+                last_serial = Some(img.cursor_serial);
+                on_event(crate::CursorEvent::Shape(crate::CursorImage::from_argb_premultiplied(
+                    img.cursor_serial,
+                    (img.width, img.height),
+                    (img.xhot, img.yhot),
+                    &img.cursor_image,
+                )));
             }
+        }
+        if moved {
+            let pointer = conn.query_pointer(root).map_err(lost)?.reply().map_err(lost)?;
+            let (x0, y0, width, height) = area;
+            let position = crate::CursorPosition {
+                x: i32::from(pointer.root_x) - i32::from(x0),
+                y: i32::from(pointer.root_y) - i32::from(y0),
+                width: u32::from(width),
+                height: u32::from(height),
+            };
+            if last_position != Some(position) {
+                last_position = Some(position);
+                on_event(crate::CursorEvent::Position(position));
+            }
+        }
+        // Sleep in the X connection until something happens, then take everything queued.
+        (shape, moved) = (false, false);
+        let mut event = Some(conn.wait_for_event().map_err(lost)?);
+        while let Some(e) = event {
+            match e {
+                Event::XfixesCursorNotify(_) => {
+                    shape = true;
+                    moved = true;
+                }
+                Event::XinputRawMotion(_) => moved = true,
+                Event::RandrScreenChangeNotify(_) => {
+                    area = monitor_rect(&conn, root, monitor)?;
+                    moved = true;
+                }
+                _ => {}
+            }
+            event = conn.poll_for_event().map_err(lost)?;
         }
     }
 }
