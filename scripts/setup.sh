@@ -9,9 +9,9 @@ want_test=0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
-pkgs=(build-essential pkg-config nasm cmake)
+pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core nodejs npm)
+  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core pulseaudio pulseaudio-utils nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,6 +5,7 @@ import { Peer } from './peer.js';
 import { InputCapture } from './input.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats } from './stats.js';
+import { Sound } from './sound.js';
 
 const view = new View(document);
 const room = new URLSearchParams(location.search).get('room');
@@ -30,11 +31,17 @@ function run(room) {
     // Keys go to the remote desktop again, not to the button.
     view.stage.focus();
   });
+  const sound = new Sound(view.video, view.soundControls);
   const stats = new StatsSampler(() => peer?.pc, (s) => view.setStats(formatStats(s)));
   const signaling = new Signaling(`${scheme}//${location.host}/ws`, room, { onMessage, onState });
 
   // For people debugging in the console, and for the end-to-end tests.
-  window.peerdesk = { room, get pc() { return peer?.pc ?? null; }, get status() { return view.statusText.textContent; } };
+  window.peerdesk = {
+    room,
+    get pc() { return peer?.pc ?? null; },
+    get status() { return view.statusText.textContent; },
+    get stream() { return view.video.srcObject; },
+  };
 
   view.video.addEventListener('playing', () => { if (peer) view.setStatus('', null); });
   signaling.start();
@@ -86,7 +93,11 @@ function run(room) {
     closePeer();
     view.setStatus('Connecting to the host…');
     const p = new Peer({
-      onTrack: (stream) => { view.video.srcObject = stream; },
+      onTrack: (stream) => {
+        // Audio and video arrive as two tracks of one stream.
+        if (view.video.srcObject !== stream) view.video.srcObject = stream;
+        sound.setStream(stream);
+      },
       onState: (s) => onPeerState(p, s),
       onCandidate: (c) => signaling.send({ type: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? undefined }),
       onMessage: (m) => {
@@ -133,6 +144,7 @@ function run(room) {
       peer = null;
     }
     view.video.srcObject = null;
+    sound.setStream(null);
     view.setStats('');
     view.setCursor(null);
   }

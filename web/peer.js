@@ -1,4 +1,4 @@
-// One WebRTC connection to the host: offers a receive-only video and the two input channels,
+// One WebRTC connection to the host: offers receive-only video and audio and the two input channels,
 // applies the host's answer, and sends encoded input events on the right channel.
 
 import { encodeInput, needsReliable } from './protocol.js';
@@ -13,6 +13,8 @@ export class Peer {
     this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
     const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.preferH264(video);
+    // The host's sound (Opus); a host without sound leaves it silent.
+    this.pc.addTransceiver('audio', { direction: 'recvonly' });
     // Keys and buttons: reliable and ordered (a lost key-up is a stuck key).
     this.reliable = this.pc.createDataChannel('input', { ordered: true });
     // Motion and wheel: latest wins, never retransmitted.

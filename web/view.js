@@ -14,6 +14,11 @@ export class View {
     this.roomLabel = doc.getElementById('room-label');
     this.fullscreen = doc.getElementById('fullscreen');
     this.lock = doc.getElementById('lock');
+    this.soundControls = {
+      button: doc.getElementById('sound'),
+      label: doc.getElementById('sound-label'),
+      volume: doc.getElementById('volume'),
+    };
     this.hostCursor = doc.getElementById('host-cursor');
     // The host's cursor: its image ({url, hx, hy} or null when hidden) and position.
     this.cursor = { image: null, position: null };

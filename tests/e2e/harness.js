@@ -46,8 +46,8 @@ const running = new Set();
  * Starts `peerdesk ARGS...` and resolves once stdout prints a line starting with `prefix`
  * ("open " or "listening "), with the URL on that line.
  */
-export function start(args, prefix, { timeoutMs = 20000, name = args[0] } = {}) {
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } });
+export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {} } = {}) {
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
   const proc = new Proc(child, name);
   running.add(proc);
   child.on('exit', () => running.delete(proc));
@@ -97,6 +97,71 @@ export function startXvfb(size = '1280x720', { resizable = false } = {}) {
       }
     });
     child.on('exit', (code) => reject(new Error(`${cmd} exited with ${code}`)));
+  });
+}
+
+/**
+ * Starts a PulseAudio daemon of the test's own in `dir` (a new temporary directory unless
+ * given, so a restart can reuse the same socket): a null sink `peerdesk_test` (the default
+ * sink, so its monitor is the default monitor), a socket without authentication. `server` is
+ * the value for PULSE_SERVER; `pactl(args)` runs pactl against it.
+ */
+export async function startPulse(dir = mkdtempSync(join(tmpdir(), 'peerdesk-pulse-'))) {
+  for (const d of ['run', 'state', 'config']) mkdirSync(join(dir, d), { recursive: true });
+  const socket = join(dir, 'native');
+  const env = {
+    PATH: process.env.PATH, HOME: dir, XDG_RUNTIME_DIR: join(dir, 'run'), XDG_CONFIG_HOME: join(dir, 'config'),
+    PULSE_RUNTIME_PATH: join(dir, 'run'), PULSE_STATE_PATH: join(dir, 'state'),
+  };
+  const child = spawn('pulseaudio', [
+    '-n', '--daemonize=no', '--exit-idle-time=-1', '--use-pid-file=false', '--log-target=stderr',
+    `--load=module-native-protocol-unix socket=${socket} auth-anonymous=1`,
+    '--load=module-null-sink sink_name=peerdesk_test rate=48000',
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const proc = new Proc(child, 'pulseaudio');
+  running.add(proc);
+  child.on('exit', () => running.delete(proc));
+  proc.dir = dir;
+  proc.server = `unix:${socket}`;
+  proc.pactl = (args) => new Promise((resolvePromise, reject) => {
+    const c = spawn('pactl', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, PULSE_SERVER: proc.server } });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => { c.kill('SIGKILL'); reject(new Error(`pactl ${args.join(' ')} hung`)); }, 5000);
+    c.on('exit', (code) => { clearTimeout(timer); code === 0 ? resolvePromise(out.trim()) : reject(new Error(`pactl ${args.join(' ')} exited ${code}`)); });
+  });
+  await poll('PulseAudio to accept connections', () => proc.pactl(['info']).then(() => true, () => false), 10000);
+  return proc;
+}
+
+/**
+ * Starts listening to the page's received sound (WebAudio AnalyserNode on the stream's audio
+ * track). Resolves when the analyser is running.
+ */
+export function listen(page) {
+  return page.evaluate(async () => {
+    const stream = window.peerdesk.stream;
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(new MediaStream(stream.getAudioTracks()));
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 4096;
+    analyser.smoothingTimeConstant = 0;
+    source.connect(analyser);
+    window.__listen = { ctx, analyser };
+    return ctx.state;
+  });
+}
+
+/** The loudest frequency the page hears now and its level: {hz, db}. */
+export function loudest(page) {
+  return page.evaluate(() => {
+    const { ctx, analyser } = window.__listen;
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    analyser.getFloatFrequencyData(bins);
+    let best = 1;
+    for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+    return { hz: (best * ctx.sampleRate) / analyser.fftSize, db: bins[best] };
   });
 }
 
@@ -312,6 +377,7 @@ export function sceneLayout(w, h) {
   return {
     patches: [centre(mx, my, s), centre(right, my, s), centre(mx, bottom, s), centre(right, bottom, s)],
     marker: centre(Math.floor((w - m) / 2), Math.floor((h - m) / 2), m),
+    beat: centre(Math.floor((w - Math.floor(h / 8)) / 2), my, Math.floor(h / 8)),
     dotRadius: Math.max(4, Math.floor(h / 60)),
   };
 }

@@ -9,7 +9,10 @@
 //!   press or mouse button press;
 //! - a grey bar W/80 wide sweeping left to right every 2 s behind everything (so every frame
 //!   differs);
-//! - a white dot with a dark ring where the viewer's pointer is.
+//! - a white dot with a dark ring where the viewer's pointer is;
+//! - a beat square of side H/8, centred at the top H/10 from the top edge, white for the first
+//!   [`BEAT_FLASH`] of every second since the scene started, invisible otherwise. The scene's
+//!   sound (peerdesk-audio's `ToneSource`) beeps at the same moments, so A/V sync can be seen.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -28,6 +31,10 @@ const BAR: [u8; 3] = [150, 150, 165];
 const DOT: [u8; 3] = [255, 255, 255];
 const RING: [u8; 3] = [0, 0, 0];
 const SWEEP: Duration = Duration::from_secs(2);
+/// The beat square's colour while it flashes (RGB).
+pub const BEAT_COLOUR: [u8; 3] = [255, 255, 255];
+/// How long the beat square shows at the start of every second.
+pub const BEAT_FLASH: Duration = Duration::from_millis(100);
 
 /// A rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +63,8 @@ pub struct SceneLayout {
     pub patches: [Rect; 4],
     /// The marker square.
     pub marker: Rect,
+    /// The beat square (flashes with the beat tone).
+    pub beat: Rect,
 }
 
 impl SceneLayout {
@@ -75,6 +84,7 @@ impl SceneLayout {
                 Rect { x: right, y: bottom, w: s, h: s },
             ],
             marker: Rect { x: (width - m) / 2, y: (height - m) / 2, w: m, h: m },
+            beat: Rect { x: (width - height / 8) / 2, y: my, w: height / 8, h: height / 8 },
         }
     }
 }
@@ -155,6 +165,11 @@ impl TestScene {
         self.control.clone()
     }
 
+    /// When the scene's clock started (its beat falls on whole seconds from here).
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
     /// Renders the scene as it looks `elapsed` after start.
     pub fn render(&self, elapsed: Duration) -> Frame {
         let started = Instant::now();
@@ -172,6 +187,9 @@ impl TestScene {
         fill_rect(&mut data, stride, Rect { x: bar_x, y: 0, w: bar_w, h }, BAR);
         for (rect, colour) in self.layout.patches.iter().zip(PATCH_COLOURS) {
             fill_rect(&mut data, stride, *rect, colour);
+        }
+        if elapsed.as_nanos() % 1_000_000_000 < BEAT_FLASH.as_nanos() {
+            fill_rect(&mut data, stride, self.layout.beat, BEAT_COLOUR);
         }
         let marker = if input.marker_on { MARKER_ON } else { MARKER_OFF };
         fill_rect(&mut data, stride, self.layout.marker, marker);
@@ -279,6 +297,23 @@ mod tests {
         assert_eq!(rgb(&f, layout.marker.centre()), MARKER_ON);
         assert_eq!(rgb(&f, (320, 18)), DOT);
         assert_eq!(c.snapshot().toggles, 1);
+    }
+
+    #[test]
+    fn the_beat_square_flashes_for_the_first_100_ms_of_each_second() {
+        let scene = TestScene::new(640, 360, 30).expect("valid size");
+        let beat = SceneLayout::new(640, 360).beat;
+        for (ms, on) in
+            [(0, true), (99, true), (100, false), (999, false), (1000, true), (2050, true), (2150, false)]
+        {
+            let f = scene.render(Duration::from_millis(ms));
+            // Off, the square is not drawn: background, or the sweeping bar passing behind.
+            assert_eq!(rgb(&f, beat.centre()) == BEAT_COLOUR, on, "at {ms} ms");
+        }
+        for p in SceneLayout::new(640, 360).patches {
+            let apart = beat.x + beat.w <= p.x || p.x + p.w <= beat.x;
+            assert!(apart, "the beat square does not cover a patch");
+        }
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! - [`viewer`]: one tokio task per viewer driving a sans-IO [`peerdesk_session::Session`]
 //!   over its own UDP sockets; a session that fails or panics ends alone;
 //! - [`signaling`]: the WebSocket client to `peerdesk serve`, reconnecting with backoff;
+//! - [`audio`]: the audio thread (record, stamp, Opus once, broadcast), which never stops the
+//!   picture when sound fails;
 //! - [`input`]: where decoded input goes ([`InputSink`]), with per-viewer release of held keys.
 //!
 //! Does not own: the wire formats (peerdesk-proto), WebRTC (peerdesk-session), pixels
 //! (peerdesk-capture, peerdesk-encode), nor the CLI (the `peerdesk` binary).
 
 pub mod addrs;
+pub mod audio;
 pub mod input;
 pub mod pipeline;
 pub mod signaling;
@@ -40,6 +43,18 @@ pub enum SourceKind {
     },
 }
 
+/// Which sound the host streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AudioChoice {
+    /// None.
+    Off,
+    /// The source's own: the test scene's tones, or the desktop's output (the default sink's
+    /// monitor) for a desktop source.
+    Auto,
+    /// A named source of the sound server (`--audio-source`).
+    Source(String),
+}
+
 /// Settings of a host, validated by the binary.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -62,6 +77,10 @@ pub struct HostConfig {
     pub fps: u32,
     /// Video bitrate in bits per second.
     pub bitrate_bps: u32,
+    /// Sound.
+    pub audio: AudioChoice,
+    /// Opus bitrate in bits per second.
+    pub audio_bitrate_bps: u32,
     /// Include 127.0.0.1 among the ICE candidates.
     pub loopback_candidates: bool,
     /// Least time between keyframes asked for by one viewer.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
@@ -18,10 +19,11 @@ use peerdesk_session::SessionConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
+use crate::audio::{AudioKind, AudioStream};
 use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
 use crate::pipeline::Pipeline;
 use crate::viewer::{self, CursorState, ViewerCommand, ViewerContext, ViewerHandle};
-use crate::{HostConfig, SourceKind};
+use crate::{AudioChoice, HostConfig, SourceKind};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -61,7 +63,7 @@ enum Ended {
 /// Runs a host until `shutdown` completes or a fatal error. Prints `open URL` on stdout once,
 /// when the room is first joined.
 pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
-    let (capturer, sink) = open_source(&config)?;
+    let (capturer, sink, scene_audio) = open_source(&config)?;
     let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width,
@@ -74,8 +76,10 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
     }
     let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder))?);
+    let audio = start_audio(&config, scene_audio);
     let ctx = ViewerContext {
         cursor: watch_cursor(&config.source),
+        audio: audio.clone(),
         pipeline: pipeline.clone(),
         input: sink,
         session: SessionConfig { keyframe_interval: config.keyframe_interval },
@@ -85,7 +89,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
         width, height, config.fps, config.bitrate_bps / 1000, ctx.ips
     );
-    let status = tokio::spawn(status_loop(pipeline.clone(), config.status_interval));
+    let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval));
 
     let mut viewers: HashMap<PeerId, ViewerHandle> = HashMap::new();
     let mut announced = false;
@@ -167,7 +171,8 @@ fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState
     rx
 }
 
-type Source = (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>);
+/// The capturer, where input goes, and the test scene's clock and input counter (for its sound).
+type Source = (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>, Option<AudioKind>);
 
 /// Opens the capturer and the input sink for the configured source.
 fn open_source(config: &HostConfig) -> Result<Source, HostError> {
@@ -175,7 +180,12 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
         SourceKind::TestScene => {
             let scene = TestScene::new(config.width, config.height, config.fps)?;
             let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
-            (Box::new(scene), sink)
+            let control = scene.control();
+            let tones = AudioKind::Scene {
+                origin: scene.started(),
+                inputs: Arc::new(move || control.snapshot().toggles),
+            };
+            (Box::new(scene), sink, Some(tones))
         }
         SourceKind::X11 { display, monitor } => {
             let mut capturer =
@@ -189,9 +199,34 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
                         Arc::new(Mutex::new(ViewOnlySink))
                     }
                 };
-            (Box::new(capturer), sink)
+            (Box::new(capturer), sink, None)
         }
     })
+}
+
+/// Starts the audio thread for the configured sound, if any.
+fn start_audio(config: &HostConfig, scene: Option<AudioKind>) -> Option<Arc<AudioStream>> {
+    let kind = match (&config.audio, scene) {
+        (AudioChoice::Off, _) => return None,
+        (AudioChoice::Source(name), _) => AudioKind::Desktop(name.clone()),
+        (AudioChoice::Auto, Some(tones)) => tones,
+        (AudioChoice::Auto, None) => AudioKind::Desktop(peerdesk_audio::platform::DEFAULT_SOURCE.to_owned()),
+    };
+    info!(
+        "sound: {}",
+        match &kind {
+            AudioKind::Scene { .. } => "the test scene's tones".to_owned(),
+            AudioKind::Desktop(name) => format!("source {name}"),
+        }
+    );
+    let opus = OpusConfig { bitrate_bps: config.audio_bitrate_bps };
+    match AudioStream::start(kind, opus) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            warn!("cannot start the audio thread ({e}); streaming video alone");
+            None
+        }
+    }
 }
 
 async fn connect_and_serve(
@@ -294,10 +329,13 @@ fn announce(url: &str) {
     let _ = out.flush();
 }
 
-async fn status_loop(pipeline: Arc<Pipeline>, every: Duration) {
+async fn status_loop(pipeline: Arc<Pipeline>, audio: Option<Arc<AudioStream>>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     pipeline.stats().take();
+    if let Some(a) = &audio {
+        a.stats().take();
+    }
     loop {
         tick.tick().await;
         let w = pipeline.stats().take();
@@ -320,6 +358,18 @@ async fn status_loop(pipeline: Arc<Pipeline>, every: Duration) {
             ms(w.total_percentile(95)),
             w.keyframes,
         );
+        if let Some(a) = &audio {
+            let a = a.stats().take();
+            if a.frames > 0 {
+                info!(
+                    "sound · {:.0} kb/s · {} of {} frames sent (silence is not) · encode {:.2} ms a frame",
+                    a.bytes as f64 * 8.0 / secs / 1000.0,
+                    a.packets,
+                    a.frames,
+                    ms(a.encode) / a.frames as f64,
+                );
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use peerdesk_proto::PeerId;
-use peerdesk_session::{Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
+use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -35,6 +35,8 @@ pub struct ViewerContext {
     pub ips: Vec<std::net::IpAddr>,
     /// The current cursor as control messages (JSON), when the source has one.
     pub cursor: watch::Receiver<CursorState>,
+    /// The sound, when the host streams some.
+    pub audio: Option<Arc<crate::audio::AudioStream>>,
 }
 
 /// The latest cursor messages of the source, ready to send.
@@ -107,11 +109,14 @@ pub async fn start(
     let addrs: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
     let (session, answer) = Session::accept_offer(offer, &addrs, Instant::now(), &ctx.session)?;
     let (tx, rx) = mpsc::channel(64);
+    // Only a page that takes sound makes the host record it.
+    let audio = if session.has_audio() { ctx.audio.as_ref().map(|a| a.subscribe()) } else { None };
     let task = ViewerTask {
         peer,
         session,
         sockets,
         frames: ctx.pipeline.subscribe(),
+        audio,
         commands: rx,
         ctx: ctx.clone(),
         sent_shape: None,
@@ -126,6 +131,7 @@ struct ViewerTask {
     session: Session,
     sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
     frames: broadcast::Receiver<VideoFrame>,
+    audio: Option<broadcast::Receiver<AudioFrame>>,
     commands: mpsc::Receiver<ViewerCommand>,
     ctx: ViewerContext,
     /// The cursor messages the page has, to send each change once.
@@ -199,6 +205,14 @@ impl ViewerTask {
                         self.session.resync(Instant::now());
                     }
                     Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
+                },
+                packet = next_audio(&mut self.audio) => match packet {
+                    Ok(p) => {
+                        self.session.send_audio(Instant::now(), &p)?;
+                    }
+                    // Fell behind: the skipped sound is gone, the next packet plays on time.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => self.audio = None,
                 },
                 changed = cursor.changed(), if cursor_alive => match changed {
                     Ok(()) => {
@@ -296,5 +310,15 @@ async fn read_socket(
                 }
             }
         }
+    }
+}
+
+/// The next audio packet, or never when there is no sound.
+async fn next_audio(
+    audio: &mut Option<broadcast::Receiver<AudioFrame>>,
+) -> Result<AudioFrame, broadcast::error::RecvError> {
+    match audio {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -18,7 +18,7 @@ mod session;
 mod throttle;
 
 pub use session::{
-    Session, SessionConfig, SessionCounters, SessionError, SessionEvent, Transmit, VideoFrame,
+    AudioFrame, Session, SessionConfig, SessionCounters, SessionError, SessionEvent, Transmit, VideoFrame,
 };
 pub use throttle::KeyframeThrottle;
 

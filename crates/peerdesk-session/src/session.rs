@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use peerdesk_proto::{InputDecodeError, InputEvent};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{MediaTime, Mid, Pt};
+use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
@@ -71,6 +71,17 @@ pub struct VideoFrame {
     pub captured_at: Instant,
 }
 
+/// One encoded audio frame (Opus), shared between sessions without copying.
+#[derive(Clone, Debug)]
+pub struct AudioFrame {
+    /// The Opus packet.
+    pub data: Arc<[u8]>,
+    /// RTP timestamp (48 kHz) of its first sample; the host's audio clock counts it.
+    pub rtp: u64,
+    /// When its first sample was captured (the wall clock beside `rtp`, for A/V sync).
+    pub captured_at: Instant,
+}
+
 /// Why a session could not be set up or driven.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -98,6 +109,8 @@ pub enum SessionError {
 pub struct SessionCounters {
     /// Video frames handed to str0m.
     pub frames_sent: u64,
+    /// Audio packets handed to str0m.
+    pub audio_sent: u64,
     /// Of which keyframes.
     pub keyframes_sent: u64,
     /// Frames skipped while waiting for a keyframe.
@@ -113,6 +126,7 @@ pub struct SessionCounters {
 pub struct Session {
     rtc: Rtc,
     video: Option<(Mid, Pt)>,
+    audio: Option<(Mid, Pt)>,
     offered_video: bool,
     start: Instant,
     last_rtp: Option<u64>,
@@ -142,12 +156,14 @@ impl Session {
         config: &SessionConfig,
     ) -> Result<(Self, String), SessionError> {
         crate::init_crypto();
-        let video_mids = video_mids(offer);
+        let video_mids = media_mids(offer, "video");
+        let audio_mids = media_mids(offer, "audio");
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(true)
+            .enable_opus(true, false)
             .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
             .build(now);
         for &addr in local {
@@ -158,6 +174,7 @@ impl Session {
         let mut session = Self {
             rtc,
             video: None,
+            audio: None,
             offered_video: false,
             start: now,
             last_rtp: None,
@@ -181,11 +198,26 @@ impl Session {
                 break;
             }
         }
+        // Sound is optional: a page that offers no audio (or no Opus) gets video only.
+        for mid in &audio_mids {
+            let mid = Mid::from(mid.as_str());
+            let pt = session
+                .rtc
+                .writer(mid)
+                .and_then(|w| w.payload_params().find(|p| p.spec().codec == Codec::Opus).map(|p| p.pt()));
+            if let Some(pt) = pt {
+                session.audio = Some((mid, pt));
+                break;
+            }
+        }
         session.drain(now)?;
         if session.video.is_none() {
             return Err(if session.offered_video { SessionError::NoH264 } else { SessionError::NoVideo });
         }
-        Ok((session, answer.to_sdp_string()))
+        let answer = answer.to_sdp_string();
+        // The browser synchronises audio and video only within one media stream: name one.
+        let answer = one_stream(&answer);
+        Ok((session, answer))
     }
 
     /// A datagram arrived from `source` on the local address `destination`.
@@ -268,6 +300,34 @@ impl Session {
         }
         self.drain(now)?;
         Ok(true)
+    }
+
+    /// Sends one audio frame. Returns whether it was sent (not before the connection is up, nor
+    /// when the page offered no audio).
+    pub fn send_audio(&mut self, now: Instant, frame: &AudioFrame) -> Result<bool, SessionError> {
+        let Some((mid, pt)) = self.audio else {
+            return Ok(false);
+        };
+        if !self.connected || self.closed {
+            return Ok(false);
+        }
+        let Some(writer) = self.rtc.writer(mid) else {
+            return Ok(false);
+        };
+        writer.write(
+            pt,
+            frame.captured_at,
+            MediaTime::new(frame.rtp, Frequency::FORTY_EIGHT_KHZ),
+            frame.data.clone(),
+        )?;
+        self.counters.audio_sent += 1;
+        self.drain(now)?;
+        Ok(true)
+    }
+
+    /// Whether the page takes sound.
+    pub fn has_audio(&self) -> bool {
+        self.audio.is_some()
     }
 
     /// The viewer missed frames (the host could not keep up with it): hold further frames until
@@ -397,16 +457,16 @@ impl Session {
     }
 }
 
-/// The `a=mid` of every `m=video` section of an SDP.
-fn video_mids(sdp: &str) -> Vec<String> {
+/// The `a=mid` of every `m=KIND` section (`video`, `audio`) of an SDP.
+fn media_mids(sdp: &str, kind: &str) -> Vec<String> {
     let mut mids = Vec::new();
-    let mut in_video = false;
+    let mut in_kind = false;
     for line in sdp.lines() {
         let line = line.trim_end();
         if let Some(m) = line.strip_prefix("m=") {
-            in_video = m.starts_with("video ");
+            in_kind = m.strip_prefix(kind).is_some_and(|rest| rest.starts_with(' '));
         } else if let Some(mid) = line.strip_prefix("a=mid:")
-            && in_video
+            && in_kind
             && !mid.is_empty()
             && mid.len() <= 32
         {
@@ -414,6 +474,34 @@ fn video_mids(sdp: &str) -> Vec<String> {
         }
     }
     mids
+}
+
+/// Rewrites our answer so every `msid` names the stream id of the first one: str0m gives each
+/// m-line a random stream of its own when the offer (recvonly) names none, and a browser
+/// synchronises audio with video only inside one stream.
+fn one_stream(sdp: &str) -> String {
+    let stream_of = |line: &str| -> Option<(usize, usize)> {
+        // `a=msid:STREAM TRACK` or `a=ssrc:N msid:STREAM TRACK`: the span of STREAM.
+        let start = line.find("msid:")? + "msid:".len();
+        let len = line[start..].find(' ')?;
+        Some((start, start + len))
+    };
+    let Some(stream) = sdp.lines().find_map(|l| stream_of(l).map(|(a, b)| l[a..b].to_owned())) else {
+        return sdp.to_owned();
+    };
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        let is_msid = line.starts_with("a=msid:") || (line.starts_with("a=ssrc:") && line.contains(" msid:"));
+        match stream_of(line) {
+            Some((a, b)) if is_msid => {
+                out.push_str(&line[..a]);
+                out.push_str(&stream);
+                out.push_str(&line[b..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
 }
 
 fn rtp_ticks(d: Duration) -> u64 {

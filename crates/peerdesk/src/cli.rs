@@ -67,6 +67,27 @@ pub struct StreamArgs {
     /// Seconds between the status lines the host logs (fps, bitrate, per-stage times).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub status_every: u64,
+    /// Sound: `auto` streams the source's own (the test scene's tones, or what the desktop
+    /// plays: the default output's monitor, through PulseAudio or PipeWire); `none` turns it off.
+    #[arg(long, value_enum, default_value_t = AudioMode::Auto)]
+    pub audio: AudioMode,
+    /// Record this sound source instead (a name from --list-sources, such as a microphone or
+    /// another output's monitor).
+    #[arg(long, value_name = "NAME")]
+    pub audio_source: Option<String>,
+    /// Opus bitrate in kbit/s.
+    #[arg(long, default_value_t = 128, value_name = "KBPS")]
+    pub audio_bitrate: u32,
+}
+
+/// Whether to stream sound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AudioMode {
+    /// The source's own sound.
+    Auto,
+    /// No sound.
+    #[value(name = "none")]
+    Off,
 }
 
 impl StreamArgs {
@@ -92,6 +113,17 @@ impl StreamArgs {
         }
         if !(100..=500_000).contains(&self.bitrate) {
             anyhow::bail!("--bitrate is in kbit/s and must be between 100 and 500000");
+        }
+        if !(6..=510).contains(&self.audio_bitrate) {
+            anyhow::bail!("--audio-bitrate is in kbit/s and must be between 6 and 510 (Opus)");
+        }
+        if self.audio == AudioMode::Off && self.audio_source.is_some() {
+            anyhow::bail!("--audio none and --audio-source contradict each other: drop one");
+        }
+        if let Some(name) = &self.audio_source
+            && (name.is_empty() || name.len() > 256 || name.chars().any(char::is_control))
+        {
+            anyhow::bail!("--audio-source must be a source name as --list-sources prints it");
         }
         Ok(())
     }

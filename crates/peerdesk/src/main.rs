@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use peerdesk_host::{HostConfig, SourceKind};
+use peerdesk_host::{AudioChoice, HostConfig, SourceKind};
 use peerdesk_proto::RoomId;
 use peerdesk_signal::{RoomLimits, SignalConfig};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use cli::{Cli, Command, HostArgs, ServeArgs, Source, StreamArgs};
+use cli::{AudioMode, Cli, Command, HostArgs, ServeArgs, Source, StreamArgs};
 use peerdesk_capture::MonitorChoice;
 
 fn main() -> std::process::ExitCode {
@@ -139,6 +139,12 @@ fn host_config(
         max_size,
         fps: stream.fps,
         bitrate_bps: stream.bitrate.saturating_mul(1000),
+        audio: match (&stream.audio, &stream.audio_source) {
+            (AudioMode::Off, _) => AudioChoice::Off,
+            (AudioMode::Auto, Some(name)) => AudioChoice::Source(name.clone()),
+            (AudioMode::Auto, None) => AudioChoice::Auto,
+        },
+        audio_bitrate_bps: stream.audio_bitrate.saturating_mul(1000),
         loopback_candidates: loopback || server_is_loopback,
         keyframe_interval: Duration::from_millis(300),
         status_interval: Duration::from_secs(stream.status_every),
@@ -175,6 +181,23 @@ fn list_sources(display: Option<&str>) -> Result<()> {
             }
         }
         Err(e) => println!("x11: not available: {e}"),
+    }
+    match peerdesk_audio::platform::list_sources() {
+        Ok(sources) if sources.is_empty() => println!("sound: the sound server has no sources"),
+        Ok(sources) => {
+            println!("sound sources (--audio-source NAME; the default records what the desktop plays):");
+            for s in sources {
+                let tag = if s.default {
+                    "  default"
+                } else if s.monitor {
+                    "  output monitor"
+                } else {
+                    ""
+                };
+                println!("    {}  {}{}", s.name, s.description, tag);
+            }
+        }
+        Err(e) => println!("sound: not available: {e}"),
     }
     Ok(())
 }

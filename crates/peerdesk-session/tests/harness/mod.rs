@@ -21,6 +21,8 @@ pub const VIEWER: &str = "10.0.0.2:6000";
 pub struct Viewer {
     pub rtc: Rtc,
     pub mid: Mid,
+    pub audio_mid: Mid,
+    pub answer: String,
     pub input: ChannelId,
     pub motion: ChannelId,
     pub timeout: Instant,
@@ -52,11 +54,13 @@ impl Pair {
         let mut rtc = Rtc::builder()
             .clear_codecs()
             .enable_h264(true)
+            .enable_opus(true, false)
             .set_extension(5, Extension::PlayoutDelay)
             .build(now);
         rtc.add_local_candidate(Candidate::host(addr(VIEWER), "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let audio_mid = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let input = api.add_channel("input".into());
         let motion = api.add_channel_with_config(ChannelConfig {
             label: "motion".into(),
@@ -69,6 +73,7 @@ impl Pair {
             Session::accept_offer(&offer.to_sdp_string(), &[addr(HOST)], now, &SessionConfig::default())
                 .expect("host accepts the offer");
         assert!(answer.contains("a=ice-lite"), "host answers as ICE-lite");
+        let answer_text = answer.clone();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
         let mut pair = Self {
@@ -76,6 +81,8 @@ impl Pair {
             viewer: Viewer {
                 rtc,
                 mid,
+                audio_mid,
+                answer: answer_text,
                 input,
                 motion,
                 timeout: now,

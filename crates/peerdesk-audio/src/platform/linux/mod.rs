@@ -1,0 +1,5 @@
+//! Linux: PulseAudio's protocol, which pipewire-pulse also speaks.
+
+mod pulse;
+
+pub use pulse::{PulseSource, list_sources, open_desktop};

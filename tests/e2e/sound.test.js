@@ -1,0 +1,77 @@
+// The host's desktop sound in the browser: a PulseAudio daemon of the test's own (a null sink
+// whose monitor is the default one), `peerdesk host --source x11` recording it by default,
+// Debian's Chromium listening to the received track with WebAudio. A tone played on the host is
+// heard at its frequency, silence after it; PulseAudio killed mid-stream leaves the picture
+// running, and restarted it brings the sound back.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  start, startXvfb, startXprobe, startPulse, launch, teardown, waitForFrames, videoStats, listen, loudest, poll,
+} from './harness.js';
+
+let pulse;
+let host;
+let browser;
+let page;
+const ROOM = 'sound';
+
+before(async () => {
+  pulse = await startPulse();
+  const xvfb = await startXvfb('640x360');
+  // Moving content, so the picture keeps flowing at its frame rate while sound comes and goes.
+  await startXprobe(xvfb.display, undefined, ['--animate', '30']);
+  const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display],
+    'open ', { env: { PULSE_SERVER: pulse.server } });
+  browser = await launch();
+  page = await browser.newPage();
+  await page.goto(`${server.url}/?room=${ROOM}`);
+  await waitForFrames(page, 1);
+  await poll('an audio track', () => page.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+  await listen(page);
+});
+
+after(() => teardown(browser));
+
+/** Waits until the page hears `hz` (within one analyser bin and a bit) clearly. */
+function hear(hz, timeout = 10000) {
+  return poll(`${hz} Hz in the page`, async () => {
+    const l = await loudest(page);
+    return Math.abs(l.hz - hz) <= 15 && l.db > -60 ? l : null;
+  }, timeout);
+}
+
+function silence(timeout = 5000) {
+  return poll('silence in the page', async () => {
+    const l = await loudest(page);
+    return l.db < -90 ? l : null;
+  }, timeout);
+}
+
+test('a tone played on the host is heard in the browser at its frequency, and silence after it', { timeout: 30000 }, async () => {
+  await silence();
+  const tone = await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=880']);
+  const heard = await hear(880);
+  assert.ok(heard.db > -60, `loud enough: ${heard.db} dB`);
+  await pulse.pactl(['unload-module', tone]);
+  await silence();
+});
+
+test('PulseAudio killed mid-stream: the picture goes on; restarted: the sound comes back', { timeout: 60000 }, async () => {
+  const tone = await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=440']);
+  await hear(440);
+  void tone;
+  await pulse.kill('SIGKILL');
+  await poll('the host to notice', () => /audio stream stopped|no sound/.test(host.stderr), 10000);
+  const before = await videoStats(page);
+  await poll('30 more frames without sound', async () => {
+    const s = await videoStats(page);
+    return s.framesDecoded >= before.framesDecoded + 30 ? s : null;
+  }, 10000);
+  assert.equal(host.child.exitCode, null, 'the host runs on');
+  pulse = await startPulse(pulse.dir);
+  await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=660']);
+  await hear(660, 20000);
+  assert.match(host.stderr, /sound is back/);
+});
