@@ -1,6 +1,17 @@
 // Shared pieces of the benchmarks: reading the host's own status line, percentiles, CPU.
 
+import { readFileSync, readdirSync } from 'node:fs';
 import { videoStats, cpuSeconds } from '../tests/e2e/harness.js';
+
+/** CPU seconds used so far by the thread named `name` of process `pid` (from /proc). */
+export function threadCpuSeconds(pid, name) {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim() !== name) continue;
+    const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return 0;
+}
 
 /** The host's last status line in `stderr` after `from`, parsed. */
 export function hostStatus(stderr, from = 0) {

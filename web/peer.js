@@ -14,7 +14,11 @@ export class Peer {
     const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.preferH264(video);
     // The host's sound (Opus); a host without sound leaves it silent.
-    this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    const audio = this.pc.addTransceiver('audio', { direction: 'recvonly' });
+    // Play as soon as possible: no extra buffering on top of what the network needs.
+    for (const t of [video, audio]) {
+      if ('jitterBufferTarget' in t.receiver) t.receiver.jitterBufferTarget = 0;
+    }
     // Keys and buttons: reliable and ordered (a lost key-up is a stuck key).
     this.reliable = this.pc.createDataChannel('input', { ordered: true });
     // Motion and wheel: latest wins, never retransmitted.

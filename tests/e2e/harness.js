@@ -153,6 +153,121 @@ export function listen(page) {
   });
 }
 
+/**
+ * Starts timing, in the page, every onset of the test scene's beat: in the picture (the beat
+ * square turning white in a presented frame, by requestVideoFrameCallback) and in the sound
+ * (the received audio turning loud after silence, by a ScriptProcessor on the track; the time
+ * is when that sample plays, output device latency included), and when the receiver played
+ * out (delivered to the track) the audio frame starting each beat. Times are Unix epoch milliseconds of this machine's clock, so
+ * they compare with the host's. Also records a log of loud frequencies ({t, hz}) for beeps.
+ * `beat` is the beat square's centre as fractions of the picture's width and height.
+ */
+export function startAvMonitor(page, beat) {
+  return page.evaluate(async ([fx, fy]) => {
+    const video = document.getElementById('video');
+    const stream = window.peerdesk.stream;
+    const epoch = (perfMs) => performance.timeOrigin + perfMs;
+    const m = { video: [], audio: [], tones: [], playout: [], playoutSamples: [] };
+    window.__av = m;
+    const canvas = document.createElement('canvas');
+    canvas.width = 4;
+    canvas.height = 4;
+    const g = canvas.getContext('2d', { willReadFrequently: true });
+    let white = false;
+    const onFrame = (now, meta) => {
+      if (video.videoWidth) {
+        const sx = fx * video.videoWidth;
+        const sy = fy * video.videoHeight;
+        g.drawImage(video, sx - 2, sy - 2, 4, 4, 0, 0, 4, 4);
+        const d = g.getImageData(1, 1, 1, 1).data;
+        const isWhite = d[0] > 200 && d[1] > 200 && d[2] > 200;
+        if (isWhite && !white) m.video.push(epoch(meta.expectedDisplayTime ?? now));
+        white = isWhite;
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+
+    const ctx = new AudioContext();
+    await ctx.resume();
+    const source = ctx.createMediaStreamSource(new MediaStream(stream.getAudioTracks()));
+    const proc = ctx.createScriptProcessor(256, 1, 1);
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    analyser.smoothingTimeConstant = 0;
+    source.connect(proc);
+    source.connect(analyser);
+    // A ScriptProcessor only runs while connected to the output; it writes silence there.
+    proc.connect(ctx.destination);
+    let loud = false;
+    let quietSince = 0;
+    proc.onaudioprocess = (e) => {
+      const x = e.inputBuffer.getChannelData(0);
+      const out = ctx.getOutputTimestamp();
+      for (let i = 0; i < x.length; i += 16) {
+        let energy = 0;
+        for (let j = i; j < i + 16; j++) energy += x[j] * x[j];
+        const t = e.playbackTime + i / ctx.sampleRate;
+        const isLoud = energy / 16 > 1e-3;
+        if (isLoud && !loud && t - quietSince > 0.3) {
+          m.audio.push(epoch(out.performanceTime + (t - out.contextTime) * 1000));
+        }
+        if (!isLoud && loud) quietSince = t;
+        loud = isLoud;
+      }
+    };
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    setInterval(() => {
+      analyser.getFloatFrequencyData(bins);
+      let best = 1;
+      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      if (bins[best] > -50) m.tones.push({ t: Date.now(), hz: (best * ctx.sampleRate) / analyser.fftSize });
+      if (m.tones.length > 5000) m.tones.splice(0, 1000);
+    }, 10);
+    // When the receiver played out the frame starting at each beat: the scene's RTP clock counts
+    // samples from the scene's start, so a beat starts a frame whose RTP time is a multiple of
+    // 48000. The synchronization source says when the latest frame was delivered to the track.
+    const receiver = window.peerdesk.pc.getReceivers().find((r) => r.track.kind === 'audio');
+    let lastRtp = null;
+    setInterval(() => {
+      const src = receiver.getSynchronizationSources()[0];
+      if (!src || src.rtpTimestamp === lastRtp) return;
+      lastRtp = src.rtpTimestamp;
+      m.playoutSamples.push({ rtp: src.rtpTimestamp, t: src.timestamp });
+      if (m.playoutSamples.length > 3000) m.playoutSamples.splice(0, 1000);
+      if (src.rtpTimestamp % 48000 === 0) m.playout.push(src.timestamp);
+    }, 4);
+    window.__avKeep = { ctx, source, proc, analyser };
+  }, beat);
+}
+
+/**
+ * What the monitor saw so far: {video, audio, playout: [epoch ms], tones: [{t, hz}],
+ * playoutSamples: [{rtp, t}]}.
+ */
+export function avOnsets(page) {
+  return page.evaluate(() => window.__av);
+}
+
+/**
+ * Pairs each audio onset with the nearest video onset: the offsets (audio minus video, ms),
+ * leaving out onsets more than 500 ms from a partner.
+ */
+export function avOffsets({ video, audio }) {
+  const out = [];
+  for (const a of audio) {
+    let best = null;
+    for (const v of video) if (best === null || Math.abs(a - v) < Math.abs(a - best)) best = v;
+    if (best !== null && Math.abs(a - best) < 500) out.push(a - best);
+  }
+  return out;
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)] : NaN;
+}
+
 /** The loudest frequency the page hears now and its level: {hz, db}. */
 export function loudest(page) {
   return page.evaluate(() => {

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, startXvfb, startXprobe, startPulse, launch, teardown, waitForFrames, videoStats, listen, loudest, poll,
+  run, start, startXvfb, startXprobe, startPulse, launch, teardown, waitForFrames, videoStats, listen, loudest, poll,
 } from './harness.js';
 
 let pulse;
@@ -74,4 +74,30 @@ test('PulseAudio killed mid-stream: the picture goes on; restarted: the sound co
   await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=660']);
   await hear(660, 20000);
   assert.match(host.stderr, /sound is back/);
+});
+
+test('--list-sources lists the sound server\'s sources, the default output\'s monitor first', { timeout: 30000 }, async () => {
+  const r = await run(['host', '--list-sources'], { env: { PULSE_SERVER: pulse.server, DISPLAY: '' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /sound sources/);
+  const lines = r.stdout.split('\n').filter((l) => /^ {4}\S/.test(l) && /monitor|default/.test(l));
+  assert.match(lines[0], /peerdesk_test\.monitor .*default/, r.stdout);
+});
+
+test('an unknown --audio-source is reported, and the picture streams anyway', { timeout: 30000 }, async () => {
+  const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  const other = await start(['host', '--server', server.url, '--room', 'nosuch', '--source', 'testscene', '--audio-source', 'no.such.source'],
+    'open ', { env: { PULSE_SERVER: pulse.server } });
+  const p = await browser.newPage();
+  try {
+    await p.goto(`${server.url}/?room=nosuch`);
+    await waitForFrames(p, 5);
+    await poll('the warning', () => /no audio source named "no.such.source"/.test(other.stderr), 10000);
+    const warnings = other.stderr.split('\n').filter((l) => l.includes('WARN') && l.includes('no.such.source'));
+    assert.equal(warnings.length, 1, `said once: ${warnings.join('\n')}`);
+  } finally {
+    await p.close();
+    await other.kill();
+    await server.kill();
+  }
 });

@@ -17,8 +17,8 @@ impl Default for OpusConfig {
     }
 }
 
-/// Encodes 10 ms stereo frames. Variable bitrate, so silence costs a few bytes a frame; with
-/// discontinuous transmission, frames of silence that need not be sent come back as `None`.
+/// Encodes 10 ms stereo frames. Variable bitrate, so silence costs a few bytes a frame (about
+/// 2.4 kbit/s instead of the target's 128).
 pub struct OpusEncoder {
     inner: opus::Encoder,
     out: Vec<u8>,
@@ -45,14 +45,16 @@ impl OpusEncoder {
             opus::Encoder::new(crate::SAMPLE_RATE, Channels::Stereo, Application::LowDelay).map_err(err)?;
         inner.set_bitrate(Bitrate::Bits(rate as i32)).map_err(err)?;
         inner.set_vbr(true).map_err(err)?;
-        inner.set_dtx(true).map_err(err)?;
+        // No discontinuous transmission: with it the browser conceals every silent stretch and
+        // restarts at each sound; without it silence still costs only about 3 bytes a frame.
+        inner.set_dtx(false).map_err(err)?;
         // Desktop sound travels over a network that may lose packets: let the decoder conceal.
         inner.set_packet_loss_perc(5).map_err(err)?;
         Ok(Self { inner, out: vec![0; MAX_PACKET] })
     }
 
-    /// Encodes one frame; `None` when discontinuous transmission says it need not be sent
-    /// (a packet of 2 bytes or less, RFC 6716 / libopus DTX).
+    /// Encodes one frame; `None` when it need not be sent (a packet of 2 bytes or less: a
+    /// discontinuous-transmission frame, RFC 6716).
     pub fn encode(&mut self, pcm: &Pcm) -> Result<Option<Vec<u8>>, AudioError> {
         let n = self.inner.encode(pcm, &mut self.out).map_err(err)?;
         if n <= 2 {
@@ -146,7 +148,7 @@ mod tests {
             }
         }
         // 128 kbit/s would be 16000 bytes a second.
-        assert!(bytes < 300, "a second of silence took {bytes} bytes in {sent} packets");
+        assert!(bytes < 500, "a second of silence took {bytes} bytes in {sent} packets");
     }
 
     #[test]

@@ -161,7 +161,13 @@ fn run(
         Ok(e) => e,
         Err(e) => return warn!("no sound: {e}; streaming video alone"),
     };
-    let mut clock = RtpClock::new(Instant::now());
+    // The scene's sound counts its RTP time from the scene's start, so a benchmark that knows
+    // when the scene started can tell when each received sample was made.
+    let origin = match kind {
+        AudioKind::Scene { origin, .. } => *origin,
+        AudioKind::Desktop(_) => Instant::now(),
+    };
+    let mut clock = RtpClock::new(origin);
     // Whether the user has been told that sound is missing (told once, until it is back).
     let mut missing = false;
     let mut pcm = [0i16; peerdesk_audio::FRAME_LEN];

@@ -82,7 +82,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         audio: audio.clone(),
         pipeline: pipeline.clone(),
         input: sink,
-        session: SessionConfig { keyframe_interval: config.keyframe_interval },
+        session: SessionConfig { keyframe_interval: config.keyframe_interval, audio: audio.is_some() },
         ips: crate::addrs::candidate_ips(config.loopback_candidates),
     };
     info!(
@@ -181,6 +181,12 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             let scene = TestScene::new(config.width, config.height, config.fps)?;
             let sink = Arc::new(Mutex::new(SceneInputSink::new(scene.control())));
             let control = scene.control();
+            // For benchmarks on this machine: the beat's flash and tone fall on whole seconds
+            // from here, so their arrival in a browser can be timed against it.
+            let age = scene.started().elapsed();
+            if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                info!("test scene clock starts at unix time {} ms", (now.saturating_sub(age)).as_millis());
+            }
             let tones = AudioKind::Scene {
                 origin: scene.started(),
                 inputs: Arc::new(move || control.snapshot().toggles),

@@ -24,11 +24,14 @@ const PLAYOUT_DELAY_EXT_ID: u8 = 12;
 pub struct SessionConfig {
     /// Least time between two keyframes asked for by this viewer.
     pub keyframe_interval: Duration,
+    /// Whether the host sends sound. Without it the page's audio section is refused, so the
+    /// page knows there is none.
+    pub audio: bool,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { keyframe_interval: Duration::from_millis(300) }
+        Self { keyframe_interval: Duration::from_millis(300), audio: true }
     }
 }
 
@@ -163,7 +166,7 @@ impl Session {
             .set_ice_lite(true)
             .clear_codecs()
             .enable_h264(true)
-            .enable_opus(true, false)
+            .enable_opus(config.audio, false)
             .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
             .build(now);
         for &addr in local {

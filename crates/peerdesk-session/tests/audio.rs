@@ -83,3 +83,17 @@ fn a_page_without_audio_gets_video_only() {
         AudioFrame { data: Arc::from(&[1u8, 2, 3][..]), rtp: 0, captured_at: std::time::Instant::now() };
     assert!(!session.send_audio(std::time::Instant::now(), &frame).unwrap());
 }
+
+#[test]
+fn a_host_without_sound_refuses_the_audio_section() {
+    let mut pair = Pair::with_config(peerdesk_session::SessionConfig { audio: false, ..Default::default() });
+    assert!(!pair.host.has_audio());
+    let audio_section =
+        pair.viewer.answer.split("m=").find(|m| m.starts_with("audio")).expect("an audio section");
+    assert!(
+        audio_section.starts_with("audio 0 ") || audio_section.contains("a=inactive"),
+        "refused or inactive: {audio_section}"
+    );
+    // Video still flows.
+    pair.connect();
+}

@@ -47,8 +47,13 @@ fn addr(s: &str) -> SocketAddr {
 }
 
 impl Pair {
-    /// A viewer offers (video recvonly, the two input channels), the host answers.
+    /// A viewer offers (video and audio recvonly, the two input channels), the host answers.
     pub fn new() -> Self {
+        Self::with_config(SessionConfig::default())
+    }
+
+    /// As [`Pair::new`], with the host's session settings.
+    pub fn with_config(config: SessionConfig) -> Self {
         peerdesk_session::init_crypto();
         let now = Instant::now();
         let mut rtc = Rtc::builder()
@@ -69,9 +74,8 @@ impl Pair {
             ..Default::default()
         });
         let (offer, pending) = api.apply().unwrap();
-        let (host, answer) =
-            Session::accept_offer(&offer.to_sdp_string(), &[addr(HOST)], now, &SessionConfig::default())
-                .expect("host accepts the offer");
+        let (host, answer) = Session::accept_offer(&offer.to_sdp_string(), &[addr(HOST)], now, &config)
+            .expect("host accepts the offer");
         assert!(answer.contains("a=ice-lite"), "host answers as ICE-lite");
         let answer_text = answer.clone();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();

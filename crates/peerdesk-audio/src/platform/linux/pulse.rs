@@ -33,7 +33,8 @@ impl std::fmt::Debug for PulseSource {
 }
 
 fn open_error(name: &str, e: PAErr) -> AudioError {
-    match Code::try_from(e) {
+    // The simple API reports codes positive, the rest of libpulse negative.
+    match Code::try_from(PAErr(-e.0.abs())) {
         Ok(Code::NoEntity) => AudioError::NoSuchSource(name.to_owned()),
         _ => AudioError::NoServer(format!("{e}")),
     }
