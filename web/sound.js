@@ -10,7 +10,7 @@ export class Sound {
    * @param {HTMLVideoElement} video  plays the stream's audio track along with the picture
    * @param {{button: HTMLButtonElement, label: HTMLElement, volume: HTMLInputElement}} controls
    */
-  constructor(video, controls, storage = globalThis.localStorage) {
+  constructor(video, controls, storage = globalThis.localStorage, win = globalThis.window) {
     this.video = video;
     this.button = controls.button;
     this.label = controls.label;
@@ -42,7 +42,7 @@ export class Sound {
     });
     // The first click or key press anywhere is the gesture that lets sound start.
     const gesture = () => { if (this.wanted && this.video.muted) this.apply(); };
-    for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, gesture, { capture: true });
+    for (const type of ['pointerdown', 'keydown']) win.addEventListener(type, gesture, { capture: true });
     this.render();
   }
 
