@@ -32,8 +32,8 @@ async function open(host) {
   return { browser, page };
 }
 
-async function scene() {
-  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H)], 'open ');
+async function scene(extra = []) {
+  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), ...extra], 'open ');
   const origin = Number(await poll('the scene clock line', () => (demo.stderr.match(/scene clock starts at unix time (\d+) ms/) || [])[1], 5000));
   const { browser, page } = await open(demo);
   const { beat } = sceneLayout(W, H);
@@ -121,19 +121,23 @@ async function pulseCpu() {
   return cpu;
 }
 
-const s = await scene();
+const plain = await scene();
+const synced = await scene(['--av-sync']);
 const pulse = await pulseCpu();
 const tap = await tapDelay();
 const tapMs = percentile(tap, 50);
 const row = (name, xs) => `| ${name} | ${xs.length} | ${percentile(xs, 50).toFixed(1)} | ${percentile(xs, 95).toFixed(1)} | ${Math.max(...xs).toFixed(1)} |`;
 console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s per measure, test scene ${W}x${H}@60\n`);
-console.log('| measure | beats | p50 (ms) | p95 (ms) | max (ms) |');
-console.log('|---|---|---|---|---|');
-console.log(row('audio: beat to its frame played out (delivered to the track)', s.playout));
-console.log(row('audio: beat to its onset heard through WebAudio', s.heard));
-console.log(row(`audio: heard, minus the tap's own ${tapMs.toFixed(1)} ms`, s.heard.map((x) => x - tapMs)));
-console.log(row('video: beat to the flash presented', s.video));
-console.log(row('A/V offset at playout (audio minus video)', s.atPlayout));
-console.log(row('A/V offset heard through WebAudio', s.offsets));
-console.log(row('A/V offset heard, minus the tap\'s own delay', s.offsets.map((x) => x - tapMs)));
-console.log(`\naudio thread CPU: test scene tones ${s.cpu.toFixed(2)}% of one core; PulseAudio (tone through a null sink) ${pulse.toFixed(2)}%`);
+for (const [name, s] of [['default (picture first: playout delay 0)', plain], ['--av-sync (picture may wait up to 100 ms)', synced]]) {
+  console.log(`\n${name}\n`);
+  console.log('| measure | beats | p50 (ms) | p95 (ms) | max (ms) |');
+  console.log('|---|---|---|---|---|');
+  console.log(row('audio: beat to its frame played out (delivered to the track)', s.playout));
+  console.log(row('audio: beat to its onset heard through WebAudio', s.heard));
+  console.log(row(`audio: heard, minus the tap's own ${tapMs.toFixed(1)} ms`, s.heard.map((x) => x - tapMs)));
+  console.log(row('video: beat to the flash presented', s.video));
+  console.log(row('A/V offset at playout (audio minus video)', s.atPlayout));
+  console.log(row('A/V offset heard through WebAudio', s.offsets));
+  console.log(row('A/V offset heard, minus the tap\'s own delay', s.offsets.map((x) => x - tapMs)));
+}
+console.log(`\naudio thread CPU: test scene tones ${plain.cpu.toFixed(2)}% of one core; PulseAudio (tone through a null sink) ${pulse.toFixed(2)}%`);

@@ -81,6 +81,9 @@ pub struct HostConfig {
     pub audio: AudioChoice,
     /// Opus bitrate in bits per second.
     pub audio_bitrate_bps: u32,
+    /// Most the browser may delay the picture to match the sound (`--av-sync`); zero shows
+    /// every frame at once.
+    pub max_playout_delay: Duration,
     /// Include 127.0.0.1 among the ICE candidates.
     pub loopback_candidates: bool,
     /// Least time between keyframes asked for by one viewer.

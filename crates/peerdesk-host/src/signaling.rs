@@ -82,7 +82,11 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         audio: audio.clone(),
         pipeline: pipeline.clone(),
         input: sink,
-        session: SessionConfig { keyframe_interval: config.keyframe_interval, audio: audio.is_some() },
+        session: SessionConfig {
+            keyframe_interval: config.keyframe_interval,
+            audio: audio.is_some(),
+            max_playout_delay: config.max_playout_delay,
+        },
         ips: crate::addrs::candidate_ips(config.loopback_candidates),
     };
     info!(

@@ -27,11 +27,15 @@ pub struct SessionConfig {
     /// Whether the host sends sound. Without it the page's audio section is refused, so the
     /// page knows there is none.
     pub audio: bool,
+    /// Most the browser may delay the picture (the playout-delay maximum; the minimum is
+    /// always 0). Zero, the default, shows every frame as soon as it is decoded; more lets the
+    /// browser hold the picture back to match the sound (`--av-sync`).
+    pub max_playout_delay: Duration,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { keyframe_interval: Duration::from_millis(300), audio: true }
+        Self { keyframe_interval: Duration::from_millis(300), audio: true, max_playout_delay: Duration::ZERO }
     }
 }
 
@@ -130,6 +134,7 @@ pub struct Session {
     rtc: Rtc,
     video: Option<(Mid, Pt)>,
     audio: Option<(Mid, Pt)>,
+    max_playout_delay: MediaTime,
     offered_video: bool,
     start: Instant,
     last_rtp: Option<u64>,
@@ -178,6 +183,10 @@ impl Session {
             rtc,
             video: None,
             audio: None,
+            // The extension counts in 10 ms steps up to 40.95 s.
+            max_playout_delay: MediaTime::from_millis(
+                (config.max_playout_delay.as_millis().min(40_950) as u64) / 10 * 10,
+            ),
             offered_video: false,
             start: now,
             last_rtp: None,
@@ -289,7 +298,7 @@ impl Session {
         let Some(writer) = self.rtc.writer(mid) else {
             return Ok(false);
         };
-        writer.playout_delay(MediaTime::ZERO, MediaTime::ZERO).write(
+        writer.playout_delay(MediaTime::ZERO, self.max_playout_delay).write(
             pt,
             frame.captured_at,
             MediaTime::from_90khz(ticks),

@@ -141,3 +141,22 @@ fn frames_before_the_first_keyframe_are_held_back() {
     pair.advance(Duration::from_millis(50));
     assert!(pair.viewer.media.first().is_some_and(|m| m.is_keyframe()));
 }
+
+#[test]
+fn with_av_sync_the_browser_may_hold_the_picture_back_up_to_the_maximum() {
+    let config = peerdesk_session::SessionConfig {
+        max_playout_delay: Duration::from_millis(125),
+        ..Default::default()
+    };
+    let mut pair = Pair::with_config(config);
+    pair.connect();
+    let mut src = Source::new();
+    stream(&mut pair, &mut src, 5);
+    assert!(!pair.viewer.media.is_empty());
+    for m in &pair.viewer.media {
+        assert_eq!(m.ext_vals.play_delay_min, Some(MediaTime::ZERO), "playout-delay min");
+        // 10 ms steps: 125 ms is sent as 120 ms.
+        let max = m.ext_vals.play_delay_max.expect("playout-delay max");
+        assert_eq!(max.rebase(str0m::media::Frequency::MILLIS).numer(), 120, "playout-delay max");
+    }
+}

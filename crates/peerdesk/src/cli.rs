@@ -78,6 +78,11 @@ pub struct StreamArgs {
     /// Opus bitrate in kbit/s.
     #[arg(long, default_value_t = 128, value_name = "KBPS")]
     pub audio_bitrate: u32,
+    /// Let the browser hold the picture back (up to 100 ms) to keep it in step with the sound:
+    /// for films rather than games, since it adds that latency. By default every frame shows
+    /// as soon as it is decoded and the sound plays as soon as it can.
+    #[arg(long)]
+    pub av_sync: bool,
 }
 
 /// Whether to stream sound.

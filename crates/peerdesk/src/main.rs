@@ -145,6 +145,7 @@ fn host_config(
             (AudioMode::Auto, None) => AudioChoice::Auto,
         },
         audio_bitrate_bps: stream.audio_bitrate.saturating_mul(1000),
+        max_playout_delay: if stream.av_sync { Duration::from_millis(100) } else { Duration::ZERO },
         loopback_candidates: loopback || server_is_loopback,
         keyframe_interval: Duration::from_millis(300),
         status_interval: Duration::from_secs(stream.status_every),
