@@ -109,3 +109,25 @@ test('with --audio none the host sends no sound and the page says so', { timeout
     await quiet.kill();
   }
 });
+
+test('with --av-sync the picture waits for the sound, and both still come', { timeout: 30000 }, async () => {
+  const synced = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--av-sync'], 'open ');
+  const p = await browser.newPage();
+  try {
+    await p.goto(synced.url);
+    await waitForFrames(p, 1);
+    await poll('an audio track', () => p.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+    const { beat } = sceneLayout(W, H);
+    await startAvMonitor(p, [beat[0] / W, beat[1] / H]);
+    const seen = await poll('five beats seen and heard', async () => {
+      const m = await avOnsets(p);
+      return m.video.length >= 5 && m.audio.length >= 5 ? m : null;
+    }, 15000);
+    const heard = avOffsets(seen);
+    console.log(`# with --av-sync, A/V offset heard through WebAudio (ms): median ${median(heard).toFixed(1)}`);
+    assert.ok(heard.length >= 4 && Math.abs(median(heard)) < 200, `no gross desync: ${heard}`);
+  } finally {
+    await p.close();
+    await synced.kill();
+  }
+});
