@@ -73,6 +73,12 @@ export class InputCapture {
   }
 
   onKey(e, down) {
+    // The page's own hotkeys (Ctrl+Alt+Shift+letter, as Moonlight's) stay on the page.
+    if (e.ctrlKey && e.altKey && e.shiftKey && this.hotkeys?.[e.code]) {
+      e.preventDefault();
+      if (down && !e.repeat) this.hotkeys[e.code]();
+      return;
+    }
     if (!this.enabled) return;
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
     // Keys aimed at the page's own controls (a focused bar button) stay on the page.

@@ -4,7 +4,7 @@ import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
 import { InputCapture } from './input.js';
 import { View } from './view.js';
-import { StatsSampler, formatStats } from './stats.js';
+import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
 
 const view = new View(document);
@@ -32,7 +32,28 @@ function run(room) {
     view.stage.focus();
   });
   const sound = new Sound(view.video, view.soundControls);
-  const stats = new StatsSampler(() => peer?.pc, (s) => view.setStats(formatStats(s)));
+  // The host's own figures (its `stats` message each second), shown beside the browser's.
+  let hostStats = null;
+  let lastSample = null;
+  const OVERLAY_KEY = 'peerdesk.overlay';
+  const renderOverlay = () => { if (view.overlayShown && lastSample) view.setOverlay(overlaySections(lastSample, hostStats)); };
+  const toggleOverlay = () => {
+    view.showOverlay(!view.overlayShown);
+    try { localStorage.setItem(OVERLAY_KEY, view.overlayShown ? '1' : '0'); } catch { /* not remembered */ }
+    renderOverlay();
+  };
+  try { view.showOverlay(localStorage.getItem(OVERLAY_KEY) === '1'); } catch { /* default: hidden */ }
+  view.statsToggle.addEventListener('click', (e) => {
+    e.stopPropagation();
+    toggleOverlay();
+    view.stage.focus();
+  });
+  input.hotkeys = { KeyS: toggleOverlay };
+  const stats = new StatsSampler(() => peer?.pc, (s) => {
+    lastSample = s;
+    view.setStats(formatStats(s));
+    renderOverlay();
+  });
   const signaling = new Signaling(`${scheme}//${location.host}/ws`, room, { onMessage, onState });
 
   // For people debugging in the console, and for the end-to-end tests.
@@ -41,6 +62,7 @@ function run(room) {
     get pc() { return peer?.pc ?? null; },
     get status() { return view.statusText.textContent; },
     get stream() { return view.video.srcObject; },
+    get hostStats() { return hostStats; },
   };
 
   view.video.addEventListener('playing', () => { if (peer) view.setStatus('', null); });
@@ -103,6 +125,7 @@ function run(room) {
       onMessage: (m) => {
         if (m.type === 'cursor') view.setCursor(m);
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
+        else if (m.type === 'stats') hostStats = m;
       },
     });
     peer = p;
@@ -145,6 +168,7 @@ function run(room) {
     }
     view.video.srcObject = null;
     sound.setStream(null);
+    hostStats = null;
     view.setStats('');
     view.setCursor(null);
   }

@@ -16,30 +16,77 @@ export class StatsSampler {
     }
     const report = await pc.getStats();
     let video = null;
+    let audio = null;
     let pair = null;
+    let codec = null;
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') video = s;
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') audio = s;
       if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
     });
     if (!video) return;
+    if (video.codecId) codec = report.get(video.codecId)?.mimeType?.replace(/^video\//, '') ?? null;
     const now = video.timestamp;
+    const cur = {
+      t: now,
+      frames: video.framesDecoded || 0,
+      bytes: video.bytesReceived || 0,
+      decodeTime: video.totalDecodeTime || 0,
+      jbDelay: video.jitterBufferDelay || 0,
+      jbCount: video.jitterBufferEmittedCount || 0,
+      received: video.packetsReceived || 0,
+      lost: video.packetsLost || 0,
+      dropped: video.framesDropped || 0,
+      audioJbDelay: audio?.jitterBufferDelay || 0,
+      audioJbCount: audio?.jitterBufferEmittedCount || 0,
+      audioBytes: audio?.bytesReceived || 0,
+      concealed: audio?.concealedSamples || 0,
+      samples: audio?.totalSamplesReceived || 0,
+    };
     const out = {
       width: video.frameWidth || 0,
       height: video.frameHeight || 0,
-      framesDecoded: video.framesDecoded || 0,
+      codec,
+      framesDecoded: cur.frames,
       fps: 0,
       mbps: 0,
       rttMs: pair && pair.currentRoundTripTime !== undefined ? pair.currentRoundTripTime * 1000 : null,
-      lost: video.packetsLost || 0,
+      lost: cur.lost,
+      lossPct: null,
+      jitterMs: video.jitter !== undefined ? video.jitter * 1000 : null,
+      jitterBufferMs: null,
+      decodeMs: null,
+      dropped: cur.dropped,
+      freezes: video.freezeCount ?? null,
+      nacks: video.nackCount ?? null,
+      plis: video.pliCount ?? null,
+      audio: !!audio,
+      audioKbps: null,
+      audioJitterBufferMs: null,
+      concealedPct: null,
     };
-    if (this.prev) {
-      const dt = (now - this.prev.t) / 1000;
+    const p = this.prev;
+    if (p) {
+      const dt = (now - p.t) / 1000;
+      const per = (num, den) => (den > 0 ? num / den : null);
       if (dt > 0) {
-        out.fps = (out.framesDecoded - this.prev.frames) / dt;
-        out.mbps = ((video.bytesReceived - this.prev.bytes) * 8) / dt / 1e6;
+        out.fps = (cur.frames - p.frames) / dt;
+        out.mbps = ((cur.bytes - p.bytes) * 8) / dt / 1e6;
+        if (audio) out.audioKbps = ((cur.audioBytes - p.audioBytes) * 8) / dt / 1000;
       }
+      const decodeS = per(cur.decodeTime - p.decodeTime, cur.frames - p.frames);
+      out.decodeMs = decodeS === null ? null : decodeS * 1000;
+      const jb = per(cur.jbDelay - p.jbDelay, cur.jbCount - p.jbCount);
+      out.jitterBufferMs = jb === null ? null : jb * 1000;
+      const ajb = per(cur.audioJbDelay - p.audioJbDelay, cur.audioJbCount - p.audioJbCount);
+      out.audioJitterBufferMs = ajb === null ? null : ajb * 1000;
+      const got = cur.received - p.received;
+      const lostNow = Math.max(0, cur.lost - p.lost);
+      out.lossPct = got + lostNow > 0 ? (100 * lostNow) / (got + lostNow) : 0;
+      const conc = per(cur.concealed - p.concealed, cur.samples - p.samples);
+      out.concealedPct = conc === null ? null : conc * 100;
     }
-    this.prev = { t: now, frames: out.framesDecoded, bytes: video.bytesReceived };
+    this.prev = cur;
     this.onSample(out);
   }
 
@@ -55,4 +102,49 @@ export function formatStats(s) {
   parts.push(`${s.mbps.toFixed(1)} Mb/s`);
   if (s.rttMs !== null) parts.push(`${Math.round(s.rttMs)} ms RTT`);
   return parts.join(' · ');
+}
+
+const num = (v, digits = 1, unit = '') => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(digits)}${unit}`);
+
+/**
+ * The stats overlay's sections: what the browser measures (`s`, from the sampler) and the host's
+ * own figures (`host`, its latest `stats` message, or null).
+ */
+export function overlaySections(s, host) {
+  const sections = [
+    ['Network', [
+      ['round trip', num(s.rttMs, 0, ' ms')],
+      ['packet loss', num(s.lossPct, 1, ' %')],
+      ['jitter', num(s.jitterMs, 1, ' ms')],
+      ['video bitrate', num(s.mbps, 2, ' Mb/s')],
+      ['retransmissions asked (NACK)', s.nacks ?? '–'],
+      ['keyframes asked (PLI)', s.plis ?? '–'],
+    ]],
+    ['Video in this browser', [
+      ['size', s.width ? `${s.width}×${s.height}${s.codec ? ` ${s.codec}` : ''}` : '–'],
+      ['decoded', num(s.fps, 0, ' fps')],
+      ['jitter buffer', num(s.jitterBufferMs, 1, ' ms')],
+      ['decode', num(s.decodeMs, 1, ' ms')],
+      ['frames dropped', s.dropped],
+      ['freezes', s.freezes ?? '–'],
+    ]],
+  ];
+  if (host) {
+    sections.push(['Host', [
+      ['sent', `${num(host.fps, 0, ' fps')} · ${num(host.mbps, 2, ' Mb/s')}`],
+      ['capture', num(host.capture_ms, 1, ' ms')],
+      ['convert', num(host.convert_ms, 1, ' ms')],
+      ['encode', num(host.encode_ms, 1, ' ms')],
+      ['per frame p50 / p95', `${num(host.frame_p50_ms, 1)} / ${num(host.frame_p95_ms, 1, ' ms')}`],
+      ['keyframes', host.keyframes],
+    ]]);
+  }
+  if (s.audio) {
+    sections.push(['Sound', [
+      ['bitrate', num(s.audioKbps, 0, ' kb/s')],
+      ['jitter buffer', num(s.audioJitterBufferMs, 1, ' ms')],
+      ['concealed', num(s.concealedPct, 1, ' %')],
+    ]]);
+  }
+  return sections;
 }

@@ -20,6 +20,8 @@ export class View {
       volume: doc.getElementById('volume'),
     };
     this.hostCursor = doc.getElementById('host-cursor');
+    this.overlay = doc.getElementById('overlay');
+    this.statsToggle = doc.getElementById('stats-toggle');
     // The host's cursor: its image ({url, hx, hy} or null when hidden) and position.
     this.cursor = { image: null, position: null };
     doc.addEventListener('pointerlockchange', () => this.placeCursor());
@@ -67,6 +69,37 @@ export class View {
 
   setStats(text) {
     this.stats.textContent = text;
+  }
+
+  /** Whether the stats overlay is shown. */
+  get overlayShown() {
+    return !this.overlay.hidden;
+  }
+
+  /** Shows or hides the stats overlay. */
+  showOverlay(on) {
+    this.overlay.hidden = !on;
+    this.statsToggle.setAttribute('aria-pressed', String(on));
+  }
+
+  /** Fills the overlay: [[title, [[label, value], ...]], ...]. */
+  setOverlay(sections) {
+    const doc = this.doc;
+    const parts = [];
+    for (const [title, rows] of sections) {
+      const h = doc.createElement('h2');
+      h.textContent = title;
+      const dl = doc.createElement('dl');
+      for (const [label, value] of rows) {
+        const dt = doc.createElement('dt');
+        dt.textContent = label;
+        const dd = doc.createElement('dd');
+        dd.textContent = String(value);
+        dl.append(dt, dd);
+      }
+      parts.push(h, dl);
+    }
+    this.overlay.replaceChildren(...parts);
   }
 
   /**

@@ -68,6 +68,16 @@ pub struct AudioWindow {
     pub encode: Duration,
 }
 
+impl AudioWindow {
+    /// Adds a later window's counts to this one.
+    pub fn merge(&mut self, later: AudioWindow) {
+        self.frames += later.frames;
+        self.packets += later.packets;
+        self.bytes += later.bytes;
+        self.encode += later.encode;
+    }
+}
+
 /// Shared audio counters.
 #[derive(Debug, Default)]
 pub struct AudioStats(Mutex<AudioWindow>);

@@ -55,6 +55,19 @@ impl StageWindow {
         Duration::from_micros(u64::from(v[i]))
     }
 
+    /// Adds a later window's counts to this one (keeping this one's start).
+    pub fn merge(&mut self, later: StageWindow) {
+        self.frames += later.frames;
+        self.keyframes += later.keyframes;
+        self.bytes += later.bytes;
+        self.capture += later.capture;
+        self.convert += later.convert;
+        self.encode += later.encode;
+        self.encode_max = self.encode_max.max(later.encode_max);
+        self.totals_us.extend(later.totals_us);
+        self.since = self.since.or(later.since);
+    }
+
     /// Average of a summed duration over the window's frames.
     pub fn average(&self, sum: Duration) -> Duration {
         if self.frames == 0 { Duration::ZERO } else { sum / self.frames as u32 }

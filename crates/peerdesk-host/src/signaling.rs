@@ -19,9 +19,10 @@ use peerdesk_session::SessionConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
-use crate::audio::{AudioKind, AudioStream};
+use crate::audio::{AudioKind, AudioStream, AudioWindow};
 use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
 use crate::pipeline::Pipeline;
+use crate::pipeline::StageWindow;
 use crate::viewer::{self, CursorState, ViewerCommand, ViewerContext, ViewerHandle};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
@@ -77,7 +78,9 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     }
     let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder))?);
     let audio = start_audio(&config, scene_audio);
+    let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
     let ctx = ViewerContext {
+        stats: stats_rx,
         cursor: watch_cursor(&config.source),
         audio: audio.clone(),
         pipeline: pipeline.clone(),
@@ -93,7 +96,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
         width, height, config.fps, config.bitrate_bps / 1000, ctx.ips
     );
-    let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval));
+    let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, stats_tx));
 
     let mut viewers: HashMap<PeerId, ViewerHandle> = HashMap::new();
     let mut announced = false;
@@ -159,9 +162,12 @@ fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState
                     Ok(text) => Arc::<str>::from(text),
                     Err(e) => return warn!("cannot encode the cursor: {e}"),
                 };
-                tx.send_modify(|state| match msg {
-                    HostMessage::Cursor { .. } => state.shape = Some(text),
-                    HostMessage::CursorPosition { .. } => state.position = Some(text),
+                tx.send_modify(|state| {
+                    if matches!(msg, HostMessage::Cursor { .. }) {
+                        state.shape = Some(text);
+                    } else {
+                        state.position = Some(text);
+                    }
                 });
             });
             if let Err(e) = result {
@@ -339,21 +345,54 @@ fn announce(url: &str) {
     let _ = out.flush();
 }
 
-async fn status_loop(pipeline: Arc<Pipeline>, audio: Option<Arc<AudioStream>>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+/// Every second: the host's own figures to every viewer (the page's stats overlay). Every
+/// `every`: a status line in the log, over the same numbers.
+async fn status_loop(
+    pipeline: Arc<Pipeline>,
+    audio: Option<Arc<AudioStream>>,
+    every: Duration,
+    to_viewers: tokio::sync::watch::Sender<Option<Arc<str>>>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     pipeline.stats().take();
-    if let Some(a) = &audio {
-        a.stats().take();
-    }
+    let audio_window = || audio.as_ref().map(|a| a.stats().take()).unwrap_or_default();
+    audio_window();
+    let mut video_total = StageWindow::default();
+    let mut audio_total = AudioWindow::default();
+    let mut total_since = std::time::Instant::now();
     loop {
         tick.tick().await;
         let w = pipeline.stats().take();
+        let a = audio_window();
         let viewers = pipeline.viewers();
+        if viewers > 0 {
+            let secs = w.since.map_or(1.0, |s| s.elapsed().as_secs_f64()).max(0.001);
+            let msg = HostMessage::Stats {
+                fps: (w.frames as f64 / secs) as f32,
+                mbps: (w.bytes as f64 * 8.0 / secs / 1e6) as f32,
+                capture_ms: ms(w.average(w.capture)) as f32,
+                convert_ms: ms(w.average(w.convert)) as f32,
+                encode_ms: ms(w.average(w.encode)) as f32,
+                frame_p50_ms: ms(w.total_percentile(50)) as f32,
+                frame_p95_ms: ms(w.total_percentile(95)) as f32,
+                keyframes: u32::try_from(w.keyframes).unwrap_or(u32::MAX),
+                audio_kbps: (a.bytes as f64 * 8.0 / secs / 1000.0) as f32,
+            };
+            to_viewers.send_replace(serde_json::to_string(&msg).ok().map(Arc::from));
+        }
+        video_total.merge(w);
+        audio_total.merge(a);
+        if total_since.elapsed() < every {
+            continue;
+        }
+        let secs = total_since.elapsed().as_secs_f64().max(0.001);
+        total_since = std::time::Instant::now();
+        let (w, a) = (std::mem::take(&mut video_total), std::mem::take(&mut audio_total));
         if viewers == 0 {
             continue;
         }
-        let secs = w.since.map_or(every, |s| s.elapsed()).as_secs_f64().max(0.001);
         info!(
             "{} viewer{} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · per frame p50 {:.1} ms, p95 {:.1} ms · {} keyframes",
             viewers,
@@ -368,17 +407,14 @@ async fn status_loop(pipeline: Arc<Pipeline>, audio: Option<Arc<AudioStream>>, e
             ms(w.total_percentile(95)),
             w.keyframes,
         );
-        if let Some(a) = &audio {
-            let a = a.stats().take();
-            if a.frames > 0 {
-                info!(
-                    "sound · {:.0} kb/s · {} of {} frames sent (silence is not) · encode {:.2} ms a frame",
-                    a.bytes as f64 * 8.0 / secs / 1000.0,
-                    a.packets,
-                    a.frames,
-                    ms(a.encode) / a.frames as f64,
-                );
-            }
+        if a.frames > 0 {
+            info!(
+                "sound · {:.0} kb/s · {} of {} frames sent (silence is not) · encode {:.2} ms a frame",
+                a.bytes as f64 * 8.0 / secs / 1000.0,
+                a.packets,
+                a.frames,
+                ms(a.encode) / a.frames as f64,
+            );
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct ViewerContext {
     pub cursor: watch::Receiver<CursorState>,
     /// The sound, when the host streams some.
     pub audio: Option<Arc<crate::audio::AudioStream>>,
+    /// The host's figures of the last second, as a `stats` control message.
+    pub stats: watch::Receiver<Option<Arc<str>>>,
 }
 
 /// The latest cursor messages of the source, ready to send.
@@ -179,6 +181,8 @@ impl ViewerTask {
     ) -> Result<&'static str, SessionError> {
         let mut cursor = self.ctx.cursor.clone();
         let mut cursor_alive = true;
+        let mut stats = self.ctx.stats.clone();
+        let mut stats_alive = true;
         loop {
             if let Some(reason) = self.flush().await {
                 return Ok(reason);
@@ -213,6 +217,16 @@ impl ViewerTask {
                     // Fell behind: the skipped sound is gone, the next packet plays on time.
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => self.audio = None,
+                },
+                changed = stats.changed(), if stats_alive => match changed {
+                    Ok(()) => {
+                        let msg = stats.borrow_and_update().clone();
+                        if let Some(msg) = msg {
+                            // Not open yet, or backed up: the next second brings fresh figures.
+                            self.session.send_control(Instant::now(), &msg)?;
+                        }
+                    }
+                    Err(_) => stats_alive = false,
                 },
                 changed = cursor.changed(), if cursor_alive => match changed {
                     Ok(()) => {

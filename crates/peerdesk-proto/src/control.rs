@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A message from the host to the page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HostMessage {
     /// The pointer's shape changed; the page shows it as its own cursor over the video.
@@ -23,6 +23,28 @@ pub enum HostMessage {
         hot_y: u16,
         /// Straight RGBA pixels, base64 (standard alphabet, padded); empty when hidden.
         rgba: String,
+    },
+    /// The host's own figures for the last second, for the page's stats overlay (and the
+    /// benchmark, which reads the same numbers). Times in milliseconds.
+    Stats {
+        /// Frames encoded and sent per second.
+        fps: f32,
+        /// Video bitrate sent, Mbit/s.
+        mbps: f32,
+        /// Capture time per frame, average.
+        capture_ms: f32,
+        /// BGRA to I420 (and scaling) per frame, average.
+        convert_ms: f32,
+        /// Encoding per frame, average.
+        encode_ms: f32,
+        /// Capture + convert + encode of one frame, median.
+        frame_p50_ms: f32,
+        /// The same, 95th percentile.
+        frame_p95_ms: f32,
+        /// Keyframes sent in that second.
+        keyframes: u32,
+        /// Sound bitrate, kbit/s (0 without sound).
+        audio_kbps: f32,
     },
     /// Where the host's pointer is, in pixels of the streamed area (before any scaling):
     /// the page draws the cursor there while its own pointer is locked. Outside
@@ -67,6 +89,25 @@ mod tests {
         let json = serde_json::to_string(&pos).unwrap();
         assert_eq!(json, r#"{"type":"cursor_position","x":-3,"y":7,"width":1920,"height":1080}"#);
         assert_eq!(serde_json::from_str::<HostMessage>(&json).unwrap(), pos);
+    }
+
+    #[test]
+    fn stats_are_flat_json_numbers() {
+        let m = HostMessage::Stats {
+            fps: 60.0,
+            mbps: 4.5,
+            capture_ms: 1.5,
+            convert_ms: 0.5,
+            encode_ms: 6.0,
+            frame_p50_ms: 8.0,
+            frame_p95_ms: 11.5,
+            keyframes: 0,
+            audio_kbps: 128.0,
+        };
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap();
+        assert_eq!(v["type"], "stats");
+        assert_eq!(v["encode_ms"], 6.0);
+        assert_eq!(v["keyframes"], 0);
     }
 
     #[test]

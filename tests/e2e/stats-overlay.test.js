@@ -1,0 +1,54 @@
+// The stats overlay: Ctrl+Alt+Shift+S (or the bar's button) shows what the browser measures and
+// the host's own per-stage figures, which the host sends every second; the choice is remembered.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithPage, teardown, waitForFrames, poll, screenshot } from './harness.js';
+
+let browser;
+let page;
+
+before(async () => {
+  let demo;
+  ({ proc: demo, browser, page } = await startWithPage(['demo', '--listen', '127.0.0.1:0'], 'open '));
+  await page.goto(demo.url);
+  await waitForFrames(page, 1);
+});
+
+after(() => teardown(browser));
+
+const overlay = () => page.evaluate(() => {
+  const el = document.getElementById('overlay');
+  const rows = {};
+  el.querySelectorAll('dt').forEach((dt) => { rows[dt.textContent] = dt.nextElementSibling.textContent; });
+  return { shown: !el.hidden, titles: [...el.querySelectorAll('h2')].map((h) => h.textContent), rows };
+});
+
+test('the hotkey shows the browser\'s and the host\'s figures, and hides them again', { timeout: 30000 }, async () => {
+  assert.equal((await overlay()).shown, false, 'hidden at first');
+  await page.click('#stage', { position: { x: 640, y: 700 } });
+  await page.keyboard.press('Control+Alt+Shift+KeyS');
+  const o = await poll('the overlay with host figures', async () => {
+    const x = await overlay();
+    return x.shown && x.titles.includes('Host') ? x : null;
+  }, 5000);
+  assert.deepEqual(o.titles, ['Network', 'Video in this browser', 'Host', 'Sound']);
+  assert.match(o.rows.decoded, /^\d+ fps$/);
+  for (const stage of ['capture', 'convert', 'encode']) assert.match(o.rows[stage], /^\d+\.\d ms$/, stage);
+  const host = await page.evaluate(() => window.peerdesk.hostStats);
+  assert.ok(host.fps > 30, `the host sends about 60 fps: ${host.fps}`);
+  assert.ok(host.encode_ms > 0 && host.frame_p95_ms >= host.frame_p50_ms, JSON.stringify(host));
+  await screenshot(page, 'stats-overlay');
+  await page.keyboard.press('Control+Alt+Shift+KeyS');
+  assert.equal((await overlay()).shown, false, 'the hotkey hides it');
+});
+
+test('the bar button toggles it and the choice survives a reload', { timeout: 30000 }, async () => {
+  await page.click('#stats-toggle');
+  assert.equal((await overlay()).shown, true);
+  await page.reload();
+  await waitForFrames(page, 1);
+  assert.equal((await overlay()).shown, true, 'remembered');
+  await page.click('#stats-toggle');
+  assert.equal((await overlay()).shown, false);
+});
