@@ -17,6 +17,7 @@ pub mod addrs;
 pub mod audio;
 pub mod input;
 pub mod pipeline;
+pub mod rate;
 pub mod signaling;
 pub mod viewer;
 
