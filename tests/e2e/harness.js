@@ -242,6 +242,66 @@ export function startAvMonitor(page, beat) {
 }
 
 /**
+ * Starts reading the test scene's time code from every presented frame (requestVideoFrameCallback):
+ * for each, how long ago it was drawn (glass to glass, ms: presentation time minus the time code,
+ * both this machine's Unix clock) and when it was presented. `tc` is sceneLayout(W, H).timecode
+ * for the scene's W x H. Read the results with `timecodes(page)`.
+ */
+export function startTimecodeMonitor(page, tc, [W, H]) {
+  return page.evaluate(([tc, W, H]) => {
+    const video = document.getElementById('video');
+    const m = { frames: [], presented: 0, unreadable: 0 };
+    window.__tc = m;
+    const canvas = document.createElement('canvas');
+    const g = canvas.getContext('2d', { willReadFrequently: true });
+    const onFrame = (now, meta) => {
+      const vw = video.videoWidth;
+      const vh = video.videoHeight;
+      if (vw && vh) {
+        const sx = vw / W;
+        const sy = vh / H;
+        const w = tc.block * 32 * sx;
+        const h = tc.h * sy;
+        canvas.width = Math.ceil(w);
+        canvas.height = Math.ceil(h);
+        g.drawImage(video, tc.x * sx, tc.y * sy, w, h, 0, 0, canvas.width, canvas.height);
+        const px = g.getImageData(0, 0, canvas.width, canvas.height).data;
+        const row = Math.floor(canvas.height / 2);
+        let code = 0;
+        let clean = true;
+        for (let bit = 0; bit < 32; bit++) {
+          const x = Math.floor((bit + 0.5) * (canvas.width / 32));
+          const i = (row * canvas.width + x) * 4;
+          const luma = (px[i] + px[i + 1] + px[i + 2]) / 3;
+          if (luma > 60 && luma < 195) clean = false;
+          code = code * 2 + (luma >= 128 ? 1 : 0);
+        }
+        const presented = performance.timeOrigin + (meta.expectedDisplayTime ?? now);
+        // The code is the low 32 bits of the drawing time.
+        let g2g = (presented % 4294967296) - code;
+        if (g2g < -2147483648) g2g += 4294967296;
+        m.presented += 1;
+        if (clean) m.frames.push({ presented, g2g });
+        else m.unreadable += 1;
+        if (m.frames.length > 20000) m.frames.splice(0, 5000);
+      }
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }, [tc, W, H]);
+}
+
+/** The frames read so far: [{presented (epoch ms), g2g (ms)}]. */
+export function timecodes(page) {
+  return page.evaluate(() => window.__tc.frames);
+}
+
+/** Frames presented and frames whose time code could not be read, so far. */
+export function timecodeCounts(page) {
+  return page.evaluate(() => ({ presented: window.__tc.presented, unreadable: window.__tc.unreadable }));
+}
+
+/**
  * What the monitor saw so far: {video, audio, playout: [epoch ms], tones: [{t, hz}],
  * playoutSamples: [{rtp, t}]}.
  */
@@ -493,6 +553,11 @@ export function sceneLayout(w, h) {
     patches: [centre(mx, my, s), centre(right, my, s), centre(mx, bottom, s), centre(right, bottom, s)],
     marker: centre(Math.floor((w - m) / 2), Math.floor((h - m) / 2), m),
     beat: centre(Math.floor((w - Math.floor(h / 8)) / 2), my, Math.floor(h / 8)),
+    timecode: (() => {
+      const block = Math.min(Math.max(Math.floor(w / 48), 4), Math.floor(w / 32));
+      const th = Math.floor(h / 24);
+      return { x: Math.floor((w - block * 32) / 2), y: h - th - (h < 480 ? 2 : 4), block, h: th };
+    })(),
     dotRadius: Math.max(4, Math.floor(h / 60)),
   };
 }

@@ -12,7 +12,12 @@
 //! - a white dot with a dark ring where the viewer's pointer is;
 //! - a beat square of side H/8, centred at the top H/10 from the top edge, white for the first
 //!   [`BEAT_FLASH`] of every second since the scene started, invisible otherwise. The scene's
-//!   sound (peerdesk-audio's `ToneSource`) beeps at the same moments, so A/V sync can be seen.
+//!   sound (peerdesk-audio's `ToneSource`) beeps at the same moments, so A/V sync can be seen;
+//! - a time code along the bottom: [`TIMECODE_BITS`] blocks, each W/48 wide (at least 4 px) and
+//!   H/24 high, centred, its bottom 4 px above the bottom edge (2 px when H < 480), white for 1
+//!   and black for 0, most significant bit on the left: the low 32 bits of the Unix time in
+//!   milliseconds at which the frame was drawn. A browser on the same machine reads it to time
+//!   each frame from drawing to presentation (glass to glass).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -35,6 +40,8 @@ const SWEEP: Duration = Duration::from_secs(2);
 pub const BEAT_COLOUR: [u8; 3] = [255, 255, 255];
 /// How long the beat square shows at the start of every second.
 pub const BEAT_FLASH: Duration = Duration::from_millis(100);
+/// Blocks in the time code.
+pub const TIMECODE_BITS: u32 = 32;
 
 /// A rectangle in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +72,10 @@ pub struct SceneLayout {
     pub marker: Rect,
     /// The beat square (flashes with the beat tone).
     pub beat: Rect,
+    /// The time code strip; block `i` (from the left) is `block` wide starting at `x + i * block`.
+    pub timecode: Rect,
+    /// Width of one time code block.
+    pub block: u32,
 }
 
 impl SceneLayout {
@@ -76,6 +87,7 @@ impl SceneLayout {
         let right = width.saturating_sub(mx + s);
         let bottom = height.saturating_sub(my + s);
         let m = height / 5;
+        let block = (width / 48).max(4).min(width / TIMECODE_BITS);
         Self {
             patches: [
                 Rect { x: mx, y: my, w: s, h: s },
@@ -85,6 +97,13 @@ impl SceneLayout {
             ],
             marker: Rect { x: (width - m) / 2, y: (height - m) / 2, w: m, h: m },
             beat: Rect { x: (width - height / 8) / 2, y: my, w: height / 8, h: height / 8 },
+            timecode: Rect {
+                x: (width - block * TIMECODE_BITS) / 2,
+                y: height - height / 24 - if height < 480 { 2 } else { 4 },
+                w: block * TIMECODE_BITS,
+                h: height / 24,
+            },
+            block,
         }
     }
 }
@@ -135,6 +154,8 @@ pub struct TestScene {
     height: u32,
     period: Duration,
     start: Instant,
+    /// Unix time of `start`, in milliseconds (for the time code).
+    start_unix_ms: u64,
     next_due: Instant,
     layout: SceneLayout,
     control: SceneControl,
@@ -153,6 +174,9 @@ impl TestScene {
             height,
             period: Duration::from_secs(1) / fps,
             start: now,
+            start_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             next_due: now,
             layout: SceneLayout::new(width, height),
             control: SceneControl::default(),
@@ -190,6 +214,13 @@ impl TestScene {
         }
         if elapsed.as_nanos() % 1_000_000_000 < BEAT_FLASH.as_nanos() {
             fill_rect(&mut data, stride, self.layout.beat, BEAT_COLOUR);
+        }
+        let code = (self.start_unix_ms + elapsed.as_millis() as u64) as u32;
+        let tc = self.layout.timecode;
+        for bit in 0..TIMECODE_BITS {
+            let on = code >> (TIMECODE_BITS - 1 - bit) & 1 == 1;
+            let block = Rect { x: tc.x + bit * self.layout.block, y: tc.y, w: self.layout.block, h: tc.h };
+            fill_rect(&mut data, stride, block, if on { [255, 255, 255] } else { [0, 0, 0] });
         }
         let marker = if input.marker_on { MARKER_ON } else { MARKER_OFF };
         fill_rect(&mut data, stride, self.layout.marker, marker);
@@ -313,6 +344,30 @@ mod tests {
         for p in SceneLayout::new(640, 360).patches {
             let apart = beat.x + beat.w <= p.x || p.x + p.w <= beat.x;
             assert!(apart, "the beat square does not cover a patch");
+        }
+    }
+
+    #[test]
+    fn the_time_code_says_when_the_frame_was_drawn() {
+        let scene = TestScene::new(1280, 720, 30).expect("valid size");
+        let l = SceneLayout::new(1280, 720);
+        assert_eq!((l.block, l.timecode.w, l.timecode.h), (26, 832, 30));
+        assert!(l.timecode.y > l.patches[2].y + l.patches[2].h, "below the bottom patches");
+        assert!(l.timecode.y + l.timecode.h <= 720);
+        let elapsed = Duration::from_millis(1234);
+        let f = scene.render(elapsed);
+        let mut code = 0u32;
+        for bit in 0..TIMECODE_BITS {
+            let (x, y) = (l.timecode.x + bit * l.block + l.block / 2, l.timecode.y + l.timecode.h / 2);
+            let [r, g, b] = rgb(&f, (x, y));
+            assert!([r, g, b] == [255; 3] || [r, g, b] == [0; 3], "block {bit} is black or white");
+            code = code << 1 | u32::from(r == 255);
+        }
+        assert_eq!(code, (scene.start_unix_ms + 1234) as u32);
+        for (w, h) in [(640, 360), (320, 240), (1920, 1080), (3840, 2160)] {
+            let l = SceneLayout::new(w, h);
+            assert!(l.timecode.x + l.timecode.w <= w && l.block >= 4, "{w}x{h}");
+            assert!(l.timecode.y > l.patches[2].y + l.patches[2].h, "{w}x{h}");
         }
     }
 

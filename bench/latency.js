@@ -1,0 +1,69 @@
+// Glass-to-glass benchmark: `peerdesk demo` (the test scene draws the Unix time in ms as a time
+// code in every frame) and Debian's Chromium on this machine, one clock. For every presented
+// frame (requestVideoFrameCallback) the page reads the code: glass to glass = presentation time
+// minus drawing time. Reports per size: p50/p95/p99/max, frames presented per second, frames
+// dropped by the browser, freezes (gaps over 100 ms between presented frames), host CPU and the
+// host's own per-stage figures (its `stats` message, as the page's overlay shows them).
+//
+//   cargo build && node bench/latency.js [--seconds 10]
+
+import { cpus } from 'node:os';
+import {
+  start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
+} from '../tests/e2e/harness.js';
+import { percentile } from './lib.js';
+
+const i = process.argv.indexOf('--seconds');
+const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 10;
+
+async function dropped(page) {
+  return page.evaluate(async () => {
+    let d = 0;
+    (await window.peerdesk.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') d = s.framesDropped || 0; });
+    return d;
+  });
+}
+
+async function measure(W, H) {
+  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60'], 'open ');
+  const browser = await launch();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await page.goto(demo.url);
+  await waitForFrames(page, 1, 20000);
+  await page.waitForTimeout(2000);
+  await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
+  const drop0 = await dropped(page);
+  const cpu0 = cpuSeconds(demo.pid);
+  const t0 = Date.now();
+  await page.waitForTimeout(SECONDS * 1000);
+  const secs = (Date.now() - t0) / 1000;
+  const cpu = ((cpuSeconds(demo.pid) - cpu0) / secs) * 100;
+  const frames = await timecodes(page);
+  const counts = await timecodeCounts(page);
+  const drops = (await dropped(page)) - drop0;
+  const host = await poll('host stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
+  await browser.close_();
+  await stopAll();
+  const g2g = frames.map((f) => f.g2g);
+  const gaps = frames.slice(1).map((f, k) => f.presented - frames[k].presented);
+  return {
+    size: `${W}x${H}`,
+    g2g,
+    fps: counts.presented / secs,
+    unreadable: counts.unreadable,
+    drops,
+    freezes: gaps.filter((g) => g > 100).length,
+    cpu,
+    host,
+  };
+}
+
+const rows = [await measure(1280, 720), await measure(1920, 1080)];
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s per row; test scene at 60 fps\n`);
+console.log('| size | glass to glass p50 / p95 / p99 / max (ms) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  const p = (q) => percentile(r.g2g, q).toFixed(1);
+  const h = r.host;
+  console.log(`| ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} |`);
+}

@@ -1,0 +1,38 @@
+// The glass-to-glass machinery (bench/latency.js measures with it; this only checks it works):
+// the test scene draws a time code in every frame, the page reads it from every presented frame,
+// and the host's own stage figures arrive beside it. No timing is asserted beyond sanity.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startWithPage, teardown, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes } from './harness.js';
+
+let browser;
+let page;
+const W = 1280;
+const H = 720;
+
+before(async () => {
+  let demo;
+  ({ proc: demo, browser, page } = await startWithPage(['demo', '--listen', '127.0.0.1:0'], 'open '));
+  await page.goto(demo.url);
+  await waitForFrames(page, 1);
+});
+
+after(() => teardown(browser));
+
+test('every presented frame carries a readable time code, and the host\'s figures arrive', { timeout: 30000 }, async () => {
+  await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
+  const frames = await poll('60 frames with a time code', async () => {
+    const f = await timecodes(page);
+    return f.length >= 60 ? f : null;
+  }, 10000);
+  const g2g = frames.map((f) => f.g2g).sort((a, b) => a - b);
+  console.log(`# glass to glass over ${g2g.length} frames: p50 ${g2g[g2g.length >> 1].toFixed(1)} ms, max ${g2g[g2g.length - 1].toFixed(1)} ms`);
+  // Sane, not fast: within a second (and at most a vsync early: expectedDisplayTime is the
+  // browser's estimate of the next refresh, which can fall a few ms before the frame was drawn).
+  assert.ok(g2g.every((x) => x > -20 && x < 1000), `time codes decode to sane ages: ${g2g.slice(0, 3)} .. ${g2g.slice(-3)}`);
+  const presented = frames.map((f) => f.presented);
+  assert.ok(presented.every((t, i) => i === 0 || t >= presented[i - 1]), 'in presentation order');
+  const host = await poll('the host\'s stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
+  for (const k of ['capture_ms', 'convert_ms', 'encode_ms', 'frame_p50_ms']) assert.ok(host[k] > 0, `${k}: ${host[k]}`);
+});
