@@ -40,17 +40,17 @@ fn err(e: opus::Error) -> AudioError {
 impl OpusEncoder {
     /// A new encoder.
     pub fn new(config: &OpusConfig) -> Result<Self, AudioError> {
-        let rate = config.bitrate_bps.clamp(6_000, 510_000);
         let mut inner =
             opus::Encoder::new(crate::SAMPLE_RATE, Channels::Stereo, Application::LowDelay).map_err(err)?;
-        inner.set_bitrate(Bitrate::Bits(rate as i32)).map_err(err)?;
         inner.set_vbr(true).map_err(err)?;
         // No discontinuous transmission: with it the browser conceals every silent stretch and
         // restarts at each sound; without it silence still costs only about 3 bytes a frame.
         inner.set_dtx(false).map_err(err)?;
         // Desktop sound travels over a network that may lose packets: let the decoder conceal.
         inner.set_packet_loss_perc(5).map_err(err)?;
-        Ok(Self { inner, out: vec![0; MAX_PACKET] })
+        let mut encoder = Self { inner, out: vec![0; MAX_PACKET] };
+        encoder.set_bitrate(config.bitrate_bps)?;
+        Ok(encoder)
     }
 
     /// Encodes one frame; `None` when it need not be sent (a packet of 2 bytes or less: a
@@ -63,7 +63,7 @@ impl OpusEncoder {
         Ok(Some(self.out[..n].to_vec()))
     }
 
-    /// Changes the target bitrate.
+    /// Sets the target bitrate (clamped to what Opus takes, 6 to 510 kbit/s).
     pub fn set_bitrate(&mut self, bps: u32) -> Result<(), AudioError> {
         self.inner.set_bitrate(Bitrate::Bits(bps.clamp(6_000, 510_000) as i32)).map_err(err)
     }

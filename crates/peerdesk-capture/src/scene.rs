@@ -194,6 +194,11 @@ impl TestScene {
         self.start
     }
 
+    /// The same moment as Unix time in milliseconds (what the time code counts from).
+    pub fn started_unix_ms(&self) -> u64 {
+        self.start_unix_ms
+    }
+
     /// Renders the scene as it looks `elapsed` after start.
     pub fn render(&self, elapsed: Duration) -> Frame {
         let started = Instant::now();

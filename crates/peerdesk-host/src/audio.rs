@@ -3,7 +3,7 @@
 //! missing or breaks, the thread says so once, keeps trying every few seconds, and picks up
 //! again when the source returns. Nothing is recorded while nobody watches.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -99,8 +99,6 @@ pub struct AudioStream {
     packets: broadcast::Sender<AudioFrame>,
     stop: Arc<AtomicBool>,
     stats: Arc<AudioStats>,
-    /// Times the source was opened (a restart after a loss counts again).
-    opened: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -110,15 +108,13 @@ impl AudioStream {
         let (packets, _) = broadcast::channel(AUDIO_BACKLOG);
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(AudioStats::default());
-        let opened = Arc::new(AtomicU64::new(0));
         let thread = {
-            let (packets, stop, stats, opened) =
-                (packets.clone(), stop.clone(), stats.clone(), opened.clone());
+            let (packets, stop, stats) = (packets.clone(), stop.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("peerdesk-audio".into())
-                .spawn(move || run(&kind, &opus, &packets, &stop, &stats, &opened))?
+                .spawn(move || run(&kind, &opus, &packets, &stop, &stats))?
         };
-        Ok(Self { packets, stop, stats, opened, thread: Some(thread) })
+        Ok(Self { packets, stop, stats, thread: Some(thread) })
     }
 
     /// A receiver of every packet from now on.
@@ -129,11 +125,6 @@ impl AudioStream {
     /// The counters.
     pub fn stats(&self) -> &AudioStats {
         &self.stats
-    }
-
-    /// How many times the source has been opened.
-    pub fn opened(&self) -> u64 {
-        self.opened.load(Ordering::Relaxed)
     }
 }
 
@@ -165,7 +156,6 @@ fn run(
     packets: &broadcast::Sender<AudioFrame>,
     stop: &AtomicBool,
     stats: &AudioStats,
-    opened: &AtomicU64,
 ) {
     let mut encoder = match OpusEncoder::new(opus) {
         Ok(e) => e,
@@ -203,7 +193,6 @@ fn run(
                 continue;
             }
         };
-        opened.fetch_add(1, Ordering::Relaxed);
         if missing {
             info!("sound is back");
             missing = false;
@@ -251,5 +240,15 @@ fn run(
         if missing && !wait(stop, RETRY) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_scenes_flash_and_its_beat_tone_last_equally_long() {
+        // The scene draws the flash, peerdesk-audio makes the tone: A/V sync measurements pair
+        // the two, so they must start and end together.
+        assert_eq!(peerdesk_capture::scene::BEAT_FLASH, peerdesk_audio::BEAT_LENGTH);
     }
 }

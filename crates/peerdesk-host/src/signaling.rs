@@ -193,10 +193,7 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             let control = scene.control();
             // For benchmarks on this machine: the beat's flash and tone fall on whole seconds
             // from here, so their arrival in a browser can be timed against it.
-            let age = scene.started().elapsed();
-            if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-                info!("test scene clock starts at unix time {} ms", (now.saturating_sub(age)).as_millis());
-            }
+            info!("test scene clock starts at unix time {} ms", scene.started_unix_ms());
             let tones = AudioKind::Scene {
                 origin: scene.started(),
                 inputs: Arc::new(move || control.snapshot().toggles),
