@@ -14,7 +14,8 @@
 
 import { cpus } from 'node:os';
 import {
-  start, startXvfb, startPulse, stopAll, launch, waitForFrames, poll, sceneLayout, startAvMonitor, avOnsets, avOffsets,
+  start, startXvfb, startPulse, stopAll, launch, waitForFrames, waitForAudioTrack, poll, sceneLayout, startAvMonitor,
+  avOnsets, avOffsets,
 } from '../tests/e2e/harness.js';
 import { percentile, threadCpuSeconds } from './lib.js';
 
@@ -28,7 +29,7 @@ async function open(host) {
   const page = await browser.newPage();
   await page.goto(host.url);
   await waitForFrames(page, 1, 20000);
-  await poll('an audio track', () => page.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+  await waitForAudioTrack(page);
   return { browser, page };
 }
 

@@ -148,7 +148,15 @@ export function listen(page) {
     analyser.fftSize = 4096;
     analyser.smoothingTimeConstant = 0;
     source.connect(analyser);
-    window.__listen = { ctx, analyser };
+    const bins = new Float32Array(analyser.frequencyBinCount);
+    // The loudest frequency now and its level.
+    const loudest = () => {
+      analyser.getFloatFrequencyData(bins);
+      let best = 1;
+      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+      return { hz: (best * ctx.sampleRate) / analyser.fftSize, db: bins[best] };
+    };
+    window.__listen = { ctx, source, loudest };
     return ctx.state;
   });
 }
@@ -162,10 +170,10 @@ export function listen(page) {
  * they compare with the host's. Also records a log of loud frequencies ({t, hz}) for beeps.
  * `beat` is the beat square's centre as fractions of the picture's width and height.
  */
-export function startAvMonitor(page, beat) {
-  return page.evaluate(async ([fx, fy]) => {
+export async function startAvMonitor(page, beat) {
+  await listen(page);
+  return page.evaluate(([fx, fy]) => {
     const video = document.getElementById('video');
-    const stream = window.peerdesk.stream;
     const epoch = (perfMs) => performance.timeOrigin + perfMs;
     const m = { video: [], audio: [], tones: [], playout: [], playoutSamples: [] };
     window.__av = m;
@@ -188,15 +196,9 @@ export function startAvMonitor(page, beat) {
     };
     video.requestVideoFrameCallback(onFrame);
 
-    const ctx = new AudioContext();
-    await ctx.resume();
-    const source = ctx.createMediaStreamSource(new MediaStream(stream.getAudioTracks()));
+    const { ctx, source, loudest } = window.__listen;
     const proc = ctx.createScriptProcessor(256, 1, 1);
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 2048;
-    analyser.smoothingTimeConstant = 0;
     source.connect(proc);
-    source.connect(analyser);
     // A ScriptProcessor only runs while connected to the output; it writes silence there.
     proc.connect(ctx.destination);
     let loud = false;
@@ -216,12 +218,9 @@ export function startAvMonitor(page, beat) {
         loud = isLoud;
       }
     };
-    const bins = new Float32Array(analyser.frequencyBinCount);
     setInterval(() => {
-      analyser.getFloatFrequencyData(bins);
-      let best = 1;
-      for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-      if (bins[best] > -50) m.tones.push({ t: Date.now(), hz: (best * ctx.sampleRate) / analyser.fftSize });
+      const l = loudest();
+      if (l.db > -50) m.tones.push({ t: Date.now(), hz: l.hz });
       if (m.tones.length > 5000) m.tones.splice(0, 1000);
     }, 10);
     // When the receiver played out the frame starting at each beat: the scene's RTP clock counts
@@ -237,7 +236,7 @@ export function startAvMonitor(page, beat) {
       if (m.playoutSamples.length > 3000) m.playoutSamples.splice(0, 1000);
       if (src.rtpTimestamp % 48000 === 0) m.playout.push(src.timestamp);
     }, 4);
-    window.__avKeep = { ctx, source, proc, analyser };
+    window.__avKeep = { proc };
   }, beat);
 }
 
@@ -330,14 +329,7 @@ export function median(xs) {
 
 /** The loudest frequency the page hears now and its level: {hz, db}. */
 export function loudest(page) {
-  return page.evaluate(() => {
-    const { ctx, analyser } = window.__listen;
-    const bins = new Float32Array(analyser.frequencyBinCount);
-    analyser.getFloatFrequencyData(bins);
-    let best = 1;
-    for (let i = 2; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
-    return { hz: (best * ctx.sampleRate) / analyser.fftSize, db: bins[best] };
-  });
+  return page.evaluate(() => window.__listen.loudest());
 }
 
 /** Runs `xrandr ARGS` on `display`; resolves when it has finished. */
@@ -451,6 +443,22 @@ export async function startWithPage(args, prefix) {
   const browser = await launch();
   const page = await browser.newPage();
   return { proc, browser, page };
+}
+
+/**
+ * `peerdesk demo` on a free port with `args` added, and a page of a fresh Chromium showing its
+ * first decoded frame.
+ */
+export async function startDemoPage(args = []) {
+  const { proc, browser, page } = await startWithPage(['demo', '--listen', '127.0.0.1:0', ...args], 'open ');
+  await page.goto(proc.url);
+  await waitForFrames(page, 1);
+  return { proc, browser, page };
+}
+
+/** Waits until the page's stream has the host's audio track. */
+export function waitForAudioTrack(page, timeout = 10000) {
+  return poll('an audio track', () => page.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), timeout);
 }
 
 /** The usual end of a test file: close the browser, end every process the file started. */

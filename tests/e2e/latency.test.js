@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWithPage, teardown, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes } from './harness.js';
+import { startDemoPage, teardown, poll, sceneLayout, startTimecodeMonitor, timecodes } from './harness.js';
 
 let browser;
 let page;
@@ -12,10 +12,7 @@ const W = 1280;
 const H = 720;
 
 before(async () => {
-  let demo;
-  ({ proc: demo, browser, page } = await startWithPage(['demo', '--listen', '127.0.0.1:0'], 'open '));
-  await page.goto(demo.url);
-  await waitForFrames(page, 1);
+  ({ browser, page } = await startDemoPage());
 });
 
 after(() => teardown(browser));

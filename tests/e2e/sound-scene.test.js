@@ -7,7 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, startWithPage, teardown, waitForFrames, startAvMonitor, avOnsets, avOffsets, median, sceneLayout, poll,
+  start, startDemoPage, teardown, waitForFrames, waitForAudioTrack, startAvMonitor, avOnsets, avOffsets, median,
+  sceneLayout, poll,
 } from './harness.js';
 
 let browser;
@@ -16,12 +17,8 @@ const W = 640;
 const H = 360;
 
 before(async () => {
-  let demo;
-  ({ proc: demo, browser, page } = await startWithPage(
-    ['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H)], 'open '));
-  await page.goto(demo.url);
-  await waitForFrames(page, 1);
-  await poll('an audio track', () => page.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+  ({ browser, page } = await startDemoPage(['--width', String(W), '--height', String(H)]));
+  await waitForAudioTrack(page);
   const { beat } = sceneLayout(W, H);
   await startAvMonitor(page, [beat[0] / W, beat[1] / H]);
 });
@@ -116,7 +113,7 @@ test('with --av-sync the picture waits for the sound, and both still come', { ti
   try {
     await p.goto(synced.url);
     await waitForFrames(p, 1);
-    await poll('an audio track', () => p.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+    await waitForAudioTrack(p);
     const { beat } = sceneLayout(W, H);
     await startAvMonitor(p, [beat[0] / W, beat[1] / H]);
     const seen = await poll('five beats seen and heard', async () => {

@@ -7,7 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  run, start, startXvfb, startXprobe, startPulse, launch, teardown, waitForFrames, videoStats, listen, loudest, poll,
+  run, start, startXvfb, startXprobe, startPulse, launch, teardown, waitForFrames, waitForAudioTrack, videoStats, listen,
+  loudest, poll,
 } from './harness.js';
 
 let pulse;
@@ -28,7 +29,7 @@ before(async () => {
   page = await browser.newPage();
   await page.goto(`${server.url}/?room=${ROOM}`);
   await waitForFrames(page, 1);
-  await poll('an audio track', () => page.evaluate(() => window.peerdesk.stream?.getAudioTracks().length > 0), 10000);
+  await waitForAudioTrack(page);
   await listen(page);
 });
 
