@@ -5,7 +5,7 @@
 // dropped by the browser, freezes (gaps over 100 ms between presented frames), host CPU and the
 // host's own per-stage figures (its `stats` message, as the page's overlay shows them).
 //
-//   cargo build && node bench/latency.js [--seconds 10]
+//   cargo build && node bench/latency.js [--seconds 10] [--sizes 1280x720,1920x1080] [--host-args "--fixed-bitrate"]
 
 import { cpus } from 'node:os';
 import {
@@ -13,8 +13,13 @@ import {
 } from '../tests/e2e/harness.js';
 import { percentile } from './lib.js';
 
-const i = process.argv.indexOf('--seconds');
-const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 10;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const SECONDS = Number(arg('--seconds', '10'));
+const SIZES = arg('--sizes', '1280x720,1920x1080').split(',').map((s) => s.split('x').map(Number));
+const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
 
 async function dropped(page) {
   return page.evaluate(async () => {
@@ -25,7 +30,7 @@ async function dropped(page) {
 }
 
 async function measure(W, H) {
-  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60'], 'open ');
+  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS], 'open ');
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   await page.goto(demo.url);
@@ -58,12 +63,13 @@ async function measure(W, H) {
   };
 }
 
-const rows = [await measure(1280, 720), await measure(1920, 1080)];
-console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s per row; test scene at 60 fps\n`);
-console.log('| size | glass to glass p50 / p95 / p99 / max (ms) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) |');
-console.log('|---|---|---|---|---|---|---|---|');
+const rows = [];
+for (const [W, H] of SIZES) rows.push(await measure(W, H));
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s per row; test scene at 60 fps${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}\n`);
+console.log('| size | glass to glass p50 / p95 / p99 / max (ms) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) | sent Mb/s (target; estimate) |');
+console.log('|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const p = (q) => percentile(r.g2g, q).toFixed(1);
   const h = r.host;
-  console.log(`| ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} |`);
+  console.log(`| ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} | ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; ${h.estimate_mbps === null ? 'none' : h.estimate_mbps.toFixed(2)}) |`);
 }

@@ -138,6 +138,14 @@ export function overlaySections(s, host) {
       ['per frame p50 / p95', `${num(host.frame_p50_ms, 1)} / ${num(host.frame_p95_ms, 1, ' ms')}`],
       ['keyframes', host.keyframes],
     ]]);
+    if (host.target_mbps !== undefined) {
+      const size = host.scale !== undefined && host.scale < 1 ? ` · ${Math.round(host.scale * 100)}% size` : '';
+      sections.push(['Rate control', [
+        ['bandwidth estimate', num(host.estimate_mbps, 2, ' Mb/s')],
+        ['target', `${num(host.target_mbps, 2, ' Mb/s')} · ${host.target_fps ?? '–'} fps${size}`],
+        ['loss the host sees', num(host.loss_pct, 1, ' %')],
+      ]]);
+    }
   }
   if (s.audio) {
     sections.push(['Sound', [

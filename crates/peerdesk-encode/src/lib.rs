@@ -81,6 +81,12 @@ pub trait Encoder: Send {
         force_keyframe: bool,
     ) -> Result<Option<EncodedFrame>, EncodeError>;
 
-    /// Changes the target bitrate from the next frame on.
-    fn set_bitrate(&mut self, bps: u32);
+    /// Rate control's settings from the next frame on: the target bitrate (at most the one the
+    /// encoder was made with), the frame rate rate control budgets for (the caller feeds frames
+    /// at that rate), and a scale of the stream's size (1.0 full; a new scale restarts the stream
+    /// at the new size with a keyframe). Bitrate and frame rate change without a keyframe.
+    fn set_rate(&mut self, bitrate_bps: u32, fps: u32, scale: f64) -> Result<(), EncodeError>;
+
+    /// The bitrate, frame rate and scale in force.
+    fn rate(&self) -> (u32, u32, f64);
 }

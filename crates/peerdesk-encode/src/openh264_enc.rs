@@ -18,8 +18,17 @@ use crate::{EncodeError, EncodedFrame, Encoder, EncoderConfig};
 /// The openh264 encoder, set up for real-time streaming: Constrained Baseline, no B-frames,
 /// rate control by bitrate with frame skipping, IDR only when asked.
 pub struct OpenH264Encoder {
+    /// The settings the encoder is built with; `bitrate_bps` is the ceiling rate control works
+    /// under (openh264 caps a live change at the rate it was built with).
     config: EncoderConfig,
     encoder: H264,
+    /// Rate control's current bitrate, frame rate and scale (applied live, or at a rebuild).
+    bitrate_bps: u32,
+    fps: u32,
+    scale: f64,
+    /// Whether openh264 has set itself up (it does at the first frame): options can be changed
+    /// only after that.
+    initialized: bool,
     picture: I420,
     started: Instant,
     rebuild: bool,
@@ -32,13 +41,14 @@ impl std::fmt::Debug for OpenH264Encoder {
     }
 }
 
-fn build(config: &EncoderConfig) -> Result<H264, EncodeError> {
+/// An encoder for real-time streaming at bitrate `bps` and `fps` frames a second.
+fn build(bps: u32, fps: u32) -> Result<H264, EncodeError> {
     let h264 = H264Config::new()
         .usage_type(UsageType::CameraVideoRealTime)
         .profile(Profile::Baseline)
         .rate_control_mode(RateControlMode::Bitrate)
-        .bitrate(BitRate::from_bps(config.bitrate_bps))
-        .max_frame_rate(FrameRate::from_hz(config.fps as f32))
+        .bitrate(BitRate::from_bps(bps))
+        .max_frame_rate(FrameRate::from_hz(fps as f32))
         .skip_frames(true)
         .complexity(Complexity::Low)
         .intra_frame_period(IntraFramePeriod::from_num_frames(0))
@@ -60,9 +70,13 @@ impl OpenH264Encoder {
     /// An encoder for frames of exactly `config.width` x `config.height`.
     pub fn new(config: EncoderConfig) -> Result<Self, EncodeError> {
         check_size(config.width, config.height).map_err(EncodeError::Setup)?;
-        let encoder = build(&config)?;
+        let encoder = build(config.bitrate_bps, config.fps)?;
         Ok(Self {
             picture: I420::new(config.width, config.height),
+            bitrate_bps: config.bitrate_bps,
+            fps: config.fps,
+            scale: 1.0,
+            initialized: false,
             config,
             encoder,
             started: Instant::now(),
@@ -99,7 +113,10 @@ impl YUVSource for Source<'_> {
 impl Encoder for OpenH264Encoder {
     fn encode(&mut self, frame: &Frame, force_keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
         let t0 = Instant::now();
-        let (w, h) = crate::scale::fit((frame.width, frame.height), self.config.max_size);
+        let (w, h) = crate::scale::scaled(
+            crate::scale::fit((frame.width, frame.height), self.config.max_size),
+            self.scale,
+        );
         let scaled;
         let frame = if (w, h) == (frame.width, frame.height) {
             frame
@@ -121,8 +138,9 @@ impl Encoder for OpenH264Encoder {
 
         let mut force = force_keyframe;
         if self.rebuild {
-            self.encoder = build(&self.config)?;
+            self.encoder = build(self.bitrate_bps, self.fps)?;
             self.rebuild = false;
+            self.initialized = false;
             force = true;
         }
         if force {
@@ -136,6 +154,7 @@ impl Encoder for OpenH264Encoder {
             .encoder
             .encode_at(&Source(&self.picture), ts)
             .map_err(|e| EncodeError::Encode(e.to_string()))?;
+        self.initialized = true;
         let kind = stream.frame_type();
         let data = stream.to_vec();
         let encode_time = t1.elapsed();
@@ -155,12 +174,68 @@ impl Encoder for OpenH264Encoder {
         }))
     }
 
-    fn set_bitrate(&mut self, bps: u32) {
-        // openh264's safe API cannot change the bitrate of a running encoder; rebuild it before
-        // the next frame (which becomes an IDR). Rate control (a later issue) will call this rarely.
-        if bps != self.config.bitrate_bps {
-            self.config.bitrate_bps = bps;
-            self.rebuild = true;
+    fn set_rate(&mut self, bitrate_bps: u32, fps: u32, scale: f64) -> Result<(), EncodeError> {
+        let bitrate_bps = bitrate_bps.clamp(MIN_BITRATE, self.config.bitrate_bps);
+        let fps = fps.clamp(1, self.config.fps.max(1));
+        let scale = if scale.is_finite() { scale.clamp(0.1, 1.0) } else { 1.0 };
+        if (bitrate_bps, fps) != (self.bitrate_bps, self.fps) {
+            self.bitrate_bps = bitrate_bps;
+            self.fps = fps;
+            if !self.initialized {
+                // Not set up yet: set it up with the new rate at the next frame instead.
+                self.rebuild = true;
+            } else if !self.rebuild {
+                self.apply_rate().map_err(EncodeError::Setup)?;
+            }
         }
+        // A new scale is a new picture size: the next frame restarts the stream at that size.
+        self.scale = scale;
+        Ok(())
+    }
+
+    fn rate(&self) -> (u32, u32, f64) {
+        (self.bitrate_bps, self.fps, self.scale)
+    }
+}
+
+/// openh264's floor for a target bitrate.
+const MIN_BITRATE: u32 = 10_000;
+
+impl OpenH264Encoder {
+    /// Tells the running encoder the current bitrate and frame rate. Both change rate control's
+    /// budget per frame from the next frame on, without a keyframe. The layer's ceiling goes to
+    /// the configured bitrate first (the encoder was built with the rate of its day as ceiling).
+    fn apply_rate(&mut self) -> Result<(), String> {
+        let mut ceiling = openh264_sys2::SBitrateInfo {
+            iLayer: openh264_sys2::SPATIAL_LAYER_0,
+            iBitrate: i32::try_from(self.config.bitrate_bps).unwrap_or(i32::MAX),
+        };
+        let mut bitrate = openh264_sys2::SBitrateInfo {
+            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iBitrate: i32::try_from(self.bitrate_bps).unwrap_or(i32::MAX),
+        };
+        let mut fps = self.fps as f32;
+        #[allow(unsafe_code)]
+        // SAFETY: the encoder is set up (`initialized`: it encoded a frame), the option ids
+        // match the pointed-to types openh264 documents for them (SBitrateInfo for the two
+        // bitrates, float for ENCODER_OPTION_FRAME_RATE), and openh264 only reads them during
+        // the call. None is an option the Rust wrapper relies on: it reads back no bitrate or
+        // frame rate (a size change makes it set itself up again from its own config, which is
+        // why a new size goes through a rebuild here).
+        let codes = unsafe {
+            let api = self.encoder.raw_api();
+            [
+                api.set_option(openh264_sys2::ENCODER_OPTION_MAX_BITRATE, (&raw mut ceiling).cast()),
+                api.set_option(openh264_sys2::ENCODER_OPTION_BITRATE, (&raw mut bitrate).cast()),
+                api.set_option(openh264_sys2::ENCODER_OPTION_FRAME_RATE, (&raw mut fps).cast()),
+            ]
+        };
+        if codes != [0; 3] {
+            return Err(format!(
+                "openh264 refused bitrate {} b/s or frame rate {} (codes {codes:?})",
+                self.bitrate_bps, self.fps
+            ));
+        }
+        Ok(())
     }
 }

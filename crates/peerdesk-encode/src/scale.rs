@@ -19,6 +19,15 @@ pub fn fit((w, h): (u32, u32), (max_w, max_h): (Option<u32>, Option<u32>)) -> (u
     (even(f64::from(w) * s), even(f64::from(h) * s))
 }
 
+/// `size` times `scale` (0 < scale <= 1), rounded to even sides; `size` itself at 1.0.
+pub fn scaled((w, h): (u32, u32), scale: f64) -> (u32, u32) {
+    if scale >= 1.0 || w == 0 || h == 0 {
+        return (w, h);
+    }
+    let even = |v: u32| (((f64::from(v) * scale).round() as u32) & !1).max(2);
+    (even(w), even(h))
+}
+
 /// Resizes frames with a bilinear filter (SIMD where the CPU has it).
 pub struct Scaler {
     resizer: Resizer,

@@ -123,3 +123,125 @@ fn frames_larger_than_the_bound_are_scaled_down_keeping_aspect() {
     let e = enc.encode(&small, false).expect("encodes").expect("frame");
     assert_eq!((e.width, e.height), (320, 180), "never scaled up");
 }
+
+/// The test scene at `i / fps` seconds with a 320x180 patch of fresh noise in its top left
+/// corner: content no bitrate here fully pays for, so rate control's target is what it makes.
+fn busy_frame(scene: &TestScene, i: u64, fps: u64) -> peerdesk_capture::Frame {
+    let mut frame = scene.render(Duration::from_millis(i * 1000 / fps));
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for row in 0..180 {
+        for px in &mut frame.data[row * frame.stride..row * frame.stride + 320 * 4] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *px = x as u8;
+        }
+    }
+    frame
+}
+
+/// Encodes `frames` busy frames from `first`; returns (bytes, keyframes).
+fn encode_run(
+    enc: &mut OpenH264Encoder,
+    scene: &TestScene,
+    first: u64,
+    frames: u64,
+    fps: u64,
+) -> (usize, usize) {
+    let (mut bytes, mut keys) = (0, 0);
+    for i in first..first + frames {
+        let frame = busy_frame(scene, i, fps);
+        if let Some(e) = enc.encode(&frame, false).expect("encodes") {
+            bytes += e.data.len();
+            keys += usize::from(e.keyframe);
+        }
+    }
+    (bytes, keys)
+}
+
+#[test]
+fn rate_control_changes_the_bitrate_live_without_a_keyframe() {
+    let (w, h) = (1280, 720);
+    let scene = TestScene::new(w, h, 60).expect("scene");
+    let mut enc = OpenH264Encoder::new(EncoderConfig {
+        width: w,
+        height: h,
+        fps: 60,
+        bitrate_bps: 4_000_000,
+        max_size: (None, None),
+    })
+    .expect("encoder");
+    encode_run(&mut enc, &scene, 0, 60, 60);
+    // Two seconds at the full 4 Mbit/s, then two at 1 Mbit/s.
+    let (full, _) = encode_run(&mut enc, &scene, 60, 120, 60);
+    enc.set_rate(1_000_000, 60, 1.0).expect("set rate");
+    encode_run(&mut enc, &scene, 180, 30, 60); // rate control settles
+    let (low, keys) = encode_run(&mut enc, &scene, 210, 120, 60);
+    let (full_bps, low_bps) = (full * 8 / 2, low * 8 / 2);
+    assert_eq!(keys, 0, "a bitrate change needs no keyframe");
+    eprintln!("asked 4 Mbit/s: {full_bps}; asked 1 Mbit/s: {low_bps}");
+    assert!((2_800_000..=5_200_000).contains(&full_bps), "4 Mbit/s asked, {full_bps} made");
+    assert!((600_000..=1_400_000).contains(&low_bps), "1 Mbit/s asked, {low_bps} made");
+    assert_eq!(enc.rate(), (1_000_000, 60, 1.0));
+    // Back up, but never above the rate the encoder was made with.
+    enc.set_rate(50_000_000, 120, 1.0).expect("set rate");
+    assert_eq!(enc.rate(), (4_000_000, 60, 1.0));
+}
+
+#[test]
+fn half_the_frame_rate_keeps_the_bitrate() {
+    let (w, h) = (1280, 720);
+    let scene = TestScene::new(w, h, 60).expect("scene");
+    let config =
+        EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 2_000_000, max_size: (None, None) };
+    let mut enc = OpenH264Encoder::new(config).expect("encoder");
+    enc.set_rate(2_000_000, 30, 1.0).expect("set rate");
+    encode_run(&mut enc, &scene, 0, 30, 30);
+    // Fed 30 frames a second for two seconds: about 2 Mbit/s, so twice the bytes per frame.
+    let (bytes, _) = encode_run(&mut enc, &scene, 30, 60, 30);
+    let bps = bytes * 8 / 2;
+    assert!((1_400_000..=2_600_000).contains(&bps), "2 Mbit/s at 30 fps asked, {bps} made");
+}
+
+#[test]
+fn a_smaller_scale_restarts_the_stream_smaller_with_a_keyframe() {
+    let (w, h) = (1280, 720);
+    let scene = TestScene::new(w, h, 60).expect("scene");
+    let config =
+        EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 2_000_000, max_size: (None, None) };
+    let mut enc = OpenH264Encoder::new(config).expect("encoder");
+    encode_run(&mut enc, &scene, 0, 10, 60);
+    enc.set_rate(1_000_000, 30, 0.75).expect("set rate");
+    let e = enc.encode(&scene.render(Duration::from_millis(200)), false).expect("encodes").expect("a frame");
+    assert_eq!((e.width, e.height, e.keyframe), (960, 540, true));
+    assert_eq!(enc.rate(), (1_000_000, 30, 0.75), "the rebuilt encoder keeps the lower rate");
+    let e = enc.encode(&scene.render(Duration::from_millis(233)), false).expect("encodes").expect("a frame");
+    assert_eq!((e.width, e.height, e.keyframe), (960, 540, false));
+    enc.set_rate(2_000_000, 60, 1.0).expect("set rate");
+    let e = enc.encode(&scene.render(Duration::from_millis(250)), false).expect("encodes").expect("a frame");
+    assert_eq!((e.width, e.height, e.keyframe), (1280, 720, true));
+}
+
+#[test]
+fn a_keyframe_asked_for_mid_stream_stays_within_its_budget() {
+    // The IDR a viewer asks for after loss must not take long to send: rate control budgets
+    // it at a few frames' worth. At 1080p60 and 6 Mbit/s (12.5 kB a frame) one on the busy
+    // test scene must stay under 100 ms of the bitrate (75 kB).
+    let (w, h) = (1920, 1080);
+    let scene = TestScene::new(w, h, 60).expect("scene");
+    let config =
+        EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 6_000_000, max_size: (None, None) };
+    let mut enc = OpenH264Encoder::new(config).expect("encoder");
+    encode_run(&mut enc, &scene, 0, 120, 60);
+    let mut sizes = Vec::new();
+    for i in 120..124u64 {
+        let frame = busy_frame(&scene, i, 60);
+        if let Some(e) = enc.encode(&frame, i == 120).expect("encodes") {
+            sizes.push((e.keyframe, e.data.len()));
+        }
+    }
+    let (key, size) = sizes[0];
+    assert!(key, "the first frame after the request is the IDR");
+    eprintln!("IDR {size} bytes; the frames after it: {:?}", &sizes[1..]);
+    assert!(size < 75_000, "the IDR took {size} bytes, over 100 ms of 6 Mbit/s");
+}

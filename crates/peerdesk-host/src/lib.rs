@@ -76,8 +76,13 @@ pub struct HostConfig {
     pub max_size: (Option<u32>, Option<u32>),
     /// Frames per second.
     pub fps: u32,
-    /// Video bitrate in bits per second.
+    /// Video bitrate in bits per second: the most rate control asks for.
     pub bitrate_bps: u32,
+    /// The least video bitrate rate control asks for.
+    pub min_bitrate_bps: u32,
+    /// Whether the viewers' bandwidth estimates steer the video's rate (and str0m paces); off,
+    /// the host sends at `bitrate_bps` whatever happens.
+    pub rate_control: bool,
     /// Sound.
     pub audio: AudioChoice,
     /// Opus bitrate in bits per second.

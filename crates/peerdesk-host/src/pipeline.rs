@@ -11,7 +11,9 @@ use peerdesk_capture::{Capturer, Frame, LatestSlot};
 use peerdesk_encode::Encoder;
 use peerdesk_session::VideoFrame;
 use tokio::sync::broadcast;
-use tracing::{error, warn};
+use tracing::{debug, error, info, warn};
+
+use crate::rate::{NetworkReports, RateDecision, RatePolicy, RateSetup};
 
 /// How long a thread waits before re-checking whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
@@ -19,6 +21,10 @@ const POLL: Duration = Duration::from_millis(100);
 const KEYFRAME_WAIT: Duration = Duration::from_millis(20);
 /// Encoded frames a slow session may fall behind before it must resynchronise on a keyframe.
 const FRAME_BACKLOG: usize = 16;
+/// How often rate control looks at the viewers' network reports.
+const RATE_EVERY: Duration = Duration::from_millis(100);
+/// A frame this much early for a lowered frame rate is still taken (capture jitter).
+const FRAME_GATE_SLACK: Duration = Duration::from_millis(3);
 
 /// Per-stage timings and counts since the last [`PipelineStats::take`].
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -41,6 +47,8 @@ pub struct StageWindow {
     pub totals_us: Vec<u32>,
     /// When this window began.
     pub since: Option<Instant>,
+    /// Rate control's latest decision, and the estimate and loss it was made from.
+    pub rate: Option<(RateDecision, Option<u64>, f64)>,
 }
 
 impl StageWindow {
@@ -66,6 +74,7 @@ impl StageWindow {
         self.encode_max = self.encode_max.max(later.encode_max);
         self.totals_us.extend(later.totals_us);
         self.since = self.since.or(later.since);
+        self.rate = later.rate.or(self.rate);
     }
 
     /// Average of a summed duration over the window's frames.
@@ -95,11 +104,17 @@ impl PipelineStats {
         w.totals_us.push(u32::try_from(total.as_micros()).unwrap_or(u32::MAX));
     }
 
-    /// Returns the window so far and starts a new one.
+    fn record_rate(&self, decision: RateDecision, estimate: Option<u64>, loss: f64) {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.rate = Some((decision, estimate, loss));
+    }
+
+    /// Returns the window so far and starts a new one (which keeps the rate decision in force).
     pub fn take(&self) -> StageWindow {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         let out = std::mem::take(&mut *w);
         w.since = Some(Instant::now());
+        w.rate = out.rate;
         out
     }
 }
@@ -115,6 +130,7 @@ pub struct Pipeline {
     slot: Arc<LatestSlot<Frame>>,
     threads: Vec<JoinHandle<()>>,
     failure: Arc<Failure>,
+    network: Arc<NetworkReports>,
 }
 
 /// Why the capture thread stopped, for whoever waits on it.
@@ -125,8 +141,15 @@ struct Failure {
 }
 
 impl Pipeline {
-    /// Starts capturing from `capturer` and encoding with `encoder`.
-    pub fn start(mut capturer: Box<dyn Capturer>, mut encoder: Box<dyn Encoder>) -> std::io::Result<Self> {
+    /// Starts capturing from `capturer` and encoding with `encoder`. With `rate`, the viewers'
+    /// network reports steer the encoder's bitrate, frame rate and size within those limits
+    /// (`pixels` follows the frames, fitted into the stream's largest size `--width/--height`);
+    /// without, the encoder keeps its settings.
+    pub fn start(
+        mut capturer: Box<dyn Capturer>,
+        mut encoder: Box<dyn Encoder>,
+        rate: Option<RateSetup>,
+    ) -> std::io::Result<Self> {
         let (frames, _) = broadcast::channel(FRAME_BACKLOG);
         let keyframe = Arc::new(AtomicBool::new(true));
         let viewers = Arc::new(AtomicUsize::new(0));
@@ -134,6 +157,7 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         let slot = Arc::new(LatestSlot::new());
         let failure = Arc::new(Failure::default());
+        let network = Arc::new(NetworkReports::default());
 
         let capture = {
             let (stop, slot, viewers, failure) =
@@ -160,12 +184,21 @@ impl Pipeline {
             })?
         };
         let encode = {
-            let (stop, slot, tx, keyframe, stats) =
-                (stop.clone(), slot.clone(), frames.clone(), keyframe.clone(), stats.clone());
+            let (stop, slot, tx, keyframe, stats, network) = (
+                stop.clone(),
+                slot.clone(),
+                frames.clone(),
+                keyframe.clone(),
+                stats.clone(),
+                network.clone(),
+            );
             std::thread::Builder::new().name("peerdesk-encode".into()).spawn(move || {
                 // The last picture, so a keyframe request on an idle screen (no new frames)
                 // is answered at once instead of waiting for the screen to change.
                 let mut last: Option<Frame> = None;
+                let mut rate = rate.map(RateControl::new);
+                // Capture time of the last frame encoded, for a lowered frame rate.
+                let mut last_encoded: Option<Instant> = None;
                 loop {
                     let wait =
                         if keyframe.load(Ordering::Acquire) && last.is_some() { KEYFRAME_WAIT } else { POLL };
@@ -181,9 +214,27 @@ impl Pipeline {
                         },
                         None => continue,
                     };
+                    if let Some(rc) = rate.as_mut() {
+                        rc.tick(&frame, encoder.as_mut(), &network, &stats);
+                    }
+                    // A lowered frame rate: leave out frames that come too soon after the last.
+                    let (_, fps, _) = encoder.rate();
+                    let interval = Duration::from_secs(1) / fps.max(1);
+                    if !keyframe.load(Ordering::Acquire)
+                        && last_encoded.is_some_and(|t| {
+                            frame.captured_at + FRAME_GATE_SLACK < t + interval && frame.captured_at > t
+                        })
+                    {
+                        last = Some(frame);
+                        continue;
+                    }
                     let force = keyframe.swap(false, Ordering::AcqRel);
                     match encoder.encode(&frame, force) {
                         Ok(Some(e)) => {
+                            last_encoded = Some(e.captured_at);
+                            if let Some(rc) = rate.as_mut() {
+                                rc.encoded(Instant::now(), e.data.len());
+                            }
                             stats.record(&e);
                             let video = VideoFrame {
                                 data: Arc::from(e.data),
@@ -207,7 +258,22 @@ impl Pipeline {
                 }
             })?
         };
-        Ok(Self { frames, keyframe, viewers, stats, stop, slot, threads: vec![capture, encode], failure })
+        Ok(Self {
+            frames,
+            keyframe,
+            viewers,
+            stats,
+            stop,
+            slot,
+            threads: vec![capture, encode],
+            failure,
+            network,
+        })
+    }
+
+    /// Where viewer tasks put their network reports for rate control.
+    pub fn network(&self) -> &Arc<NetworkReports> {
+        &self.network
     }
 
     /// Completes when capture has stopped for good, with the reason.
@@ -262,6 +328,86 @@ impl Drop for Pipeline {
         for t in self.threads.drain(..) {
             t.thread().unpark();
             let _ = t.join();
+        }
+    }
+}
+
+/// The encode thread's side of rate control: the policy, fed the worst viewer's report every
+/// [`RATE_EVERY`], and the encoder set to what it decides.
+struct RateControl {
+    policy: RatePolicy,
+    max_size: (Option<u32>, Option<u32>),
+    next: Instant,
+    last: Option<RateDecision>,
+    /// Sizes of the frames encoded in the last second, for the bitrate actually sent.
+    sent: std::collections::VecDeque<(Instant, usize)>,
+}
+
+impl RateControl {
+    fn new(setup: RateSetup) -> Self {
+        Self {
+            policy: RatePolicy::new(setup.limits),
+            max_size: setup.max_size,
+            next: Instant::now(),
+            last: None,
+            sent: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn encoded(&mut self, at: Instant, bytes: usize) {
+        self.sent.push_back((at, bytes));
+    }
+
+    /// Video bits sent over the last second.
+    fn sent_bps(&mut self, now: Instant) -> u64 {
+        while self
+            .sent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > Duration::from_secs(1))
+        {
+            self.sent.pop_front();
+        }
+        self.sent.iter().map(|(_, b)| *b as u64 * 8).sum()
+    }
+
+    fn tick(
+        &mut self,
+        frame: &Frame,
+        encoder: &mut dyn Encoder,
+        network: &NetworkReports,
+        stats: &PipelineStats,
+    ) {
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + RATE_EVERY;
+        // Nobody reported yet (just joined, or no feedback negotiated): keep what is in force.
+        let Some(report) = network.worst() else { return };
+        let (w, h) = peerdesk_encode::scale::fit((frame.width, frame.height), self.max_size);
+        self.policy.set_pixels(u64::from(w) * u64::from(h));
+        let sent = self.sent_bps(now);
+        let d = self.policy.update(now, report.estimate_bps, report.loss, sent);
+        stats.record_rate(d, report.estimate_bps, report.loss);
+        let changed_shape = self.last.is_none_or(|l| (l.fps, l.scale) != (d.fps, d.scale));
+        if self.last == Some(d) {
+            return;
+        }
+        if changed_shape && self.last.is_some() {
+            info!(
+                "rate control: {} fps at {:.0}% size, {:.2} Mb/s (estimate {}, loss {:.1}%)",
+                d.fps,
+                d.scale * 100.0,
+                f64::from(d.bitrate_bps) / 1e6,
+                report.estimate_bps.map_or("none".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
+                report.loss * 100.0
+            );
+        } else {
+            debug!(bitrate = d.bitrate_bps, fps = d.fps, scale = d.scale, "rate control");
+        }
+        self.last = Some(d);
+        if let Err(e) = encoder.set_rate(d.bitrate_bps, d.fps, d.scale) {
+            warn!("cannot change the encoder's rate: {e}");
         }
     }
 }

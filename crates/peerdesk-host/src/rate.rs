@@ -7,11 +7,18 @@
 //!   within the user's bounds; heavy loss (over 10%) counts as congestion the estimate missed:
 //!   back off from the current rate by half the loss, once a second, and do not climb meanwhile;
 //! - go down at once, go up by at most 10% a second, so a recovering link is probed gently;
-//! - when even the lowest sensible quality per pixel does not fit, halve the frame rate first
-//!   (motion stays smooth enough at 30), then lower the resolution (3/4, then 1/2);
+//! - when even the lowest sensible quality per pixel does not fit, and the encoder uses what it
+//!   is given (it sends at least 80% of its target: the content needs more), halve the frame
+//!   rate first (motion stays smooth enough at 30), then lower the resolution (3/4, then 1/2).
+//!   A stream that sends far less than its target (a still desktop, a simple scene) keeps its
+//!   frame rate and size whatever the estimate: the estimator only knows what it has seen sent
+//!   (it grows to about 1.5x that), so a low estimate there says nothing about the link;
 //! - climb back one step only after the estimate has left room for it for 2 s (hysteresis), so
 //!   a noisy estimate does not make the picture change size every second.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Bits per pixel per frame below which the picture turns to mush: the level at which the
@@ -23,6 +30,8 @@ const HEADROOM: f64 = 0.85;
 const CLIMB_PER_SEC: f64 = 0.10;
 /// How long room for a better step must last before taking it.
 const STEP_UP_AFTER: Duration = Duration::from_secs(2);
+/// Share of its target an encoder must send to count as held back by it.
+const CONSTRAINED: f64 = 0.8;
 /// Resolution steps, as a fraction of the source size.
 const SCALES: [f64; 3] = [1.0, 0.75, 0.5];
 
@@ -37,6 +46,16 @@ pub struct RateLimits {
     pub fps: u32,
     /// Pixels of one full-size frame.
     pub pixels: u64,
+}
+
+/// Rate control's settings for the pipeline: the limits, and the stream's largest size
+/// (`--width/--height`), which the source's size is fitted into before counting its pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateSetup {
+    /// The user's bounds.
+    pub limits: RateLimits,
+    /// Largest width and height; `None` on a side: no bound.
+    pub max_size: (Option<u32>, Option<u32>),
 }
 
 /// What the encoder should do now.
@@ -77,15 +96,27 @@ impl RatePolicy {
         SCALES[step.saturating_sub(1).min(SCALES.len() - 1)]
     }
 
+    /// The source's full size changed (a resolution change on the host).
+    pub fn set_pixels(&mut self, pixels: u64) {
+        self.limits.pixels = pixels;
+    }
+
     /// Least bitrate that keeps step `step` above the quality floor.
     fn floor_of(&self, step: usize) -> f64 {
         let scale = Self::scale_at(step);
         self.limits.pixels as f64 * scale * scale * f64::from(self.fps_at(step)) * MIN_BITS_PER_PIXEL
     }
 
-    /// The decision for an estimate `estimate_bps` (None: no estimate yet) and the fraction of
-    /// packets lost recently (0 to 1), at `now`.
-    pub fn update(&mut self, now: Instant, estimate_bps: Option<u64>, loss: f64) -> RateDecision {
+    /// The decision for an estimate `estimate_bps` (None: no estimate yet), the fraction of
+    /// packets lost recently (0 to 1) and the video bitrate actually sent over the last second
+    /// `sent_bps`, at `now`.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        estimate_bps: Option<u64>,
+        loss: f64,
+        sent_bps: u64,
+    ) -> RateDecision {
         let (min, max) = (f64::from(self.limits.min_bps), f64::from(self.limits.max_bps));
         let mut target = estimate_bps.map_or(max, |e| e as f64 * HEADROOM);
         if loss > 0.10 {
@@ -107,9 +138,11 @@ impl RatePolicy {
         } else {
             (self.current * (1.0 + CLIMB_PER_SEC * elapsed.as_secs_f64())).min(target)
         };
-        // Step down as far as needed at once; step up one at a time, after lasting room.
+        // Step down as far as needed at once (when the content wants more than it gets); step
+        // up one at a time, after lasting room.
         let last_step = SCALES.len();
-        while self.step < last_step && self.current < self.floor_of(self.step) {
+        let constrained = sent_bps as f64 >= CONSTRAINED * self.current;
+        while constrained && self.step < last_step && self.current < self.floor_of(self.step) {
             self.step += 1;
             self.room_since = None;
         }
@@ -130,6 +163,69 @@ impl RatePolicy {
     }
 }
 
+/// One viewer's latest view of its network path.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NetworkReport {
+    /// Its bandwidth estimate, once it has one.
+    pub estimate_bps: Option<u64>,
+    /// Fraction of packets it lost lately (0 to 1).
+    pub loss: f64,
+}
+
+/// Every viewer's latest report, shared by the viewer tasks (which write them) and the encode
+/// thread (which reads the worst). One encoded stream serves all viewers, so the weakest path
+/// sets its rate.
+#[derive(Debug, Default)]
+pub struct NetworkReports {
+    reports: Mutex<HashMap<u64, NetworkReport>>,
+    next_id: AtomicU64,
+}
+
+impl NetworkReports {
+    /// A place for one more viewer's reports; it goes when the returned handle is dropped.
+    pub fn join(self: &Arc<Self>) -> ReportSlot {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        ReportSlot { id, reports: self.clone(), last: None }
+    }
+
+    /// The lowest estimate and the highest loss among the viewers; `None` without reports.
+    pub fn worst(&self) -> Option<NetworkReport> {
+        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        reports.values().copied().reduce(|a, b| NetworkReport {
+            estimate_bps: match (a.estimate_bps, b.estimate_bps) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            },
+            loss: a.loss.max(b.loss),
+        })
+    }
+}
+
+/// One viewer's entry in [`NetworkReports`].
+#[derive(Debug)]
+pub struct ReportSlot {
+    id: u64,
+    reports: Arc<NetworkReports>,
+    last: Option<NetworkReport>,
+}
+
+impl ReportSlot {
+    /// Records the viewer's latest report (cheap when nothing changed).
+    pub fn update(&mut self, report: NetworkReport) {
+        if self.last == Some(report) {
+            return;
+        }
+        self.last = Some(report);
+        self.reports.reports.lock().unwrap_or_else(|p| p.into_inner()).insert(self.id, report);
+    }
+}
+
+impl Drop for ReportSlot {
+    fn drop(&mut self) {
+        self.reports.reports.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,15 +234,53 @@ mod tests {
         RatePolicy::new(RateLimits { min_bps: 300_000, max_bps: 6_000_000, fps: 60, pixels: 1920 * 1080 })
     }
 
-    /// Feeds one estimate a 100 ms for `secs` seconds; returns the decisions.
+    /// Feeds one estimate a 100 ms for `secs` seconds, the encoder sending all it is allowed
+    /// (busy content); returns the decisions.
     fn run(p: &mut RatePolicy, t: &mut Instant, secs: f64, estimate: u64, loss: f64) -> Vec<RateDecision> {
         let n = (secs * 10.0) as usize;
         (0..n)
             .map(|_| {
                 *t += Duration::from_millis(100);
-                p.update(*t, Some(estimate), loss)
+                let sent = p.current as u64;
+                p.update(*t, Some(estimate), loss, sent)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_stream_sending_little_keeps_its_frame_rate_and_size_under_a_low_estimate() {
+        // A still 1080p desktop sends 0.2 Mbit/s; the estimator, knowing only that, says
+        // 1.3 Mbit/s. Under 1080p60's floor, but nothing is held back: no step.
+        let (mut p, mut t) = (policy(), Instant::now());
+        for _ in 0..50 {
+            t += Duration::from_millis(100);
+            let d = p.update(t, Some(1_300_000), 0.0, 200_000);
+            assert_eq!((d.fps, d.scale), (60, 1.0));
+            assert_eq!(d.bitrate_bps, 1_105_000, "the target still follows the estimate");
+        }
+        // The content gets busy and uses its whole target: now the floor matters (1.1 Mbit/s
+        // is under 1080p30's 1.24 too: 3/4 size).
+        t += Duration::from_millis(100);
+        let d = p.update(t, Some(1_300_000), 0.0, 1_100_000);
+        assert_eq!((d.fps, d.scale), (30, 0.75));
+    }
+
+    #[test]
+    fn the_weakest_viewer_sets_the_rate_and_a_viewer_that_leaves_no_longer_counts() {
+        let reports = Arc::new(NetworkReports::default());
+        assert_eq!(reports.worst(), None);
+        let mut fast = reports.join();
+        fast.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.01 });
+        {
+            let mut slow = reports.join();
+            slow.update(NetworkReport { estimate_bps: Some(2_000_000), loss: 0.0 });
+            let mut fresh = reports.join();
+            fresh.update(NetworkReport { estimate_bps: None, loss: 0.2 });
+            assert_eq!(reports.worst(), Some(NetworkReport { estimate_bps: Some(2_000_000), loss: 0.2 }));
+        }
+        assert_eq!(reports.worst(), Some(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.01 }));
+        drop(fast);
+        assert_eq!(reports.worst(), None);
     }
 
     #[test]
@@ -204,7 +338,8 @@ mod tests {
         for i in 0..200 {
             t += Duration::from_millis(100);
             let e = if (i / 3) % 2 == 0 { 2_600_000 } else { 3_400_000 };
-            let d = p.update(t, Some(e), 0.0);
+            let sent = p.current as u64;
+            let d = p.update(t, Some(e), 0.0, sent);
             if prev.is_some_and(|q: RateDecision| (q.fps, q.scale) != (d.fps, d.scale)) {
                 changes += 1;
             }
@@ -224,7 +359,7 @@ mod tests {
         assert_eq!(d.bitrate_bps, 300_000, "never under the minimum");
         let mut fresh = policy();
         assert_eq!(
-            fresh.update(Instant::now(), None, 0.0).bitrate_bps,
+            fresh.update(Instant::now(), None, 0.0, 0).bitrate_bps,
             6_000_000,
             "no estimate yet: the cap"
         );

@@ -15,7 +15,7 @@ use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
-use peerdesk_session::SessionConfig;
+use peerdesk_session::{BandwidthConfig, SessionConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
@@ -23,6 +23,7 @@ use crate::audio::{AudioKind, AudioStream, AudioWindow};
 use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
 use crate::pipeline::Pipeline;
 use crate::pipeline::StageWindow;
+use crate::rate::{RateLimits, RateSetup};
 use crate::viewer::{self, CursorState, ViewerCommand, ViewerContext, ViewerHandle};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
@@ -76,7 +77,16 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     if !peerdesk_encode::ASSEMBLY {
         warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
     }
-    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder))?);
+    let rate = config.rate_control.then(|| {
+        let limits = RateLimits {
+            min_bps: config.min_bitrate_bps,
+            max_bps: config.bitrate_bps,
+            fps: config.fps,
+            pixels: u64::from(width) * u64::from(height),
+        };
+        RateSetup { limits, max_size: config.max_size }
+    });
+    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder), rate)?);
     let audio = start_audio(&config, scene_audio);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
     let ctx = ViewerContext {
@@ -89,6 +99,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
             keyframe_interval: config.keyframe_interval,
             audio: audio.is_some(),
             max_playout_delay: config.max_playout_delay,
+            bandwidth: config.rate_control.then(|| bandwidth_config(&config)),
         },
         ips: crate::addrs::candidate_ips(config.loopback_candidates),
     };
@@ -96,7 +107,8 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
         width, height, config.fps, config.bitrate_bps / 1000, ctx.ips
     );
-    let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, stats_tx));
+    let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps };
+    let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, fixed, stats_tx));
 
     let mut viewers: HashMap<PeerId, ViewerHandle> = HashMap::new();
     let mut announced = false;
@@ -344,10 +356,18 @@ fn announce(url: &str) {
 
 /// Every second: the host's own figures to every viewer (the page's stats overlay). Every
 /// `every`: a status line in the log, over the same numbers.
+/// The video's settings without rate control.
+#[derive(Clone, Copy, Debug)]
+struct Fixed {
+    bitrate_bps: u32,
+    fps: u32,
+}
+
 async fn status_loop(
     pipeline: Arc<Pipeline>,
     audio: Option<Arc<AudioStream>>,
     every: Duration,
+    fixed: Fixed,
     to_viewers: tokio::sync::watch::Sender<Option<Arc<str>>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -366,6 +386,10 @@ async fn status_loop(
         let viewers = pipeline.viewers();
         if viewers > 0 {
             let secs = w.since.map_or(1.0, |s| s.elapsed().as_secs_f64()).max(0.001);
+            let (target_bps, target_fps, scale, estimate, loss) = match w.rate {
+                Some((d, estimate, loss)) => (d.bitrate_bps, d.fps, d.scale, estimate, loss),
+                None => (fixed.bitrate_bps, fixed.fps, 1.0, None, 0.0),
+            };
             let msg = HostMessage::Stats {
                 fps: (w.frames as f64 / secs) as f32,
                 mbps: (w.bytes as f64 * 8.0 / secs / 1e6) as f32,
@@ -376,6 +400,11 @@ async fn status_loop(
                 frame_p95_ms: ms(w.total_percentile(95)) as f32,
                 keyframes: u32::try_from(w.keyframes).unwrap_or(u32::MAX),
                 audio_kbps: (a.bytes as f64 * 8.0 / secs / 1000.0) as f32,
+                target_mbps: (f64::from(target_bps) / 1e6) as f32,
+                target_fps,
+                scale: scale as f32,
+                estimate_mbps: estimate.map(|e| (e as f64 / 1e6) as f32),
+                loss_pct: (loss * 100.0) as f32,
             };
             to_viewers.send_replace(serde_json::to_string(&msg).ok().map(Arc::from));
         }
@@ -404,6 +433,16 @@ async fn status_loop(
             ms(w.total_percentile(95)),
             w.keyframes,
         );
+        if let Some((d, estimate, loss)) = w.rate {
+            info!(
+                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · estimate {} · loss {:.1}%",
+                f64::from(d.bitrate_bps) / 1e6,
+                d.fps,
+                d.scale * 100.0,
+                estimate.map_or("none yet".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
+                loss * 100.0,
+            );
+        }
         if a.frames > 0 {
             info!(
                 "sound · {:.0} kb/s · {} of {} frames sent (silence is not) · encode {:.2} ms a frame",
@@ -414,6 +453,15 @@ async fn status_loop(
             );
         }
     }
+}
+
+/// The bandwidth estimator starts at the video's full rate plus the sound's, and probes for
+/// enough above it that the video's share of the estimate (85%) can reach the full rate.
+fn bandwidth_config(config: &HostConfig) -> BandwidthConfig {
+    let audio =
+        if matches!(config.audio, AudioChoice::Off) { 0 } else { u64::from(config.audio_bitrate_bps) };
+    let video = u64::from(config.bitrate_bps);
+    BandwidthConfig { start_bps: video + audio, desired_bps: video * 3 / 2 + audio }
 }
 
 fn ms(d: Duration) -> f64 {

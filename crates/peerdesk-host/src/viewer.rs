@@ -16,6 +16,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::input::InputSink;
 use crate::pipeline::Pipeline;
+use crate::rate::{NetworkReport, ReportSlot};
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
@@ -123,6 +124,7 @@ pub async fn start(
         ctx: ctx.clone(),
         sent_shape: None,
         sent_position: None,
+        report: ctx.pipeline.network().join(),
     };
     tokio::spawn(task.run().instrument(info_span!("viewer", %peer)));
     Ok((answer, ViewerHandle { commands: tx }))
@@ -139,6 +141,8 @@ struct ViewerTask {
     /// The cursor messages the page has, to send each change once.
     sent_shape: Option<Arc<str>>,
     sent_position: Option<Arc<str>>,
+    /// This viewer's network report for rate control.
+    report: ReportSlot,
 }
 
 /// Releases the viewer's held input when the task ends, however it ends.
@@ -292,6 +296,8 @@ impl ViewerTask {
         if !self.session.is_alive() {
             return Some("the connection timed out");
         }
+        let net = self.session.network();
+        self.report.update(NetworkReport { estimate_bps: net.estimate_bps, loss: f64::from(net.loss) });
         None
     }
 }

@@ -45,6 +45,18 @@ pub enum HostMessage {
         keyframes: u32,
         /// Sound bitrate, kbit/s (0 without sound).
         audio_kbps: f32,
+        /// Rate control: the video bitrate asked of the encoder, Mbit/s (the `--bitrate` cap
+        /// with rate control off).
+        target_mbps: f32,
+        /// The frame rate and the fraction of the full size rate control allows.
+        target_fps: u32,
+        /// Fraction of the full size (1, 0.75 or 0.5).
+        scale: f32,
+        /// The lowest viewer bandwidth estimate, Mbit/s; null before there is one or with rate
+        /// control off.
+        estimate_mbps: Option<f32>,
+        /// The highest packet loss the viewers report, percent.
+        loss_pct: f32,
     },
     /// Where the host's pointer is, in pixels of the streamed area (before any scaling):
     /// the page draws the cursor there while its own pointer is locked. Outside
@@ -103,11 +115,17 @@ mod tests {
             frame_p95_ms: 11.5,
             keyframes: 0,
             audio_kbps: 128.0,
+            target_mbps: 4.8,
+            target_fps: 60,
+            scale: 1.0,
+            estimate_mbps: None,
+            loss_pct: 0.0,
         };
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(v["type"], "stats");
         assert_eq!(v["encode_ms"], 6.0);
         assert_eq!(v["keyframes"], 0);
+        assert_eq!(v["estimate_mbps"], serde_json::Value::Null);
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! Owns: the `str0m::Rtc` for one viewer, the answer to its offer, the video writer (H.264 with
 //! playout-delay 0/0 on every frame), the input data channels and their decoding, and the
 //! [`KeyframeThrottle`] that turns the viewer's PLI/FIR into at most one keyframe request per
-//! interval.
+//! interval. With [`BandwidthConfig`] on, str0m estimates the bandwidth from the viewer's
+//! transport-wide feedback (TWCC) and paces packets; [`Session::network`] reports the estimate,
+//! loss and round trip for the host's rate control.
 //!
 //! Does not own: sockets, threads or clocks. Every entry point takes `now`; the host's runtime
 //! moves bytes and time in and out.
@@ -18,7 +20,8 @@ mod session;
 mod throttle;
 
 pub use session::{
-    AudioFrame, Session, SessionConfig, SessionCounters, SessionError, SessionEvent, Transmit, VideoFrame,
+    AudioFrame, BandwidthConfig, NetworkStats, Session, SessionConfig, SessionCounters, SessionError,
+    SessionEvent, Transmit, VideoFrame,
 };
 pub use throttle::KeyframeThrottle;
 

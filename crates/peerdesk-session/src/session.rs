@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerdesk_proto::{InputDecodeError, InputEvent};
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
@@ -31,12 +32,48 @@ pub struct SessionConfig {
     /// always 0). Zero, the default, shows every frame as soon as it is decoded; more lets the
     /// browser hold the picture back to match the sound (`--av-sync`).
     pub max_playout_delay: Duration,
+    /// Bandwidth estimation from the viewer's transport-wide feedback (TWCC), which also paces
+    /// the packets out; `None` sends every packet at once and estimates nothing.
+    pub bandwidth: Option<BandwidthConfig>,
+}
+
+/// What the bandwidth estimator starts from and looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BandwidthConfig {
+    /// The estimate before any feedback (the host's video bitrate: the host starts at full
+    /// quality and backs off when the network says so).
+    pub start_bps: u64,
+    /// The most the estimator probes for: enough above the video's bitrate that the host's
+    /// share of the estimate can reach it.
+    pub desired_bps: u64,
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self { keyframe_interval: Duration::from_millis(300), audio: true, max_playout_delay: Duration::ZERO }
+        Self {
+            keyframe_interval: Duration::from_millis(300),
+            audio: true,
+            max_playout_delay: Duration::ZERO,
+            bandwidth: None,
+        }
     }
+}
+
+/// What the session knows of the network path to its viewer.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkStats {
+    /// The bandwidth estimate (TWCC), once there is one.
+    pub estimate_bps: Option<u64>,
+    /// Fraction of the host's packets the viewer reported lost lately (0 to 1).
+    pub loss: f32,
+    /// Round-trip time, from the viewer's reports.
+    pub rtt: Option<Duration>,
+    /// Retransmission requests (NACK), keyframe requests (PLI, FIR) from the viewer, in all.
+    pub nacks: u64,
+    /// Picture loss indications.
+    pub plis: u64,
+    /// Full intra requests.
+    pub firs: u64,
 }
 
 /// What a session tells the host.
@@ -148,7 +185,11 @@ pub struct Session {
     events: VecDeque<SessionEvent>,
     counters: SessionCounters,
     control: Option<str0m::channel::ChannelId>,
+    network: NetworkStats,
 }
+
+/// How often str0m reports its statistics (loss, round trip, feedback counts).
+const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Label of the reliable data channel, which also carries the host's control messages.
 const CONTROL_CHANNEL: &str = "input";
@@ -173,7 +214,12 @@ impl Session {
             .enable_h264(true)
             .enable_opus(config.audio, false)
             .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
+            .enable_bwe(config.bandwidth.map(|b| Bitrate::bps(b.start_bps)))
+            .set_stats_interval(Some(STATS_INTERVAL))
             .build(now);
+        if let Some(b) = config.bandwidth {
+            rtc.bwe().set_bitrate(Bitrate::ZERO, Bitrate::bps(b.desired_bps));
+        }
         for &addr in local {
             let c = Candidate::host(addr, "udp").map_err(|_| SessionError::BadCandidate(addr))?;
             rtc.add_local_candidate(c);
@@ -200,6 +246,7 @@ impl Session {
             events: VecDeque::new(),
             counters: SessionCounters::default(),
             control: None,
+            network: NetworkStats::default(),
         };
         // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
         for mid in &video_mids {
@@ -395,6 +442,11 @@ impl Session {
         &self.counters
     }
 
+    /// What the session knows of the network path (updated about once a second).
+    pub fn network(&self) -> &NetworkStats {
+        &self.network
+    }
+
     /// Ends the session.
     pub fn close(&mut self) {
         self.rtc.disconnect();
@@ -456,6 +508,19 @@ impl Session {
                         self.events.push_back(SessionEvent::BadInput(err));
                     }
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.network.estimate_bps = Some(estimate.as_u64());
+            }
+            Event::PeerStats(p) => {
+                self.network.loss = p.egress_loss_fraction.unwrap_or(0.0).clamp(0.0, 1.0);
+                self.network.rtt = p.rtt.or(self.network.rtt);
+            }
+            Event::MediaEgressStats(m) if self.video.is_some_and(|(mid, _)| mid == m.mid) => {
+                self.network.nacks = m.nacks;
+                self.network.plis = m.plis;
+                self.network.firs = m.firs;
+                self.network.rtt = m.rtt.or(self.network.rtt);
             }
             Event::ChannelOpen(id, label) => {
                 debug!(%label, "data channel open");

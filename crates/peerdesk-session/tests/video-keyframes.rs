@@ -12,7 +12,7 @@ use std::time::Duration;
 use harness::{Pair, nal_types};
 use peerdesk_capture::TestScene;
 use peerdesk_encode::{Encoder, EncoderConfig, OpenH264Encoder};
-use peerdesk_session::{SessionEvent, VideoFrame};
+use peerdesk_session::{BandwidthConfig, SessionConfig, SessionEvent, VideoFrame};
 use str0m::media::MediaTime;
 
 struct Source {
@@ -144,10 +144,7 @@ fn frames_before_the_first_keyframe_are_held_back() {
 
 #[test]
 fn with_av_sync_the_browser_may_hold_the_picture_back_up_to_the_maximum() {
-    let config = peerdesk_session::SessionConfig {
-        max_playout_delay: Duration::from_millis(125),
-        ..Default::default()
-    };
+    let config = SessionConfig { max_playout_delay: Duration::from_millis(125), ..Default::default() };
     let mut pair = Pair::with_config(config);
     pair.connect();
     let mut src = Source::new();
@@ -159,4 +156,38 @@ fn with_av_sync_the_browser_may_hold_the_picture_back_up_to_the_maximum() {
         let max = m.ext_vals.play_delay_max.expect("playout-delay max");
         assert_eq!(max.rebase(str0m::media::Frequency::MILLIS).numer(), 120, "playout-delay max");
     }
+}
+
+#[test]
+fn with_bandwidth_estimation_the_session_reports_an_estimate_and_the_viewers_nacks() {
+    let config = SessionConfig {
+        bandwidth: Some(BandwidthConfig { start_bps: 1_000_000, desired_bps: 1_500_000 }),
+        ..SessionConfig::default()
+    };
+    let mut pair = Pair::with_config(config);
+    pair.connect();
+    let mut src = Source::new();
+    stream(&mut pair, &mut src, 60);
+    let net = pair.host.network().clone();
+    let estimate = net.estimate_bps.expect("an estimate from the viewer's TWCC feedback");
+    assert!((100_000..=5_000_000).contains(&estimate), "estimate {estimate}");
+    assert_eq!(net.nacks, 0, "no loss, no NACK");
+    // Three frames lost on the way: the viewer asks for them again (NACK), and the session's
+    // next stats say so.
+    pair.drop_to_viewer = true;
+    stream(&mut pair, &mut src, 3);
+    pair.drop_to_viewer = false;
+    stream(&mut pair, &mut src, 60);
+    let net = pair.host.network();
+    assert!(net.nacks > 0, "the viewer's NACKs are counted: {net:?}");
+    assert!(net.rtt.is_some(), "a round trip from the viewer's reports: {net:?}");
+}
+
+#[test]
+fn without_bandwidth_estimation_there_is_no_estimate() {
+    let mut pair = Pair::new();
+    pair.connect();
+    let mut src = Source::new();
+    stream(&mut pair, &mut src, 60);
+    assert_eq!(pair.host.network().estimate_bps, None);
 }

@@ -61,9 +61,18 @@ pub struct StreamArgs {
     /// Frames per second.
     #[arg(long, default_value_t = 60, value_name = "FPS")]
     pub fps: u32,
-    /// Video bitrate in kbit/s.
+    /// Video bitrate in kbit/s: the most the host sends. It sends less when the network's
+    /// bandwidth estimate says so, and under heavy congestion lowers the frame rate, then the
+    /// size (see --min-bitrate, --fixed-bitrate).
     #[arg(long, default_value_t = 6000, value_name = "KBPS")]
     pub bitrate: u32,
+    /// The least video bitrate rate control goes down to, in kbit/s.
+    #[arg(long, default_value_t = 300, value_name = "KBPS")]
+    pub min_bitrate: u32,
+    /// Send at --bitrate whatever the network does: no bandwidth estimation, no pacing, no
+    /// lower frame rate or size (for a LAN you trust, or to compare).
+    #[arg(long)]
+    pub fixed_bitrate: bool,
     /// Seconds between the status lines the host logs (fps, bitrate, per-stage times).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub status_every: u64,
@@ -118,6 +127,12 @@ impl StreamArgs {
         }
         if !(100..=500_000).contains(&self.bitrate) {
             anyhow::bail!("--bitrate is in kbit/s and must be between 100 and 500000");
+        }
+        if !(50..=self.bitrate).contains(&self.min_bitrate) {
+            anyhow::bail!(
+                "--min-bitrate is in kbit/s and must be between 50 and --bitrate ({})",
+                self.bitrate
+            );
         }
         if !(6..=510).contains(&self.audio_bitrate) {
             anyhow::bail!("--audio-bitrate is in kbit/s and must be between 6 and 510 (Opus)");

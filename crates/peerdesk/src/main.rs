@@ -139,6 +139,8 @@ fn host_config(
         max_size,
         fps: stream.fps,
         bitrate_bps: stream.bitrate.saturating_mul(1000),
+        min_bitrate_bps: stream.min_bitrate.saturating_mul(1000),
+        rate_control: !stream.fixed_bitrate,
         audio: match (&stream.audio, &stream.audio_source) {
             (AudioMode::Off, _) => AudioChoice::Off,
             (AudioMode::Auto, Some(name)) => AudioChoice::Source(name.clone()),
