@@ -42,7 +42,9 @@ export class Peer {
     const codecs = RTCRtpReceiver.getCapabilities('video')?.codecs || [];
     const h264 = codecs.filter((c) => c.mimeType === 'video/H264' &&
       /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42e01f|profile-level-id=42001f/.test(c.sdpFmtpLine || ''));
-    if (h264.length) transceiver.setCodecPreferences(h264);
+    // Keep retransmission (RTX): without it a lost packet costs a keyframe instead of a resend.
+    const rtx = codecs.filter((c) => c.mimeType === 'video/rtx');
+    if (h264.length) transceiver.setCodecPreferences([...h264, ...rtx]);
   }
 
   async createOffer() {

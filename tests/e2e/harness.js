@@ -1,8 +1,8 @@
 // Shared pieces of the end-to-end tests: start real peerdesk processes, drive Debian's
 // Chromium through playwright-core, read what the browser decoded. Every wait is bounded.
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,8 +46,10 @@ const running = new Set();
  * Starts `peerdesk ARGS...` and resolves once stdout prints a line starting with `prefix`
  * ("open " or "listening "), with the URL on that line.
  */
-export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {} } = {}) {
-  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
+export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {}, netns = null } = {}) {
+  // In a namespace `ip netns exec` execs the binary itself: the PID stays the one we end.
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, BIN, ...args]] : [BIN, args];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
   const proc = new Proc(child, name);
   running.add(proc);
   child.on('exit', () => running.delete(proc));
@@ -418,11 +420,59 @@ export async function stopAll() {
   await Promise.all([...running].map((p) => p.kill('SIGKILL')));
 }
 
-/** Launches Chromium with a fresh profile directory. */
-export async function launch() {
+/**
+ * A network namespace of the test's own (loopback and a veth pair): processes started in it
+ * (`start(..., { netns })`, `launch({ netns })`) talk over its loopback only, where `impair`
+ * can drop packets (iptables statistic) or cap the bandwidth (tbf) without touching the
+ * machine's own network. `remove()` deletes it.
+ */
+export function makeNetns(tag) {
+  const name = `peerdesk-${tag}-${process.pid}`;
+  const ip = (...a) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  ip('netns', 'add', name);
+  try {
+    ip('-n', name, 'link', 'set', 'lo', 'up');
+    // Chromium gathers no ICE candidates on a machine whose only interface is loopback: give
+    // it a veth pair (both ends inside), with an address from the range set aside for
+    // benchmarks (RFC 2544). Its traffic never leaves the namespace (a local address goes over
+    // loopback).
+    ip('-n', name, 'link', 'add', 'pd0', 'type', 'veth', 'peer', 'name', 'pd1');
+    ip('-n', name, 'addr', 'add', '198.18.0.1/32', 'dev', 'pd0');
+    ip('-n', name, 'link', 'set', 'pd0', 'up');
+    ip('-n', name, 'link', 'set', 'pd1', 'up');
+  } catch (e) {
+    ip('netns', 'del', name);
+    throw e;
+  }
+  const inNs = (cmd, ...a) => execFileSync('ip', ['netns', 'exec', name, cmd, ...a], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  return {
+    name,
+    /** Drops UDP packets (the media; the signaling is TCP) with probability `p` (0 for none). */
+    dropUdp(p) {
+      inNs('iptables', '-F', 'OUTPUT');
+      if (p > 0) inNs('iptables', '-A', 'OUTPUT', '-p', 'udp', '-m', 'statistic', '--mode', 'random', '--probability', String(p), '-j', 'DROP');
+    },
+    /** UDP packets dropped so far by `dropUdp`'s rule. */
+    droppedUdp() {
+      const m = inNs('iptables', '-L', 'OUTPUT', '-n', '-v', '-x').split('\n').find((l) => l.includes('DROP'));
+      return m ? Number(m.trim().split(/\s+/)[0]) : 0;
+    },
+    remove() {
+      try { ip('netns', 'del', name); } catch { /* already gone */ }
+    },
+  };
+}
+
+/** Launches Chromium with a fresh profile directory (inside `netns` when given). */
+export async function launch({ netns = null } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'peerdesk-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+  let executablePath = '/usr/bin/chromium';
+  if (netns) {
+    executablePath = join(profile, 'chromium-in-netns');
+    writeFileSync(executablePath, `#!/bin/sh\nexec ip netns exec ${netns.name} /usr/bin/chromium "$@"\n`, { mode: 0o755 });
+  }
+  const context = await chromium.launchPersistentContext(join(profile, 'profile'), {
+    executablePath,
     headless: true,
     args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 720 },

@@ -29,8 +29,10 @@ test('the hotkey shows the browser\'s and the host\'s figures, and hides them ag
     const x = await overlay();
     return x.shown && x.titles.includes('Host') ? x : null;
   }, 5000);
-  assert.deepEqual(o.titles, ['Network', 'Video in this browser', 'Host', 'Sound']);
+  assert.deepEqual(o.titles, ['Network', 'Video in this browser', 'Host', 'Rate control', 'Sound']);
   assert.match(o.rows.decoded, /^\d+ fps$/);
+  // Rate control's figures: its target within the demo's 6 Mbit/s cap, at full frame rate.
+  assert.match(o.rows.target, /^\d\.\d\d Mb\/s · 60 fps$/, o.rows.target);
   for (const stage of ['capture', 'convert', 'encode']) assert.match(o.rows[stage], /^\d+\.\d ms$/, stage);
   // The first message after the viewer joined covers a second the host was partly idle in:
   // wait for a full second's figures.
@@ -40,6 +42,7 @@ test('the hotkey shows the browser\'s and the host\'s figures, and hides them ag
   }), 5000);
   assert.ok(host.fps > 30, `the host sends about 60 fps: ${host.fps}`);
   assert.ok(host.encode_ms > 0 && host.frame_p95_ms >= host.frame_p50_ms, JSON.stringify(host));
+  assert.ok(host.target_mbps > 0 && host.target_mbps <= 6, `target within the cap: ${JSON.stringify(host)}`);
   await screenshot(page, 'stats-overlay');
   await page.keyboard.press('Control+Alt+Shift+KeyS');
   assert.equal((await overlay()).shown, false, 'the hotkey hides it');

@@ -1,5 +1,5 @@
-//! The answer to a real Chromium offer (captured from Debian's Chromium 156 with the web
-//! client's settings) negotiates what the host relies on.
+//! The answer to a real Chromium offer (captured from Debian's Chromium 156.0.8078 with the web
+//! client's settings: H.264 and its RTX, Opus, the input channels) negotiates what the host relies on.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +38,18 @@ fn video_is_sent_as_h264_packetization_mode_1_with_playout_delay() {
     assert!(v.contains("profile-level-id=42e01f") || v.contains("profile-level-id=42001f"), "{v}");
     // Same id as Chromium offered (5), so the browser reads it.
     assert!(v.contains("a=extmap:5 http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"), "{v}");
+}
+
+#[test]
+fn lost_packets_can_be_resent_and_the_bandwidth_estimated() {
+    let v = video_section(&answer());
+    // RTX (a resend instead of a keyframe for a lost packet), NACK and PLI, and the
+    // transport-wide feedback the bandwidth estimate is made from.
+    assert!(v.contains("rtx/90000"), "{v}");
+    assert!(v.contains("a=fmtp:103 apt=102") || v.contains("a=fmtp:109 apt=108"), "{v}");
+    assert!(v.contains("nack\r\n") && v.contains("nack pli"), "{v}");
+    assert!(v.contains("transport-cc"), "{v}");
+    assert!(v.contains("transport-wide-cc-extensions-01"), "{v}");
 }
 
 #[test]
