@@ -248,10 +248,18 @@ export async function startAvMonitor(page, beat) {
  * both this machine's Unix clock) and when it was presented. `tc` is sceneLayout(W, H).timecode
  * for the scene's W x H. Read the results with `timecodes(page)`.
  */
-export function startTimecodeMonitor(page, tc, [W, H]) {
-  return page.evaluate(([tc, W, H]) => {
+export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
+  return page.evaluate(([tc, W, H, marker]) => {
     const video = document.getElementById('video');
-    const m = { frames: [], presented: 0, unreadable: 0 };
+    const m = { frames: [], presented: 0, unreadable: 0, marks: [], keys: [] };
+    // With the scene's marker position: whether each presented frame shows the marker "on"
+    // (magenta, red above 128; cyan when off), and when each key went down in this page
+    // (capture phase, before the client sends it), for input-to-photon.
+    if (marker) window.addEventListener('keydown', () => m.keys.push(performance.timeOrigin + performance.now()), true);
+    const mc = document.createElement('canvas');
+    mc.width = 1;
+    mc.height = 1;
+    const mg = mc.getContext('2d', { willReadFrequently: true });
     window.__tc = m;
     const canvas = document.createElement('canvas');
     const g = canvas.getContext('2d', { willReadFrequently: true });
@@ -278,6 +286,11 @@ export function startTimecodeMonitor(page, tc, [W, H]) {
           code = code * 2 + (luma >= 128 ? 1 : 0);
         }
         const presented = performance.timeOrigin + (meta.expectedDisplayTime ?? now);
+        if (marker) {
+          mg.drawImage(video, marker[0] * sx, marker[1] * sy, 1, 1, 0, 0, 1, 1);
+          m.marks.push({ presented, on: mg.getImageData(0, 0, 1, 1).data[0] > 128 });
+          if (m.marks.length > 20000) m.marks.splice(0, 5000);
+        }
         // The code is the low 32 bits of the drawing time.
         let g2g = (presented % 4294967296) - code;
         if (g2g < -2147483648) g2g += 4294967296;
@@ -289,7 +302,24 @@ export function startTimecodeMonitor(page, tc, [W, H]) {
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
-  }, [tc, W, H]);
+  }, [tc, W, H, marker]);
+}
+
+/**
+ * Input to photon, from a monitor started with the marker: for every key that went down, the
+ * time from then to the first presented frame whose marker differs from the one before the key.
+ */
+export async function inputToPhoton(page) {
+  return page.evaluate(() => {
+    const { marks, keys } = window.__tc;
+    const out = [];
+    for (const k of keys) {
+      const before = [...marks].reverse().find((f) => f.presented <= k);
+      const after = before && marks.find((f) => f.presented > k && f.on !== before.on);
+      if (after) out.push(after.presented - k);
+    }
+    return { delays: out, keys: keys.length };
+  });
 }
 
 /** The frames read so far: [{presented (epoch ms), g2g (ms)}]. */

@@ -1,10 +1,12 @@
 // The glass-to-glass machinery (bench/latency.js measures with it; this only checks it works):
 // the test scene draws a time code in every frame, the page reads it from every presented frame,
-// and the host's own stage figures arrive beside it. No timing is asserted beyond sanity.
+// and the host's own stage figures arrive beside it; keys pressed in the page flip the scene's
+// marker and the page times the first frame showing it (input to photon). No timing is asserted
+// beyond sanity.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startDemoPage, teardown, poll, sceneLayout, startTimecodeMonitor, timecodes } from './harness.js';
+import { startDemoPage, teardown, poll, sceneLayout, startTimecodeMonitor, timecodes, inputToPhoton } from './harness.js';
 
 let browser;
 let page;
@@ -18,7 +20,8 @@ before(async () => {
 after(() => teardown(browser));
 
 test('every presented frame carries a readable time code, and the host\'s figures arrive', { timeout: 30000 }, async () => {
-  await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
+  const layout = sceneLayout(W, H);
+  await startTimecodeMonitor(page, layout.timecode, [W, H], layout.marker);
   const frames = await poll('60 frames with a time code', async () => {
     const f = await timecodes(page);
     return f.length >= 60 ? f : null;
@@ -32,4 +35,18 @@ test('every presented frame carries a readable time code, and the host\'s figure
   assert.ok(presented.every((t, i) => i === 0 || t >= presented[i - 1]), 'in presentation order');
   const host = await poll('the host\'s stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
   for (const k of ['capture_ms', 'convert_ms', 'encode_ms', 'frame_p50_ms']) assert.ok(host[k] > 0, `${k}: ${host[k]}`);
+});
+
+test('a key pressed in the page shows in a presented frame: input to photon is measured', { timeout: 30000 }, async () => {
+  await page.click('#stage', { position: { x: 10, y: 10 } });
+  await page.waitForTimeout(300);
+  for (let k = 0; k < 5; k += 1) {
+    await page.keyboard.press('KeyA');
+    await page.waitForTimeout(300);
+  }
+  const { delays, keys } = await inputToPhoton(page);
+  console.log(`# input to photon over ${delays.length} keys: ${delays.map((d) => d.toFixed(1)).join(', ')} ms`);
+  assert.equal(keys, 5, 'the page saw every key go down');
+  assert.equal(delays.length, 5, 'each key flipped the marker in a later frame');
+  assert.ok(delays.every((d) => d > 0 && d < 1000), `sane: ${delays}`);
 });
