@@ -479,15 +479,41 @@ export function makeNetns(tag) {
     name,
     /** Drops UDP packets (the media; the signaling is TCP) with probability `p` (0 for none). */
     dropUdp(p) {
-      inNs('iptables', '-F', 'OUTPUT');
-      if (p > 0) inNs('iptables', '-A', 'OUTPUT', '-p', 'udp', '-m', 'statistic', '--mode', 'random', '--probability', String(p), '-j', 'DROP');
+      inNs('iptables', '-F', 'INPUT');
+      if (p > 0) inNs('iptables', '-A', 'INPUT', '-p', 'udp', '-m', 'statistic', '--mode', 'random', '--probability', String(p), '-j', 'DROP');
     },
     /** UDP packets dropped so far by `dropUdp`'s rule. */
     droppedUdp() {
-      const m = inNs('iptables', '-L', 'OUTPUT', '-n', '-v', '-x').split('\n').find((l) => l.includes('DROP'));
+      const m = inNs('iptables', '-L', 'INPUT', '-n', '-v', '-x').split('\n').find((l) => l.includes('DROP'));
       return m ? Number(m.trim().split(/\s+/)[0]) : 0;
     },
-    remove() {
+    /**
+     * Delays every UDP packet by `ms` each way (a round trip of twice that) through our
+     * user-space delayer (NFQUEUE; the kernel here has no netem). Resolves once it runs.
+     */
+    async delayUdp(ms) {
+      const child = spawn('ip', ['netns', 'exec', name, join(dirname(BIN), 'netdelay'), '--queue', '7', '--delay-ms', String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = new Proc(child, 'netdelay');
+      running.add(proc);
+      child.on('exit', () => running.delete(proc));
+      await new Promise((resolvePromise, reject) => {
+        const timer = setTimeout(() => reject(new Error(`netdelay did not start: ${proc.stderr}`)), 10000);
+        child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolvePromise(); } });
+        child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`netdelay exited with ${code}: ${proc.stderr}`)); });
+      });
+      inNs('iptables', '-A', 'OUTPUT', '-p', 'udp', '-j', 'NFQUEUE', '--queue-num', '7', '--queue-bypass');
+      this.delayer = proc;
+    },
+    /**
+     * Caps the namespace's loopback at `kbit` kbit/s with a token bucket (tbf) whose queue holds
+     * at most `latencyMs` of traffic: a bottleneck link. 0 removes it.
+     */
+    capBandwidth(kbit, latencyMs = 200) {
+      try { inNs('tc', 'qdisc', 'del', 'dev', 'lo', 'root'); } catch { /* none yet */ }
+      if (kbit > 0) inNs('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '16kb', 'latency', `${latencyMs}ms`);
+    },
+    async remove() {
+      await this.delayer?.kill();
       try { ip('netns', 'del', name); } catch { /* already gone */ }
     },
   };

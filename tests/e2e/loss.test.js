@@ -24,7 +24,7 @@ before(async () => {
 
 after(async () => {
   await teardown(browser);
-  ns?.remove();
+  await ns?.remove();
 });
 
 /** The browser's video counters and the host's latest stats message. */

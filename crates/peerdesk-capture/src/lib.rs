@@ -17,7 +17,7 @@ pub mod scene;
 pub use cursor::{CursorEvent, CursorImage, CursorPosition};
 pub use frame::{Frame, LatestSlot};
 pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
-pub use scene::{SceneControl, SceneLayout, TestScene};
+pub use scene::{SceneControl, SceneLayout, TIMECODE_BITS, TestScene};
 
 use std::time::Instant;
 

@@ -6,7 +6,9 @@
 //! SPEC: `x,y,w,h,RRGGBB;...` (defaults to four fields at known places).
 //!
 //! `--animate FPS`: also redraws a band of moving colour bars over the middle 70% of the
-//! screen FPS times a second (moving content for benchmarks).
+//! screen FPS times a second (moving content for benchmarks), and with each redraw the Unix time
+//! in milliseconds as the test scene's time code (32 black or white blocks where the scene has
+//! them, `SceneLayout::timecode`), so glass to glass can be read off an X11 desktop too.
 //!
 //! Commands on stdin, one a line: `cursor-red` sets a 16x16 cursor, red with a transparent
 //! left half, hotspot (3, 5), on the window; `cursor-hide` sets a fully transparent one. Each
@@ -151,6 +153,8 @@ fn animate(display: &str, win: u32, fps: u32) {
                 )
             })
             .collect();
+        let mut fields = fields;
+        fields.extend(timecode(w as u32, h as u32));
         peerdesk_testkit::draw(&conn, win, &fields);
         next += period;
         let now = std::time::Instant::now();
@@ -160,6 +164,22 @@ fn animate(display: &str, win: u32, fps: u32) {
             next = now;
         }
     }
+}
+
+/// The time code blocks for now (low 32 bits of the Unix time in ms), where the test scene of
+/// a `w` x `h` screen draws them.
+fn timecode(w: u32, h: u32) -> Vec<peerdesk_testkit::Field> {
+    let layout = peerdesk_capture::SceneLayout::new(w, h);
+    let tc = layout.timecode;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let code = now.as_millis() as u32;
+    (0..peerdesk_capture::TIMECODE_BITS)
+        .map(|bit| {
+            let on = code >> (peerdesk_capture::TIMECODE_BITS - 1 - bit) & 1 == 1;
+            let v = if on { 255 } else { 0 };
+            ((tc.x + bit * layout.block) as i16, tc.y as i16, layout.block as u16, tc.h as u16, [v, v, v])
+        })
+        .collect()
 }
 
 /// Sets a 16x16 ARGB cursor (premultiplied pixels) on `win` through the RENDER extension.

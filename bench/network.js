@@ -1,0 +1,151 @@
+// Bad networks: the host, its server and Debian's Chromium run in a network namespace of the
+// benchmark's own, streaming an X11 desktop (an Xvfb of its own; xprobe --animate redraws moving
+// colour bars and the time code 60 times a second). Two runs:
+//
+// - loss: 40 ms round trip (our user-space delayer, 20 ms each way) and 5% of the UDP packets
+//   dropped (iptables statistic), for --seconds; then the loss stops. Reports glass to glass
+//   (which includes the 20 ms one way), presented fps, the longest gap between presented frames,
+//   freezes over 500 ms, NACKs and PLIs, and how long after the loss stopped the stream was back
+//   at full quality (a second of 55+ presented frames with the host at full frame rate and size).
+// - bottleneck: a 3 Mbit/s token bucket (tbf) on the namespace's loopback, 40 ms round trip, for
+//   --seconds, at 1920x1080 (the bars need about 3.7 Mbit/s). Reports, second by second, what
+//   the host sends and its rate control's target, when the sent rate first stayed under the cap,
+//   and glass to glass after that. With --host-args "--fixed-bitrate" for comparison.
+//
+//   cargo build && node bench/network.js [--seconds 15] [--runs loss,bottleneck] [--loss 0.05]
+//     [--rtt 40] [--host-args "..."]
+
+import { cpus } from 'node:os';
+import {
+  start, startXvfb, startXprobe, stopAll, launch, waitForFrames, makeNetns, sceneLayout,
+  startTimecodeMonitor, timecodes, timecodeCounts, poll,
+} from '../tests/e2e/harness.js';
+import { percentile } from './lib.js';
+
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+};
+const SECONDS = Number(arg('--seconds', '15'));
+const RUNS = arg('--runs', 'loss,bottleneck').split(',');
+const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
+const LOSS = Number(arg('--loss', '0.05'));
+const RTT = Number(arg('--rtt', '40'));
+
+const counters = (page) => page.evaluate(async () => {
+  let v = {};
+  (await window.peerdesk.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') v = s; });
+  return { frames: v.framesDecoded || 0, nacks: v.nackCount || 0, plis: v.pliCount || 0, host: window.peerdesk.hostStats };
+});
+
+async function setUp(ns, size) {
+  const [W, H] = size.split('x').map(Number);
+  const xvfb = await startXvfb(size);
+  await startXprobe(xvfb.display, undefined, ['--animate', '60']);
+  const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ', { netns: ns });
+  await start(['host', '--server', server.url, '--room', 'bench', '--source', 'x11', '--display', xvfb.display,
+    '--audio', 'none', ...HOST_ARGS], 'open ', { netns: ns });
+  const browser = await launch({ netns: ns });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  await page.goto(`${server.url}/?room=bench`);
+  await waitForFrames(page, 1, 20000);
+  await page.waitForTimeout(2000);
+  await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
+  return { browser, page };
+}
+
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
+
+function summary(frames, secs) {
+  const g2g = frames.map((f) => f.g2g);
+  const gaps = frames.slice(1).map((f, k) => f.presented - frames[k].presented);
+  return {
+    p50: percentile(g2g, 50), p95: percentile(g2g, 95), fps: frames.length / secs,
+    longestGap: Math.max(0, ...gaps), freezes: gaps.filter((g) => g > 500).length,
+  };
+}
+
+async function lossRun() {
+  const ns = makeNetns('bench-loss');
+  try {
+    if (RTT > 0) await ns.delayUdp(RTT / 2);
+    const { browser, page } = await setUp(ns, '1280x720');
+    const c0 = await counters(page);
+    ns.dropUdp(LOSS);
+    const t0 = Date.now();
+    const trace = [];
+    for (let s = 0; s < SECONDS; s += 1) {
+      await page.waitForTimeout(1000);
+      const h = (await counters(page)).host;
+      trace.push(h ? `${h.fps.toFixed(0)} fps ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; est ${h.estimate_mbps?.toFixed(2)}; loss ${h.loss_pct.toFixed(0)}%; ${h.target_fps}/${h.scale})` : '-');
+    }
+    const frames = (await timecodes(page)).filter((f) => f.presented >= t0);
+    const c1 = await counters(page);
+    const dropped = ns.droppedUdp();
+    ns.dropUdp(0);
+    const stopped = Date.now();
+    const back = await poll('full quality again', async () => {
+      const a = await counters(page);
+      await page.waitForTimeout(1000);
+      const b = await counters(page);
+      return b.frames - a.frames >= 55 && b.host?.target_fps === 60 && b.host?.scale === 1 ? Date.now() : null;
+    }, 30000);
+    await browser.close_();
+    return { trace, ...summary(frames, SECONDS), nacks: c1.nacks - c0.nacks, plis: c1.plis - c0.plis, dropped,
+      recovery: (back - stopped) / 1000 };
+  } finally {
+    await stopAll();
+    await ns.remove();
+  }
+}
+
+async function bottleneckRun() {
+  const ns = makeNetns('bench-cap');
+  try {
+    await ns.delayUdp(20);
+    const { browser, page } = await setUp(ns, '1920x1080');
+    ns.capBandwidth(3000);
+    const t0 = Date.now();
+    const seconds = [];
+    for (let s = 0; s < SECONDS; s += 1) {
+      await page.waitForTimeout(1000);
+      const h = (await counters(page)).host;
+      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null, scale: h?.scale ?? null });
+    }
+    // Settled: the first second from which every later one sent under 3 Mbit/s.
+    let settled = seconds.length;
+    for (let s = seconds.length - 1; s >= 0 && seconds[s].sent !== null && seconds[s].sent < 3; s -= 1) settled = s;
+    const all = (await timecodes(page)).filter((f) => f.presented >= t0);
+    const after = all.filter((f) => f.presented >= t0 + (settled + 1) * 1000);
+    await browser.close_();
+    return {
+      seconds,
+      settled: settled < seconds.length ? settled + 1 : null,
+      whole: summary(all, SECONDS),
+      ...summary(after, Math.max(1, SECONDS - settled - 1)),
+    };
+  } finally {
+    await stopAll();
+    await ns.remove();
+  }
+}
+
+const head = `machine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}`;
+if (RUNS.includes('loss')) {
+  const r = await lossRun();
+  console.log(`\n${head}\n\nloss: 1280x720 X11 desktop, ${RTT} ms round trip, ${LOSS * 100}% UDP loss`);
+  console.log('| glass to glass p50 / p95 (ms) | presented fps | longest gap (ms) | freezes > 500 ms | packets dropped | NACKs | PLIs | back to full quality after the loss (s) |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  console.log(`host each second: sent fps, Mb/s (target; estimate; loss; fps/scale allowed): ${r.trace.join(' · ')}`);
+  console.log(`| ${r.p50.toFixed(1)} / ${r.p95.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.longestGap.toFixed(0)} | ${r.freezes} | ${r.dropped} | ${r.nacks} | ${r.plis} | ${r.recovery.toFixed(1)} |`);
+}
+if (RUNS.includes('bottleneck')) {
+  const r = await bottleneckRun();
+  console.log(`\n${head}\n\nbottleneck: 1920x1080 X11 desktop, 3 Mbit/s, 40 ms round trip`);
+  console.log(`sent Mb/s each second (target): ${r.seconds.map((s) => `${s.sent?.toFixed(2)} (${s.target?.toFixed(2)})`).join(', ')}`);
+  console.log(`host fps / scale each second: ${r.seconds.map((s) => `${s.fps?.toFixed(0)}/${s.scale}`).join(', ')}`);
+  console.log('| under the cap from second | glass to glass after that p50 / p95 (ms) | presented fps after | glass to glass, whole run p50 / p95 | presented fps, whole run | longest gap (ms) | freezes > 500 ms |');
+  console.log('|---|---|---|---|---|---|---|');
+  const w = r.whole;
+  console.log(`| ${r.settled ?? 'never'} | ${f1(r.p50)} / ${f1(r.p95)} | ${f1(r.fps)} | ${f1(w.p50)} / ${f1(w.p95)} | ${f1(w.fps)} | ${w.longestGap.toFixed(0)} | ${w.freezes} |`);
+}
