@@ -1,6 +1,11 @@
 // A static X desktop costs the host almost nothing (XDamage: no change, no capture, no encode),
 // and a browser that joins while it is idle still gets the picture at once (the keyframe is
 // made from the last frame, not from a change that never comes).
+//
+// The host runs with --fixed-bitrate: this measures the capture and encode pipeline. With rate
+// control on, str0m's bandwidth estimator keeps a 50 kbit/s padding floor (about 200 tiny
+// packets a second) that costs some 5% of a core more on an idle screen; docs/PERFORMANCE.md
+// has the figure.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +22,7 @@ before(async () => {
   const xvfb = await startXvfb('1280x720');
   await startXprobe(xvfb.display);
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display], 'open ');
+  host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display, '--fixed-bitrate'], 'open ');
   first = await launch();
 });
 
