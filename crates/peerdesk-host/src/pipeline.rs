@@ -217,11 +217,13 @@ impl Pipeline {
                     if let Some(rc) = rate.as_mut() {
                         rc.tick(&frame, encoder.as_mut(), &network, &stats);
                     }
-                    // A lowered frame rate: leave out frames that come too soon after the last.
-                    let (_, fps, _) = encoder.rate();
-                    let interval = Duration::from_secs(1) / fps.max(1);
-                    if !keyframe.load(Ordering::Acquire)
+                    // A frame rate lowered by rate control: leave out frames that come too soon
+                    // after the last (at full rate the source's own limit is the only one).
+                    let lowered = rate.as_ref().and_then(|rc| rc.lowered_fps(encoder.rate().1));
+                    if let Some(fps) = lowered
+                        && !keyframe.load(Ordering::Acquire)
                         && last_encoded.is_some_and(|t| {
+                            let interval = Duration::from_secs(1) / fps.max(1);
                             frame.captured_at + FRAME_GATE_SLACK < t + interval && frame.captured_at > t
                         })
                     {
@@ -339,6 +341,8 @@ struct RateControl {
     max_size: (Option<u32>, Option<u32>),
     next: Instant,
     last: Option<RateDecision>,
+    /// The stream's frame rate (`--fps`).
+    full_fps: u32,
     /// Sizes of the frames encoded in the last second, for the bitrate actually sent.
     sent: std::collections::VecDeque<(Instant, usize)>,
 }
@@ -346,12 +350,18 @@ struct RateControl {
 impl RateControl {
     fn new(setup: RateSetup) -> Self {
         Self {
+            full_fps: setup.limits.fps,
             policy: RatePolicy::new(setup.limits),
             max_size: setup.max_size,
             next: Instant::now(),
             last: None,
             sent: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The frame rate in force when rate control has lowered it below the stream's own.
+    fn lowered_fps(&self, fps: u32) -> Option<u32> {
+        (fps < self.full_fps).then_some(fps)
     }
 
     fn encoded(&mut self, at: Instant, bytes: usize) {
