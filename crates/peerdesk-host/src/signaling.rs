@@ -354,8 +354,6 @@ fn announce(url: &str) {
     let _ = out.flush();
 }
 
-/// Every second: the host's own figures to every viewer (the page's stats overlay). Every
-/// `every`: a status line in the log, over the same numbers.
 /// The video's settings without rate control.
 #[derive(Clone, Copy, Debug)]
 struct Fixed {
@@ -363,6 +361,8 @@ struct Fixed {
     fps: u32,
 }
 
+/// Every second: the host's own figures to every viewer (the page's stats overlay). Every
+/// `every`: a status line in the log, over the same numbers.
 async fn status_loop(
     pipeline: Arc<Pipeline>,
     audio: Option<Arc<AudioStream>>,
