@@ -68,7 +68,7 @@ pub struct NetworkStats {
     pub loss: f32,
     /// Round-trip time, from the viewer's reports.
     pub rtt: Option<Duration>,
-    /// Retransmission requests (NACK), keyframe requests (PLI, FIR) from the viewer, in all.
+    /// Retransmission requests (NACK) from the viewer, in all.
     pub nacks: u64,
     /// Picture loss indications.
     pub plis: u64,
