@@ -67,8 +67,9 @@ fn the_answer_puts_audio_and_video_in_one_stream() {
 
 #[test]
 fn a_page_without_audio_gets_video_only() {
-    // The Chromium fixture offers video and data channels, no audio.
-    let offer = include_str!("fixtures/chromium-156-offer.sdp");
+    // An offer Chromium made for the web client before it took sound: video and data
+    // channels, no audio section.
+    let offer = include_str!("fixtures/chromium-156-offer-no-audio.sdp");
     let addr = "127.0.0.1:5000".parse().unwrap();
     let (mut session, answer) = peerdesk_session::Session::accept_offer(
         offer,
