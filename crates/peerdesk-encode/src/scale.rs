@@ -14,17 +14,17 @@ pub fn fit((w, h): (u32, u32), (max_w, max_h): (Option<u32>, Option<u32>)) -> (u
     }
     let sx = max_w.map_or(1.0, |m| f64::from(m) / f64::from(w));
     let sy = max_h.map_or(1.0, |m| f64::from(m) / f64::from(h));
-    let s = sx.min(sy).min(1.0);
-    let even = |v: f64| ((v.round() as u32) & !1).max(2);
-    (even(f64::from(w) * s), even(f64::from(h) * s))
+    scaled((w, h), sx.min(sy))
 }
 
-/// `size` times `scale` (0 < scale <= 1), rounded to even sides; `size` itself at 1.0.
+/// `size` times `scale` (at most 1: never larger), each side rounded to an even number, at
+/// least 2 (4:2:0 video needs even sides).
 pub fn scaled((w, h): (u32, u32), scale: f64) -> (u32, u32) {
-    if scale >= 1.0 || w == 0 || h == 0 {
+    if w == 0 || h == 0 {
         return (w, h);
     }
-    let even = |v: u32| (((f64::from(v) * scale).round() as u32) & !1).max(2);
+    let s = scale.min(1.0);
+    let even = |v: u32| (((f64::from(v) * s).round() as u32) & !1).max(2);
     (even(w), even(h))
 }
 

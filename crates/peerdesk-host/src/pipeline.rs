@@ -219,7 +219,7 @@ impl Pipeline {
                     }
                     // A frame rate lowered by rate control: leave out frames that come too soon
                     // after the last (at full rate the source's own limit is the only one).
-                    let lowered = rate.as_ref().and_then(|rc| rc.lowered_fps(encoder.rate().1));
+                    let lowered = rate.as_ref().and_then(RateControl::lowered_fps);
                     if let Some(fps) = lowered
                         && !keyframe.load(Ordering::Acquire)
                         && last_encoded.is_some_and(|t| {
@@ -341,8 +341,6 @@ struct RateControl {
     max_size: (Option<u32>, Option<u32>),
     next: Instant,
     last: Option<RateDecision>,
-    /// The stream's frame rate (`--fps`).
-    full_fps: u32,
     /// Sizes of the frames encoded in the last second, for the bitrate actually sent.
     sent: std::collections::VecDeque<(Instant, usize)>,
 }
@@ -350,7 +348,6 @@ struct RateControl {
 impl RateControl {
     fn new(setup: RateSetup) -> Self {
         Self {
-            full_fps: setup.limits.fps,
             policy: RatePolicy::new(setup.limits),
             max_size: setup.max_size,
             next: Instant::now(),
@@ -360,8 +357,8 @@ impl RateControl {
     }
 
     /// The frame rate in force when rate control has lowered it below the stream's own.
-    fn lowered_fps(&self, fps: u32) -> Option<u32> {
-        (fps < self.full_fps).then_some(fps)
+    fn lowered_fps(&self) -> Option<u32> {
+        self.last.map(|d| d.fps).filter(|&fps| fps < self.policy.full_fps())
     }
 
     fn encoded(&mut self, at: Instant, bytes: usize) {
@@ -399,11 +396,10 @@ impl RateControl {
         let sent = self.sent_bps(now);
         let d = self.policy.update(now, report.estimate_bps, report.loss, sent);
         stats.record_rate(d, report.estimate_bps, report.loss);
-        let changed_shape = self.last.is_none_or(|l| (l.fps, l.scale) != (d.fps, d.scale));
         if self.last == Some(d) {
             return;
         }
-        if changed_shape && self.last.is_some() {
+        if self.last.is_some_and(|l| (l.fps, l.scale) != (d.fps, d.scale)) {
             info!(
                 "rate control: {} fps at {:.0}% size, {:.2} Mb/s (estimate {}, loss {:.1}%)",
                 d.fps,

@@ -96,6 +96,11 @@ impl RatePolicy {
         SCALES[step.saturating_sub(1).min(SCALES.len() - 1)]
     }
 
+    /// The stream's own frame rate (`--fps`), which a decision may halve.
+    pub fn full_fps(&self) -> u32 {
+        self.limits.fps
+    }
+
     /// The source's full size changed (a resolution change on the host).
     pub fn set_pixels(&mut self, pixels: u64) {
         self.limits.pixels = pixels;
