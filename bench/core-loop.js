@@ -8,14 +8,10 @@
 
 import { cpus } from 'node:os';
 import { start, stopAll, launch, waitForFrames } from '../tests/e2e/harness.js';
-import { percentile, steadyState } from './lib.js';
+import { arg, percentile, steadyState } from './lib.js';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const SECONDS = arg('seconds', 10);
-const RUNS = arg('runs', 5);
+const SECONDS = Number(arg('--seconds', '10'));
+const RUNS = Number(arg('--runs', '5'));
 const CONFIGS = [
   { width: 1280, height: 720, fps: 60 },
   { width: 1920, height: 1080, fps: 60 },

@@ -12,25 +12,15 @@
 import { cpus } from 'node:os';
 import {
   start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
-  inputToPhoton,
+  inputToPhoton, videoStats,
 } from '../tests/e2e/harness.js';
-import { percentile } from './lib.js';
+import { arg, percentile } from './lib.js';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const SECONDS = Number(arg('--seconds', '10'));
 const SIZES = arg('--sizes', '1280x720,1920x1080').split(',').map((s) => s.split('x').map(Number));
 const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
 
-async function dropped(page) {
-  return page.evaluate(async () => {
-    let d = 0;
-    (await window.peerdesk.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') d = s.framesDropped || 0; });
-    return d;
-  });
-}
+const dropped = async (page) => (await videoStats(page)).framesDropped;
 
 async function measure(W, H) {
   const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS], 'open ');

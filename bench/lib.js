@@ -1,7 +1,14 @@
-// Shared pieces of the benchmarks: reading the host's own status line, percentiles, CPU.
+// Shared pieces of the benchmarks: the command line, reading the host's own status line,
+// percentiles, CPU.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { videoStats, cpuSeconds } from '../tests/e2e/harness.js';
+
+/** The value after `--name` on the command line, as a string, or `dflt`. */
+export function arg(name, dflt) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : dflt;
+}
 
 /** CPU seconds used so far by the thread named `name` of process `pid` (from /proc). */
 export function threadCpuSeconds(pid, name) {

@@ -18,25 +18,17 @@
 import { cpus } from 'node:os';
 import {
   start, startXvfb, startXprobe, stopAll, launch, waitForFrames, makeNetns, sceneLayout,
-  startTimecodeMonitor, timecodes, timecodeCounts, poll,
+  startTimecodeMonitor, timecodes, poll, videoStats,
 } from '../tests/e2e/harness.js';
-import { percentile } from './lib.js';
+import { arg, percentile } from './lib.js';
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : dflt;
-};
 const SECONDS = Number(arg('--seconds', '15'));
 const RUNS = arg('--runs', 'loss,bottleneck').split(',');
 const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
 const LOSS = Number(arg('--loss', '0.05'));
 const RTT = Number(arg('--rtt', '40'));
 
-const counters = (page) => page.evaluate(async () => {
-  let v = {};
-  (await window.peerdesk.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') v = s; });
-  return { frames: v.framesDecoded || 0, nacks: v.nackCount || 0, plis: v.pliCount || 0, host: window.peerdesk.hostStats };
-});
+const counters = videoStats;
 
 async function setUp(ns, size) {
   const [W, H] = size.split('x').map(Number);
@@ -88,7 +80,7 @@ async function lossRun() {
       const a = await counters(page);
       await page.waitForTimeout(1000);
       const b = await counters(page);
-      return b.frames - a.frames >= 55 && b.host?.target_fps === 60 && b.host?.scale === 1 ? Date.now() : null;
+      return b.framesDecoded - a.framesDecoded >= 55 && b.host?.target_fps === 60 && b.host?.scale === 1 ? Date.now() : null;
     }, 30000);
     await browser.close_();
     return { trace, ...summary(frames, SECONDS), nacks: c1.nacks - c0.nacks, plis: c1.plis - c0.plis, dropped,

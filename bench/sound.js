@@ -17,10 +17,9 @@ import {
   start, startXvfb, startPulse, stopAll, launch, waitForFrames, waitForAudioTrack, poll, sceneLayout, startAvMonitor,
   avOnsets, avOffsets,
 } from '../tests/e2e/harness.js';
-import { percentile, threadCpuSeconds } from './lib.js';
+import { arg, percentile, threadCpuSeconds } from './lib.js';
 
-const i = process.argv.indexOf('--seconds');
-const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 20;
+const SECONDS = Number(arg('--seconds', '20'));
 const W = 1280;
 const H = 720;
 

@@ -8,10 +8,9 @@
 
 import { cpus } from 'node:os';
 import { start, startXvfb, startXprobe, stopAll, launch, waitForFrames } from '../tests/e2e/harness.js';
-import { steadyState } from './lib.js';
+import { arg, steadyState } from './lib.js';
 
-const i = process.argv.indexOf('--seconds');
-const SECONDS = i > 0 ? Number(process.argv[i + 1]) : 10;
+const SECONDS = Number(arg('--seconds', '10'));
 
 async function measure(size, animate) {
   const xvfb = await startXvfb(size);

@@ -580,7 +580,11 @@ export async function screenshot(page, name) {
   return path;
 }
 
-/** Inbound video statistics of the page's current connection, or null. */
+/**
+ * Inbound video statistics of the page's current connection (with the repair counters: NACKs
+ * and PLIs sent, packets lost and resent, keyframes decoded, frames dropped) and the host's
+ * latest `stats` message, or null before there is a video stream.
+ */
 export function videoStats(page) {
   return page.evaluate(async () => {
     const pc = window.peerdesk?.pc;
@@ -590,7 +594,20 @@ export function videoStats(page) {
     report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') v = s; });
     if (!v) return null;
     const video = document.getElementById('video');
-    return { framesDecoded: v.framesDecoded || 0, width: video.videoWidth, height: video.videoHeight, timestamp: v.timestamp, state: pc.connectionState };
+    return {
+      framesDecoded: v.framesDecoded || 0,
+      width: video.videoWidth,
+      height: video.videoHeight,
+      timestamp: v.timestamp,
+      state: pc.connectionState,
+      keyFramesDecoded: v.keyFramesDecoded || 0,
+      framesDropped: v.framesDropped || 0,
+      nacks: v.nackCount || 0,
+      plis: v.pliCount || 0,
+      lost: v.packetsLost || 0,
+      retransmitted: v.retransmittedPacketsReceived ?? null,
+      host: window.peerdesk.hostStats ?? null,
+    };
   });
 }
 
