@@ -35,11 +35,11 @@ async function setUp(ns, size) {
   const xvfb = await startXvfb(size);
   await startXprobe(xvfb.display, undefined, ['--animate', '60']);
   const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ', { netns: ns });
-  await start(['host', '--server', server.url, '--room', 'bench', '--source', 'x11', '--display', xvfb.display,
+  const host = await start(['host', '--server', server.url, '--room', 'bench', '--source', 'x11', '--display', xvfb.display,
     '--audio', 'none', ...HOST_ARGS], 'open ', { netns: ns });
   const browser = await launch({ netns: ns });
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-  await page.goto(`${server.url}/?room=bench`);
+  await page.goto(host.url);
   await waitForFrames(page, 1, 20000);
   await page.waitForTimeout(2000);
   await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);

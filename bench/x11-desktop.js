@@ -20,7 +20,7 @@ async function measure(size, animate) {
     '--display', xvfb.display, '--status-every', String(SECONDS)], 'open ');
   const browser = await launch();
   const page = await browser.newPage();
-  await page.goto(`${server.url}/?room=bench`);
+  await page.goto(host.url);
   await waitForFrames(page, 1, 20000);
   await page.waitForTimeout(2000);
   const r = await steadyState(page, host, SECONDS);

@@ -6,25 +6,40 @@ import { InputCapture } from './input.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
+import {
+  secretFromFragment, secureContextProblem, importSecret, sdpFingerprint, nonce, hostProofOk, viewerProof, DENIED,
+} from './pairing.js';
 
 const view = new View(document);
 const room = new URLSearchParams(location.search).get('room');
 
 if (!room) {
-  view.showJoin((name) => { location.search = `?room=${encodeURIComponent(name)}`; });
+  view.showJoin((url) => { location.href = url; });
 } else {
-  run(room);
+  run(room, secretFromFragment(location.hash));
 }
 
-function run(room) {
+function run(room, secretText) {
   view.showStage(room);
+  // Without the link's secret, or without WebCrypto, no host will let this page in: say why
+  // and do not even connect.
+  const problem = !secretText ? DENIED.no_key : secureContextProblem(window);
+  if (problem) {
+    view.setStatus(problem, 'error');
+    window.peerdesk = { room, get status() { return view.statusText.textContent; } };
+    return;
+  }
+  const secretReady = importSecret(secretText);
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   let peer = null;
   let hostPresent = false;
   let retryTimer = null;
   let fatal = false;
+  // What the host said this page may do ({role, may_control, peer}), once it proved its link.
+  let role = null;
 
-  const input = new InputCapture(view.video, (ev) => (peer ? peer.sendInput(ev) : false));
+  // The page sends input only while it controls; the host enforces the same on its side.
+  const input = new InputCapture(view.video, (ev) => (peer && role?.role === 'control' ? peer.sendInput(ev) : false));
   view.lock.addEventListener('click', (e) => {
     e.stopPropagation();
     input.lockPointer();
@@ -63,6 +78,9 @@ function run(room) {
     get status() { return view.statusText.textContent; },
     get stream() { return view.video.srcObject; },
     get hostStats() { return hostStats; },
+    get role() { return role; },
+    // The raw data channels, for people debugging (and for the tests of a hostile page).
+    get channels() { return peer ? { input: peer.reliable, motion: peer.motion } : null; },
   };
 
   view.video.addEventListener('playing', () => { if (peer) view.setStatus('', null); });
@@ -94,7 +112,10 @@ function run(room) {
         view.setStatus('The host went away. Waiting for it to come back…');
         break;
       case 'answer':
-        peer?.acceptAnswer(m.sdp).catch((e) => failed(`The host's answer was not usable: ${e.message}`));
+        if (peer) onAnswer(peer, m);
+        break;
+      case 'deny':
+        onDenied(m);
         break;
       case 'candidate':
         peer?.addCandidate(m.candidate, m.mid);
@@ -123,24 +144,77 @@ function run(room) {
       onState: (s) => onPeerState(p, s),
       onCandidate: (c) => signaling.send({ type: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? undefined }),
       onMessage: (m) => {
-        if (m.type === 'cursor') view.setCursor(m);
+        if (m.type === 'role') setRole(m);
+        else if (m.type === 'cursor') view.setCursor(m);
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
         else if (m.type === 'stats') hostStats = m;
       },
     });
     peer = p;
     try {
+      const secret = await secretReady;
       const sdp = await p.createOffer();
-      if (peer === p) signaling.send({ type: 'offer', sdp });
+      p.handshake = { secret, room, key: secret.id, viewerNonce: nonce(), viewerFingerprint: sdpFingerprint(sdp) };
+      if (peer === p) signaling.send({ type: 'offer', sdp, auth: { key: secret.id, nonce: p.handshake.viewerNonce } });
     } catch (e) {
       failed(`Could not start WebRTC in this browser: ${e.message}`);
     }
   }
 
+  // The host's answer is applied only when its proof covers this page's fingerprint and its
+  // own: otherwise someone between the two (the signaling server) changed the session.
+  async function onAnswer(p, m) {
+    const hs = p.handshake;
+    if (!hs) return;
+    let ok = false;
+    try {
+      const h = { ...hs, hostNonce: m.auth?.nonce, hostFingerprint: sdpFingerprint(m.sdp) };
+      ok = typeof m.auth?.mac === 'string' && typeof h.hostNonce === 'string' && await hostProofOk(hs.secret, h, m.auth.mac);
+      if (ok) {
+        if (peer !== p) return;
+        await p.acceptAnswer(m.sdp);
+        signaling.send({ type: 'proof', mac: await viewerProof(hs.secret, h) });
+        return;
+      }
+    } catch (e) {
+      if (ok) {
+        failed(`The host's answer was not usable: ${e.message}`);
+        return;
+      }
+    }
+    signaling.send({ type: 'deny', code: 'host_proof_mismatch', message: '' });
+    stopFor('The host could not prove it holds this link’s key: the signaling server may be tampering with the connection, or the link belongs to another host. Not connected.');
+  }
+
+  function onDenied(m) {
+    const again = ['timeout', 'replayed'].includes(m.code);
+    const text = DENIED[m.code] || 'The host refused this page.';
+    if (again) {
+      failed(text);
+    } else {
+      stopFor(text);
+    }
+  }
+
+  /** Ends this page's attempts: the user has to act (a new link, a reload). */
+  function stopFor(text) {
+    fatal = true;
+    closePeer();
+    signaling.stop();
+    view.setStatus(text, 'error');
+  }
+
+  function setRole(m) {
+    if (!['control', 'view'].includes(m.role)) return;
+    role = { role: m.role, may_control: !!m.may_control, peer: m.peer };
+    view.setRole(role);
+    input.setEnabled(role.role === 'control' && peer?.pc.connectionState === 'connected');
+  }
+
   function onPeerState(p, state) {
     if (p !== peer) return;
     if (state === 'connected') {
-      input.setEnabled(true);
+      input.setEnabled(role?.role === 'control');
       if (!view.video.paused) view.setStatus('', null);
       else view.setStatus('Connected. Waiting for the first picture…');
     } else if (state === 'disconnected') {
@@ -169,6 +243,8 @@ function run(room) {
     view.video.srcObject = null;
     sound.setStream(null);
     hostStats = null;
+    role = null;
+    view.setRole(null);
     view.setStats('');
     view.setCursor(null);
   }

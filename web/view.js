@@ -29,7 +29,7 @@ export class View {
     this.video.addEventListener('resize', () => this.placeCursor());
   }
 
-  /** Shows the join form; calls `onJoin(room)` with a valid room name. */
+  /** Shows the join form; calls `onJoin(url)` with this server's page for a pasted link. */
   showJoin(onJoin) {
     this.stage.hidden = true;
     this.join.hidden = false;
@@ -38,13 +38,28 @@ export class View {
     input.focus();
     this.join.addEventListener('submit', (e) => {
       e.preventDefault();
-      const room = input.value.trim();
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(room)) {
-        error.textContent = 'A room name is 1 to 64 letters, digits, dots, dashes or underscores.';
+      const result = linkTarget(input.value, this.doc.location.href);
+      if (result.error) {
+        error.textContent = result.error;
         return;
       }
-      onJoin(room);
+      onJoin(result.url);
     });
+  }
+
+  /** Shows what this page may do: {role, may_control, peer}, or null before the host says. */
+  setRole(role) {
+    const el = this.doc.getElementById('role');
+    if (!el) return;
+    el.hidden = !role;
+    if (!role) return;
+    el.dataset.role = role.role;
+    el.textContent = role.role === 'control' ? 'In control' : 'View only';
+    el.title = role.role === 'control'
+      ? `Your keyboard and mouse reach the host (you are viewer ${role.peer}).`
+      : role.may_control
+        ? `Someone else controls the host; you get control when they leave or the host hands it to you (you are viewer ${role.peer}).`
+        : `This link lets you watch; the host ignores your keyboard and mouse (you are viewer ${role.peer}).`;
   }
 
   showStage(room) {
@@ -170,4 +185,24 @@ export class View {
     this.hostCursor.style.transform = `translate(${left}px, ${top}px)`;
     this.hostCursor.hidden = false;
   }
+}
+
+/**
+ * Where a pasted share link leads on this server: {url} (this page with the link's room and
+ * key), or {error} in words. The key stays in the fragment, so it never reaches a server.
+ */
+export function linkTarget(text, here) {
+  let url;
+  try {
+    url = new URL(text.trim(), here);
+  } catch {
+    return { error: 'That is not a link. Paste the whole link the host printed.' };
+  }
+  const room = url.searchParams.get('room') || '';
+  const key = new URLSearchParams(url.hash.replace(/^#/, '')).get('k');
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(room) || !key) {
+    return { error: 'Paste the whole link the host printed: it names the room (?room=) and carries the access key (after #k=).' };
+  }
+  const base = new URL(here);
+  return { url: `${base.origin}${base.pathname}?room=${encodeURIComponent(room)}#k=${encodeURIComponent(key)}` };
 }

@@ -20,7 +20,7 @@ before(async () => {
 after(() => teardown(browser));
 
 test('the printed link opens the moving test scene at the target frame rate', { timeout: 60000 }, async () => {
-  assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/\?room=demo$/);
+  assert.match(demo.url, /^http:\/\/127\.0\.0\.1:\d+\/\?room=demo#k=[A-Za-z0-9_-]{43}$/);
   assert.doesNotMatch(demo.url, /:0\//, 'the link shows the real port');
   const t0 = Date.now();
   await page.goto(demo.url);

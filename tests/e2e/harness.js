@@ -29,6 +29,22 @@ export class Proc {
 
   get pid() { return this.child.pid; }
 
+  /** Types a line on the process's console (started with `{ console: true }`). */
+  type(line) {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  /**
+   * Resolves with the rest of the first stdout line, printed after `after` characters of
+   * output, that starts with `prefix`; at most `timeoutMs`.
+   */
+  waitForLine(prefix, after = 0, timeoutMs = 10000) {
+    return poll(`a "${prefix}" line from ${this.name}`, () => {
+      const line = this.out.slice(after).split('\n').find((l, i, all) => l.startsWith(prefix) && i < all.length - 1);
+      return line ? line.slice(prefix.length).trim() : null;
+    }, timeoutMs);
+  }
+
   /** Ends the process we started (by its PID) and waits for it, at most 5 s. */
   async kill(signal = 'SIGTERM') {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -42,27 +58,35 @@ export class Proc {
 
 const running = new Set();
 
+// The hosts' state (their share links) goes to a directory of this run's own, not to $HOME.
+const STATE_HOME = mkdtempSync(join(tmpdir(), 'peerdesk-e2e-state-'));
+process.on('exit', () => rmSync(STATE_HOME, { recursive: true, force: true }));
+
 /**
  * Starts `peerdesk ARGS...` and resolves once stdout prints a line starting with `prefix`
  * ("open " or "listening "), with the URL on that line.
  */
-export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {}, netns = null } = {}) {
+export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {}, netns = null, console = false } = {}) {
   // In a namespace `ip netns exec` execs the binary itself: the PID stays the one we end.
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, BIN, ...args]] : [BIN, args];
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
+  const child = spawn(cmd, argv, {
+    stdio: [console ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', XDG_STATE_HOME: STATE_HOME, ...env },
+  });
   const proc = new Proc(child, name);
   running.add(proc);
   child.on('exit', () => running.delete(proc));
+  // Every stdout line, for `waitForLine`.
+  proc.out = '';
+  child.stdout.on('data', (d) => { proc.out += d; });
   return new Promise((resolvePromise, reject) => {
-    let out = '';
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       reject(new Error(`${name} printed no "${prefix}" line within ${timeoutMs} ms; stderr:\n${proc.stderr}`));
     }, timeoutMs);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith(prefix));
-      if (line) {
+    child.stdout.on('data', () => {
+      const line = proc.out.split('\n').find((l) => l.startsWith(prefix));
+      if (line && proc.url === undefined) {
         clearTimeout(timer);
         proc.url = line.slice(prefix.length).trim();
         resolvePromise(proc);

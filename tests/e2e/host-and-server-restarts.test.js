@@ -1,9 +1,13 @@
 // `peerdesk serve` and `peerdesk host` as separate processes: a browser that arrives first
-// waits; when the host is killed and restarted the browser gets the picture back by itself;
-// when the server restarts, the host reconnects and a reloaded page plays again.
+// waits; when the host is killed and restarted the browser gets the picture back by itself
+// (the host keeps its link in its state directory, so the page's link stays good); when the
+// server restarts, the host reconnects and a reloaded page plays again.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   start, startWithPage, teardown, runningProcs, screenshot, waitForFrames, pixels, near, poll, videoStats,
   sceneLayout, PATCH_COLOURS,
@@ -13,13 +17,23 @@ let server;
 let browser;
 let page;
 const ROOM = 'restarts';
-const hostArgs = (url) => ['host', '--server', url, '--room', ROOM, '--width', '640', '--height', '360', '--fps', '30'];
+const stateDir = mkdtempSync(join(tmpdir(), 'peerdesk-state-'));
+const hostArgs = (url) => ['host', '--server', url, '--room', ROOM, '--width', '640', '--height', '360', '--fps', '30',
+  '--state-dir', stateDir];
+// The host's link, learnt from a first run of the host before the page arrives.
+let link;
 
 before(async () => {
   ({ proc: server, browser, page } = await startWithPage(['serve', '--listen', '127.0.0.1:0'], 'listening '));
+  const first = await start(hostArgs(server.url), 'open ');
+  link = first.url;
+  await first.kill();
 });
 
-after(() => teardown(browser));
+after(async () => {
+  await teardown(browser);
+  rmSync(stateDir, { recursive: true, force: true });
+});
 
 async function assertTestScene() {
   const layout = sceneLayout(640, 360);
@@ -30,11 +44,12 @@ async function assertTestScene() {
 const status = () => page.evaluate(() => window.peerdesk?.status ?? '');
 
 test('a browser that arrives before the host waits, then plays', { timeout: 60000 }, async () => {
-  await page.goto(`${server.url}/?room=${ROOM}`);
+  assert.match(link, new RegExp(`^${server.url}/\\?room=${ROOM}#k=[A-Za-z0-9_-]{43}$`));
+  await page.goto(link);
   await poll('the waiting message', async () => /Waiting for the host/.test(await status()), 10000);
   await screenshot(page, 'waiting-for-host');
   const host = await start(hostArgs(server.url), 'open ');
-  assert.equal(host.url, `${server.url}/?room=${ROOM}`);
+  assert.equal(host.url, link, 'a restarted host hands out the same link');
   await waitForFrames(page, 10);
   await assertTestScene();
 });

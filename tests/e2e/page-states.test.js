@@ -16,30 +16,40 @@ before(async () => {
 after(() => teardown(browser));
 
 const status = () => page.evaluate(() => document.getElementById('status-text')?.textContent ?? '');
+// A well-formed access key no host issued: enough to get past the page's own checks.
+const KEY = 'A'.repeat(43);
 
-test('without a room the page asks for one and checks it', { timeout: 30000 }, async () => {
+test('without a room the page asks for the link and checks it', { timeout: 30000 }, async () => {
   await page.goto(`${server.url}/`);
   assert.equal(await page.isVisible('#join'), true);
   assert.equal(await page.isVisible('#stage'), false);
   await screenshot(page, 'join-form');
-  await page.fill('#room', 'no spaces please');
+  await page.fill('#link', 'lobby');
   await page.click('#join button');
-  assert.match(await page.textContent('#join .error'), /letters, digits/);
-  await page.fill('#room', 'lobby');
+  assert.match(await page.textContent('#join .error'), /whole link the host printed/);
+  await page.fill('#link', `http://elsewhere.example:8080/?room=lobby#k=${KEY}`);
   await page.click('#join button');
-  await page.waitForURL(/\?room=lobby$/, { timeout: 5000 });
+  // The room and key are kept; the page stays on this server.
+  await page.waitForURL(`${server.url}/?room=lobby#k=${KEY}`, { timeout: 5000 });
   await poll('the waiting message', async () => /Waiting for the host of room “lobby”/.test(await status()), 5000);
 });
 
+test('a link without its access key says what is missing, without connecting', { timeout: 30000 }, async () => {
+  await page.goto(`${server.url}/?room=lobby`);
+  await poll('the explanation', async () => /without the link’s access key/.test(await status()), 5000);
+  assert.equal(await page.getAttribute('#status', 'data-kind'), 'error');
+  await screenshot(page, 'no-key');
+});
+
 test('a room name the server refuses is explained, and the page stops retrying', { timeout: 30000 }, async () => {
-  await page.goto(`${server.url}/?room=${encodeURIComponent('../etc/passwd')}`);
+  await page.goto(`${server.url}/?room=${encodeURIComponent('../etc/passwd')}#k=${KEY}`);
   await poll('the refusal', async () => /The server refused: invalid room name/.test(await status()), 5000);
   assert.equal(await page.getAttribute('#status', 'data-kind'), 'error');
   await screenshot(page, 'invalid-room');
 });
 
 test('an unreachable server is said in words, with the retry delay', { timeout: 30000 }, async () => {
-  await page.goto(`${server.url}/?room=lobby`);
+  await page.goto(`${server.url}/?room=lobby#k=${KEY}`);
   await poll('joined', async () => /Waiting for the host/.test(await status()), 5000);
   await server.kill('SIGKILL');
   await poll('the retry message', async () => /Cannot reach the server.*Retrying in \d+ s/.test(await status()), 10000);

@@ -27,7 +27,7 @@ before(async () => {
     'open ', { env: { PULSE_SERVER: pulse.server } });
   browser = await launch();
   page = await browser.newPage();
-  await page.goto(`${server.url}/?room=${ROOM}`);
+  await page.goto(host.url);
   await waitForFrames(page, 1);
   await waitForAudioTrack(page);
   await listen(page);
@@ -91,7 +91,7 @@ test('an unknown --audio-source is reported, and the picture streams anyway', { 
     'open ', { env: { PULSE_SERVER: pulse.server } });
   const p = await browser.newPage();
   try {
-    await p.goto(`${server.url}/?room=nosuch`);
+    await p.goto(other.url);
     await waitForFrames(p, 5);
     await poll('the warning', () => /no audio source named "no.such.source"/.test(other.stderr), 10000);
     const warnings = other.stderr.split('\n').filter((l) => l.includes('WARN') && l.includes('no.such.source'));

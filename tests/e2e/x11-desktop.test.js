@@ -27,10 +27,10 @@ before(async () => {
   xvfb = await startXvfb('1024x640');
   probe = await startXprobe(xvfb.display);
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display], 'open ');
+  const host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display], 'open ');
   browser = await launch();
   page = await browser.newPage();
-  await page.goto(`${server.url}/?room=${ROOM}`);
+  await page.goto(host.url);
   await waitForFrames(page, 1);
 });
 

@@ -34,7 +34,7 @@ test('an X server that dies while streaming ends the host with a clear error', {
   const host = await start(['host', '--server', server.url, '--room', 'dies', '--source', 'x11', '--display', xvfb.display], 'open ');
   browser = await launch();
   const page = await browser.newPage();
-  await page.goto(`${server.url}/?room=dies`);
+  await page.goto(host.url);
   await waitForFrames(page, 1);
   await xvfb.kill('SIGKILL');
   const code = await exited(host);

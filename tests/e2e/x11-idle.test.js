@@ -30,7 +30,7 @@ after(() => teardown(first));
 
 test('an idle screen costs almost no CPU, and a late viewer still gets the picture at once', { timeout: 60000 }, async () => {
   const page = await first.newPage();
-  await page.goto(`${server.url}/?room=${ROOM}`);
+  await page.goto(host.url);
   await waitForFrames(page, 1);
   await page.waitForTimeout(1000);
 
@@ -41,7 +41,7 @@ test('an idle screen costs almost no CPU, and a late viewer still gets the pictu
   const second = await launch();
   const late = await second.newPage();
   const joined = Date.now();
-  await late.goto(`${server.url}/?room=${ROOM}`);
+  await late.goto(host.url);
   await waitForFrames(late, 1, 10000);
   console.log(`late viewer's first frame after ${Date.now() - joined} ms`);
   const got = await pixels(late, [[140, 100]]);

@@ -37,9 +37,9 @@ test('--list-sources shows the monitors', { timeout: 20000 }, async () => {
 for (const [monitor, colour, offset] of [['RIGHT', GREEN, 640], ['0', RED, 0]]) {
   test(`--monitor ${monitor} streams that monitor only, and clicks land on it`, { timeout: 30000 }, async () => {
     const room = `mon-${monitor}`;
-    await start(['host', '--server', server.url, '--room', room, '--source', 'x11', '--display', xserver.display, '--monitor', monitor], 'open ');
+    const host = await start(['host', '--server', server.url, '--room', room, '--source', 'x11', '--display', xserver.display, '--monitor', monitor], 'open ');
     const page = await browser.newPage();
-    await page.goto(`${server.url}/?room=${room}`);
+    await page.goto(host.url);
     const stats = await waitForFrames(page, 1);
     assert.deepEqual([stats.width, stats.height], [640, 480]);
     const got = await pixels(page, [[200, 150]]);
@@ -56,9 +56,9 @@ for (const [monitor, colour, offset] of [['RIGHT', GREEN, 640], ['0', RED, 0]]) 
 }
 
 test('--width scales the stream down keeping its aspect; clicks still land where they point', { timeout: 30000 }, async () => {
-  await start(['host', '--server', server.url, '--room', 'scaled', '--source', 'x11', '--display', xserver.display, '--monitor', 'RIGHT', '--width', '320'], 'open ');
+  const host = await start(['host', '--server', server.url, '--room', 'scaled', '--source', 'x11', '--display', xserver.display, '--monitor', 'RIGHT', '--width', '320'], 'open ');
   const page = await browser.newPage();
-  await page.goto(`${server.url}/?room=scaled`);
+  await page.goto(host.url);
   const stats = await waitForFrames(page, 1);
   assert.deepEqual([stats.width, stats.height], [320, 240]);
   const got = await pixels(page, [[100, 75]]);

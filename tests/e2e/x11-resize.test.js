@@ -20,10 +20,10 @@ before(async () => {
   xserver = await startXvfb('1280x800', { resizable: true });
   probe = await startXprobe(xserver.display, '40,40,200,120,e62828;560,40,200,120,28dc3c');
   const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  await start(['host', '--server', server.url, '--room', 'resize', '--source', 'x11', '--display', xserver.display], 'open ');
+  const host = await start(['host', '--server', server.url, '--room', 'resize', '--source', 'x11', '--display', xserver.display], 'open ');
   browser = await launch();
   page = await browser.newPage();
-  await page.goto(`${server.url}/?room=resize`);
+  await page.goto(host.url);
   await waitForFrames(page, 1);
 });
 

@@ -15,6 +15,49 @@ impl InputSink for ViewOnlySink {
     fn release(&mut self, _peer: PeerId) {}
 }
 
+/// For tests: writes every event a viewer's input reaches the host with (`peer event` in Rust
+/// debug form, a line each, flushed at once) to a file, then passes it on. What a test reads
+/// there is exactly what reached the host's input.
+pub struct RecordingSink {
+    inner: std::sync::Arc<std::sync::Mutex<dyn InputSink>>,
+    file: std::fs::File,
+}
+
+impl std::fmt::Debug for RecordingSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingSink").finish_non_exhaustive()
+    }
+}
+
+impl RecordingSink {
+    /// Records into a new file at `path`, in front of `inner`.
+    pub fn create(
+        path: &std::path::Path,
+        inner: std::sync::Arc<std::sync::Mutex<dyn InputSink>>,
+    ) -> std::io::Result<Self> {
+        Ok(Self { inner, file: std::fs::File::create(path)? })
+    }
+
+    fn record(&mut self, line: std::fmt::Arguments<'_>) {
+        use std::io::Write;
+        if let Err(e) = self.file.write_fmt(line) {
+            tracing::warn!("cannot record input: {e}");
+        }
+    }
+}
+
+impl InputSink for RecordingSink {
+    fn handle(&mut self, peer: PeerId, event: &InputEvent) {
+        self.record(format_args!("{peer} {event:?}\n"));
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).handle(peer, event);
+    }
+
+    fn release(&mut self, peer: PeerId) {
+        self.record(format_args!("{peer} release\n"));
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).release(peer);
+    }
+}
+
 /// Feeds the test scene: the pointer moves its dot; each key press or button press (not the
 /// browser's auto-repeat of a held key) toggles its marker.
 #[derive(Debug)]

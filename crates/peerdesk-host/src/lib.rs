@@ -15,7 +15,9 @@
 
 pub mod addrs;
 pub mod audio;
+pub mod guests;
 pub mod input;
+pub mod pairing;
 pub mod pipeline;
 pub mod rate;
 pub mod signaling;
@@ -26,6 +28,7 @@ use std::time::Duration;
 use peerdesk_capture::MonitorChoice;
 use peerdesk_proto::RoomId;
 
+pub use guests::HostCommand;
 pub use input::{InputSink, SceneInputSink};
 pub use pipeline::{Pipeline, PipelineStats};
 pub use signaling::{HostError, run};
@@ -96,4 +99,15 @@ pub struct HostConfig {
     pub keyframe_interval: Duration,
     /// How often to log a status line.
     pub status_interval: Duration,
+    /// How long a share link stays good (`--link-ttl`); `None`: until revoked.
+    pub link_ttl: Option<Duration>,
+    /// Where the share links' secrets are kept between runs (`links-ROOM.json`, owner-only);
+    /// `None`: in memory only, new links each run.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Also issue a view-only link (`--view-link`).
+    pub view_link: bool,
+    /// Draw the control link as a QR code on stderr.
+    pub qr: bool,
+    /// For tests: append every input event injected to this file, one line each.
+    pub record_input: Option<std::path::PathBuf>,
 }

@@ -5,7 +5,6 @@
 //! away, running sessions keep streaming (media does not pass through it) and the host
 //! reconnects with backoff.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,17 +13,19 @@ use futures_util::{SinkExt, StreamExt};
 use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
-use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
+use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
 use crate::audio::{AudioKind, AudioStream, AudioWindow};
-use crate::input::{InputSink, SceneInputSink, ViewOnlySink};
+use crate::guests::{Guests, HostCommand, Outcome};
+use crate::input::{InputSink, RecordingSink, SceneInputSink, ViewOnlySink};
+use crate::pairing::{Keyring, Links};
 use crate::pipeline::Pipeline;
 use crate::pipeline::StageWindow;
 use crate::rate::{RateLimits, RateSetup};
-use crate::viewer::{self, CursorState, ViewerCommand, ViewerContext, ViewerHandle};
+use crate::viewer::{CursorState, ViewerCommand, ViewerContext};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(250);
@@ -51,6 +52,17 @@ pub enum HostError {
     /// The pipeline's threads could not start.
     #[error("cannot start the capture threads: {0}")]
     Threads(#[from] std::io::Error),
+    /// No secret could be made.
+    #[error(transparent)]
+    Random(#[from] crate::pairing::RandomError),
+    /// The links' state file could not be used.
+    #[error(
+        "cannot keep the share links: {0} (pick another place with --state-dir, or use --ephemeral-links)"
+    )]
+    Keyring(#[from] crate::pairing::KeyringError),
+    /// The input record file (a test option) could not be opened.
+    #[error("cannot open the input record file: {0}")]
+    Record(std::io::Error),
 }
 
 enum Ended {
@@ -62,10 +74,35 @@ enum Ended {
     Shutdown,
 }
 
-/// Runs a host until `shutdown` completes or a fatal error. Prints `open URL` on stdout once,
-/// when the room is first joined.
-pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Result<(), HostError> {
+/// Runs a host until `shutdown` completes or a fatal error. Prints the share link on stdout
+/// (`open URL`, and `view URL` with a view-only link) once the room is first joined, and again
+/// when the console asks. `console` carries the lines typed on the host's console (see
+/// [`HostCommand`]); `None` or a closed channel: no console.
+pub async fn run(
+    config: HostConfig,
+    console: Option<tokio::sync::mpsc::Receiver<String>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), HostError> {
     let (capturer, sink, scene_audio) = open_source(&config)?;
+    let sink: Arc<Mutex<dyn InputSink>> = match &config.record_input {
+        Some(path) => Arc::new(Mutex::new(RecordingSink::create(path, sink).map_err(HostError::Record)?)),
+        None => sink,
+    };
+    let now = std::time::SystemTime::now();
+    let keyring = match &config.state_dir {
+        Some(dir) => {
+            let path = dir.join(format!("links-{}.json", config.room));
+            let ring = Keyring::open(&path, now, config.link_ttl, config.view_link)?;
+            info!(
+                "share links kept in {} (they survive a restart; `revoke` on the console replaces them)",
+                path.display()
+            );
+            ring
+        }
+        None => Keyring::new(now, config.link_ttl, config.view_link)?,
+    };
+    let mut guests = Guests::new(keyring, config.room.as_str(), &config.viewer_url);
+    let mut console = console;
     let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width,
@@ -110,7 +147,6 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
     let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps };
     let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, fixed, stats_tx));
 
-    let mut viewers: HashMap<PeerId, ViewerHandle> = HashMap::new();
     let mut announced = false;
     let mut backoff = BACKOFF_MIN;
     tokio::pin!(shutdown);
@@ -118,7 +154,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         let ended = tokio::select! {
             () = &mut shutdown => Ended::Shutdown,
             why = pipeline.failed() => Ended::Fatal(HostError::SourceLost(why)),
-            ended = connect_and_serve(&config, &ctx, &mut viewers, &mut announced, &mut backoff) => ended,
+            ended = connect_and_serve(&config, &ctx, &mut guests, &mut console, &mut announced, &mut backoff) => ended,
         };
         match ended {
             Ended::Shutdown => break Ok(()),
@@ -137,7 +173,7 @@ pub async fn run(config: HostConfig, shutdown: impl Future<Output = ()>) -> Resu
         }
     };
     status.abort();
-    drop(viewers);
+    drop(guests);
     result
 }
 
@@ -257,7 +293,8 @@ fn start_audio(config: &HostConfig, scene: Option<AudioKind>) -> Option<Arc<Audi
 async fn connect_and_serve(
     config: &HostConfig,
     ctx: &ViewerContext,
-    viewers: &mut HashMap<PeerId, ViewerHandle>,
+    guests: &mut Guests,
+    console: &mut Option<tokio::sync::mpsc::Receiver<String>>,
     announced: &mut bool,
     backoff: &mut Duration,
 ) -> Ended {
@@ -270,72 +307,134 @@ async fn connect_and_serve(
     if let Err(e) = send(&mut sink, &join).await {
         return Ended::Lost(e);
     }
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let frame = match stream.next().await {
-            Some(Ok(f)) => f,
-            Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
-            None => return Ended::Lost("connection closed".into()),
-        };
-        let text = match frame {
-            Message::Text(t) => t,
-            Message::Close(_) => return Ended::Lost("the server closed the connection".into()),
-            _ => continue,
-        };
-        let msg: ServerMessage = match serde_json::from_str(text.as_str()) {
-            Ok(m) => m,
-            Err(e) => {
-                warn!("ignoring a message from the server that is not understood: {e}");
-                continue;
-            }
-        };
-        viewers.retain(|_, v| !v.is_finished());
-        match msg {
-            ServerMessage::Joined { room, .. } => {
-                *backoff = BACKOFF_MIN;
-                info!(%room, "joined the signaling server; waiting for viewers");
-                if !*announced {
-                    *announced = true;
-                    announce(&config.viewer_url);
-                }
-            }
-            ServerMessage::Offer { peer, sdp } => {
-                viewers.remove(&peer);
-                match viewer::start(peer, &sdp, ctx).await {
-                    Ok((answer, handle)) => {
-                        viewers.insert(peer, handle);
-                        let msg = ClientMessage::Answer { peer: Some(peer), sdp: answer };
-                        if let Err(e) = send(&mut sink, &msg).await {
-                            return Ended::Lost(e);
-                        }
+        let out = tokio::select! {
+            frame = stream.next() => {
+                let frame = match frame {
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => return Ended::Lost(format!("connection lost: {e}")),
+                    None => return Ended::Lost("connection closed".into()),
+                };
+                let text = match frame {
+                    Message::Text(t) => t,
+                    Message::Close(_) => return Ended::Lost("the server closed the connection".into()),
+                    _ => continue,
+                };
+                let msg: ServerMessage = match serde_json::from_str(text.as_str()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        warn!("ignoring a message from the server that is not understood: {e}");
+                        continue;
                     }
-                    Err(e) => warn!(%peer, "cannot answer the viewer's offer: {e}"),
+                };
+                match on_message(config, ctx, guests, msg, announced, backoff).await {
+                    Ok(out) => out,
+                    Err(ended) => return ended,
                 }
             }
-            ServerMessage::Candidate { peer, candidate, .. } => {
-                if let Some(v) = viewers.get(&peer) {
-                    v.send(ViewerCommand::Candidate(candidate));
+            line = next_line(console) => match line {
+                Some(line) if !line.trim().is_empty() => {
+                    let outcome = match HostCommand::parse(&line) {
+                        Ok(cmd) => guests.command(cmd, std::time::Instant::now()),
+                        Err(e) => Outcome { lines: vec![format!("error: {e}")], ..Outcome::default() },
+                    };
+                    say(&outcome.lines);
+                    if let Some(links) = &outcome.links {
+                        announce(links, config.qr);
+                    }
+                    outcome.send
                 }
-            }
-            ServerMessage::ViewerJoined { peer } => debug!(%peer, "viewer joined the room"),
-            ServerMessage::ViewerLeft { peer } => {
-                if viewers.remove(&peer).is_some() {
-                    info!(%peer, "viewer left");
+                Some(_) => Vec::new(),
+                None => {
+                    *console = None;
+                    Vec::new()
                 }
-            }
-            ServerMessage::Error { code: ErrorCode::HostExists, .. } => {
-                return Ended::Fatal(HostError::RoomTaken(config.room.to_string()));
-            }
-            ServerMessage::Error { code, message } => match code {
-                ErrorCode::UnsupportedVersion | ErrorCode::InvalidRoom | ErrorCode::TooManyRooms => {
-                    return Ended::Fatal(HostError::Refused(message));
-                }
-                _ => warn!(?code, "the server refused a message: {message}"),
             },
-            ServerMessage::HostOnline { .. } | ServerMessage::HostOffline | ServerMessage::Answer { .. } => {
-                debug!("ignoring a message meant for viewers");
+            _ = tick.tick() => guests.tick(std::time::Instant::now()),
+        };
+        for msg in &out {
+            if let Err(e) = send(&mut sink, msg).await {
+                return Ended::Lost(e);
             }
         }
     }
+}
+
+/// Acts on one message from the server; the messages to send back, or why to stop.
+async fn on_message(
+    config: &HostConfig,
+    ctx: &ViewerContext,
+    guests: &mut Guests,
+    msg: ServerMessage,
+    announced: &mut bool,
+    backoff: &mut Duration,
+) -> Result<Vec<ClientMessage>, Ended> {
+    let now = std::time::Instant::now();
+    Ok(match msg {
+        ServerMessage::Joined { room, .. } => {
+            *backoff = BACKOFF_MIN;
+            info!(%room, "joined the signaling server; waiting for viewers");
+            if !*announced {
+                *announced = true;
+                announce(&guests.links().map_err(|e| Ended::Fatal(e.into()))?, config.qr);
+            }
+            Vec::new()
+        }
+        ServerMessage::Offer { peer, sdp, auth } => guests.offer(peer, &sdp, auth.as_ref(), ctx, now).await,
+        ServerMessage::Proof { peer, mac } => guests.proof(peer, &mac, now),
+        ServerMessage::Deny { peer, code, .. } => {
+            guests.denied_by_viewer(peer, code);
+            Vec::new()
+        }
+        ServerMessage::Candidate { peer, candidate, .. } => {
+            guests.candidate(peer, ViewerCommand::Candidate(candidate));
+            Vec::new()
+        }
+        ServerMessage::ViewerJoined { peer } => {
+            debug!(%peer, "viewer joined the room");
+            Vec::new()
+        }
+        ServerMessage::ViewerLeft { peer } => {
+            guests.left(peer);
+            Vec::new()
+        }
+        ServerMessage::Error { code: ErrorCode::HostExists, .. } => {
+            return Err(Ended::Fatal(HostError::RoomTaken(config.room.to_string())));
+        }
+        ServerMessage::Error { code, message } => match code {
+            ErrorCode::UnsupportedVersion | ErrorCode::InvalidRoom | ErrorCode::TooManyRooms => {
+                return Err(Ended::Fatal(HostError::Refused(message)));
+            }
+            _ => {
+                warn!(?code, "the server refused a message: {message}");
+                Vec::new()
+            }
+        },
+        ServerMessage::HostOnline { .. } | ServerMessage::HostOffline | ServerMessage::Answer { .. } => {
+            debug!("ignoring a message meant for viewers");
+            Vec::new()
+        }
+    })
+}
+
+/// The next console line; never when there is no console.
+async fn next_line(console: &mut Option<tokio::sync::mpsc::Receiver<String>>) -> Option<String> {
+    match console {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Console output: on stdout, a line each.
+fn say(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+    let _ = out.flush();
 }
 
 async fn send<S>(sink: &mut S, msg: &ClientMessage) -> Result<(), String>
@@ -346,12 +445,20 @@ where
     sink.send(Message::Text(text.into())).await.map_err(|e| format!("send failed: {e}"))
 }
 
-/// The one line a user (or a script) looks for: the link to open.
-fn announce(url: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "open {url}");
-    let _ = out.flush();
+/// The lines a user (or a script) looks for: `open URL` (the control link) and, with a
+/// view-only link, `view URL`; the control link also as a QR code on stderr when asked.
+fn announce(links: &Links, qr: bool) {
+    let mut lines = vec![format!("open {}", links.control)];
+    if let Some(view) = &links.view {
+        lines.push(format!("view {view}"));
+    }
+    say(&lines);
+    if qr {
+        match crate::pairing::qr_code(&links.control) {
+            Some(code) => eprintln!("{code}"),
+            None => warn!("the link is too long for a QR code"),
+        }
+    }
 }
 
 /// The video's settings without rate control.

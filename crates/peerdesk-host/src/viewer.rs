@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peerdesk_proto::PeerId;
+use peerdesk_proto::{HostMessage, InputEvent, PeerId, ViewerRole};
 use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -22,6 +22,16 @@ use crate::rate::{NetworkReport, ReportSlot};
 const MAX_DATAGRAM: usize = 2048;
 /// Datagrams buffered between the socket readers and the session.
 const NET_QUEUE: usize = 1024;
+/// Input events taken from one viewer in a second; more are dropped. A 1000 Hz mouse, a
+/// wheel and a keyboard stay well under.
+const MAX_INPUT_PER_SECOND: u32 = 4000;
+/// Seconds in a row over that before the viewer's session is ended as a flood.
+const FLOOD_SECONDS: u32 = 3;
+/// Malformed input events in one second before the session is ended.
+const MAX_BAD_INPUT_PER_SECOND: u32 = 100;
+/// Largest wheel step one event may carry (20 notches) and largest relative motion (pixels).
+const MAX_WHEEL: i16 = 20 * 120;
+const MAX_RELATIVE: i16 = 4096;
 
 /// What the host shares with every viewer task.
 #[derive(Clone)]
@@ -62,6 +72,14 @@ impl std::fmt::Debug for ViewerContext {
 pub enum ViewerCommand {
     /// A trickled ICE candidate from the browser.
     Candidate(String),
+    /// The viewer proved its link: what it may do now. Until the first of these the task sends
+    /// the viewer nothing and drops its input.
+    SetRole {
+        /// Control or view.
+        role: ViewerRole,
+        /// Whether its link allows control.
+        may_control: bool,
+    },
 }
 
 /// The signaling client's handle on a viewer task; dropping it ends the task.
@@ -125,6 +143,9 @@ pub async fn start(
         sent_shape: None,
         sent_position: None,
         report: ctx.pipeline.network().join(),
+        role: None,
+        role_sent: false,
+        budget: InputBudget::new(Instant::now()),
     };
     tokio::spawn(task.run().instrument(info_span!("viewer", %peer)));
     Ok((answer, ViewerHandle { commands: tx }))
@@ -143,6 +164,78 @@ struct ViewerTask {
     sent_position: Option<Arc<str>>,
     /// This viewer's network report for rate control.
     report: ReportSlot,
+    /// What the viewer may do (`None` until it proves its link) and whether its link allows
+    /// control.
+    role: Option<(ViewerRole, bool)>,
+    /// Whether the page has been told its current role.
+    role_sent: bool,
+    /// Input taken this second.
+    budget: InputBudget,
+}
+
+/// Counts one viewer's input per second: too much is dropped, a flood or a stream of garbage
+/// ends the session.
+#[derive(Debug)]
+struct InputBudget {
+    second: Instant,
+    taken: u32,
+    bad: u32,
+    over_seconds: u32,
+    dropped: u64,
+}
+
+impl InputBudget {
+    fn new(now: Instant) -> Self {
+        Self { second: now, taken: 0, bad: 0, over_seconds: 0, dropped: 0 }
+    }
+
+    fn roll(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.second) >= std::time::Duration::from_secs(1) {
+            self.over_seconds = if self.taken > MAX_INPUT_PER_SECOND { self.over_seconds + 1 } else { 0 };
+            self.second = now;
+            self.taken = 0;
+            self.bad = 0;
+        }
+    }
+
+    /// Whether one more event may be injected now; `Err` ends the session.
+    fn take(&mut self, now: Instant) -> Result<bool, &'static str> {
+        self.roll(now);
+        self.taken = self.taken.saturating_add(1);
+        if self.over_seconds >= FLOOD_SECONDS {
+            return Err("ended: the viewer flooded its input channel");
+        }
+        let ok = self.taken <= MAX_INPUT_PER_SECOND;
+        if !ok {
+            self.dropped += 1;
+        }
+        Ok(ok)
+    }
+
+    /// Counts a malformed event; `Err` ends the session.
+    fn bad(&mut self, now: Instant) -> Result<(), &'static str> {
+        self.roll(now);
+        self.bad += 1;
+        if self.bad > MAX_BAD_INPUT_PER_SECOND {
+            return Err("ended: the viewer sent a stream of malformed input");
+        }
+        Ok(())
+    }
+}
+
+/// Whether a decoded event is within what the host injects (the decoder already checked its
+/// shape and key code).
+fn within_limits(ev: &InputEvent) -> bool {
+    match ev {
+        InputEvent::Wheel { dx, dy } => {
+            dx.unsigned_abs() <= MAX_WHEEL.unsigned_abs() && dy.unsigned_abs() <= MAX_WHEEL.unsigned_abs()
+        }
+        InputEvent::PointerRelative { dx, dy } => {
+            dx.unsigned_abs() <= MAX_RELATIVE.unsigned_abs()
+                && dy.unsigned_abs() <= MAX_RELATIVE.unsigned_abs()
+        }
+        _ => true,
+    }
 }
 
 /// Releases the viewer's held input when the task ends, however it ends.
@@ -174,6 +267,12 @@ impl ViewerTask {
             Ok(reason) => info!("viewer session ended: {reason}"),
             Err(e) => warn!("viewer session failed: {e}"),
         }
+        if self.budget.dropped > 0 {
+            info!(
+                "{} input events from this viewer were not injected (view only, or over the rate limit)",
+                self.budget.dropped
+            );
+        }
         for r in readers {
             r.abort();
         }
@@ -196,6 +295,7 @@ impl ViewerTask {
                 biased;
                 cmd = self.commands.recv() => match cmd {
                     Some(ViewerCommand::Candidate(c)) => self.session.add_remote_candidate(Instant::now(), &c)?,
+                    Some(ViewerCommand::SetRole { role, may_control }) => self.set_role(role, may_control)?,
                     None => {
                         self.session.close();
                         return Ok("closed by the host");
@@ -205,6 +305,8 @@ impl ViewerTask {
                     self.session.handle_receive(Instant::now(), source, local, &bytes)?;
                 }
                 frame = self.frames.recv() => match frame {
+                    // Nothing reaches a viewer that has not proved its link.
+                    Ok(_) if self.role.is_none() => {}
                     Ok(f) => {
                         self.session.send_video(Instant::now(), &f)?;
                     }
@@ -215,6 +317,7 @@ impl ViewerTask {
                     Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
                 },
                 packet = next_audio(&mut self.audio) => match packet {
+                    Ok(_) if self.role.is_none() => {}
                     Ok(p) => {
                         self.session.send_audio(Instant::now(), &p)?;
                     }
@@ -225,7 +328,7 @@ impl ViewerTask {
                 changed = stats.changed(), if stats_alive => match changed {
                     Ok(()) => {
                         let msg = stats.borrow_and_update().clone();
-                        if let Some(msg) = msg {
+                        if let Some(msg) = msg && self.role.is_some() {
                             // Not open yet, or backed up: the next second brings fresh figures.
                             self.session.send_control(Instant::now(), &msg)?;
                         }
@@ -246,9 +349,44 @@ impl ViewerTask {
         }
     }
 
+    /// Takes the role the host gives; the first one lets the viewer in.
+    fn set_role(&mut self, role: ViewerRole, may_control: bool) -> Result<(), SessionError> {
+        let first = self.role.is_none();
+        if self.role.is_some_and(|(r, _)| r == ViewerRole::Control) && role != ViewerRole::Control {
+            // Keys held by a controller that loses control would stay down.
+            let mut sink = self.ctx.input.lock().unwrap_or_else(|p| p.into_inner());
+            sink.release(self.peer);
+        }
+        self.role = Some((role, may_control));
+        self.role_sent = false;
+        info!(?role, "viewer {}", if first { "proved its link" } else { "changed role" });
+        if first && self.session.is_connected() {
+            // Frames went unsent while it proved itself: start it on a keyframe.
+            self.session.resync(Instant::now());
+        }
+        self.send_role()?;
+        self.send_cursor()
+    }
+
+    /// Tells the page its role, once the channel is open.
+    fn send_role(&mut self) -> Result<(), SessionError> {
+        let Some((role, may_control)) = self.role else { return Ok(()) };
+        if self.role_sent {
+            return Ok(());
+        }
+        let msg = HostMessage::Role { role, may_control, peer: self.peer.0 };
+        if let Ok(text) = serde_json::to_string(&msg) {
+            self.role_sent = self.session.send_control(Instant::now(), &text)?;
+        }
+        Ok(())
+    }
+
     /// Sends the cursor's shape and position to the page where they differ from what it has
     /// and the channel is open.
     fn send_cursor(&mut self) -> Result<(), SessionError> {
+        if self.role.is_none() {
+            return Ok(());
+        }
         let state = self.ctx.cursor.borrow().clone();
         for (msg, sent) in [(state.shape, &mut self.sent_shape), (state.position, &mut self.sent_position)] {
             if let Some(msg) = msg
@@ -281,13 +419,35 @@ impl ViewerTask {
                 SessionEvent::Connected => info!("viewer connected"),
                 SessionEvent::KeyframeNeeded => self.ctx.pipeline.request_keyframe(),
                 SessionEvent::Input(ev) => {
-                    let mut sink = self.ctx.input.lock().unwrap_or_else(|p| p.into_inner());
-                    sink.handle(self.peer, &ev);
+                    let now = Instant::now();
+                    match self.budget.take(now) {
+                        Err(reason) => return Some(reason),
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                    }
+                    if !within_limits(&ev) {
+                        if let Err(reason) = self.budget.bad(now) {
+                            return Some(reason);
+                        }
+                        continue;
+                    }
+                    // Enforced here, whatever the page does: only the controller's input is injected.
+                    if self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
+                        let mut sink = self.ctx.input.lock().unwrap_or_else(|p| p.into_inner());
+                        sink.handle(self.peer, &ev);
+                    } else {
+                        self.budget.dropped += 1;
+                    }
                 }
-                SessionEvent::BadInput(err) => debug!("dropped bad input: {err}"),
+                SessionEvent::BadInput(err) => {
+                    debug!("dropped bad input: {err}");
+                    if let Err(reason) = self.budget.bad(Instant::now()) {
+                        return Some(reason);
+                    }
+                }
                 SessionEvent::ControlReady => {
-                    if let Err(e) = self.send_cursor() {
-                        debug!("cannot send the cursor: {e}");
+                    if let Err(e) = self.send_role().and_then(|()| self.send_cursor()) {
+                        debug!("cannot send the role or the cursor: {e}");
                     }
                 }
                 SessionEvent::Disconnected => return Some("the viewer disconnected"),

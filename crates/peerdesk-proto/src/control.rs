@@ -71,6 +71,27 @@ pub enum HostMessage {
         /// Height of the streamed area.
         height: u32,
     },
+    /// What this viewer may do now: sent once the pairing handshake completes and on every
+    /// change (control handed over, the controller left).
+    Role {
+        /// `control`: keyboard, mouse and pads reach the host; `view`: the host ignores them.
+        role: ViewerRole,
+        /// Whether this viewer's link allows control (a control-link holder waits for the
+        /// controller to leave or the host to hand over).
+        may_control: bool,
+        /// This viewer's id, as the host's console lists it.
+        peer: u64,
+    },
+}
+
+/// A viewer's role in the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewerRole {
+    /// Its input reaches the host.
+    Control,
+    /// Watches only; the host drops its input.
+    View,
 }
 
 /// Base64 (RFC 4648, standard alphabet, with padding).
@@ -101,6 +122,9 @@ mod tests {
         let json = serde_json::to_string(&pos).unwrap();
         assert_eq!(json, r#"{"type":"cursor_position","x":-3,"y":7,"width":1920,"height":1080}"#);
         assert_eq!(serde_json::from_str::<HostMessage>(&json).unwrap(), pos);
+        let role = HostMessage::Role { role: ViewerRole::View, may_control: true, peer: 3 };
+        let json = serde_json::to_string(&role).unwrap();
+        assert_eq!(json, r#"{"type":"role","role":"view","may_control":true,"peer":3}"#);
     }
 
     #[test]

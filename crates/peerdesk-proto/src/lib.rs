@@ -1,6 +1,7 @@
 //! Wire types shared by the peerdesk host, the signaling server and the web client.
 //!
 //! This crate owns every byte layout that crosses a process boundary:
+//! - [`auth`]: the pairing handshake's fields, transcript and fingerprint rule;
 //! - [`signal`]: the JSON messages on the signaling WebSocket (versioned by [`PROTOCOL_VERSION`]);
 //! - [`input`]: the compact binary input events on the WebRTC data channels;
 //! - [`control`]: JSON messages from the host to the page on the reliable data channel;
@@ -10,12 +11,14 @@
 //! panics (fuzzed in `fuzz/`). `web/protocol.js` mirrors these codecs and is tested against the
 //! same golden vectors (`vectors/`).
 
+pub mod auth;
 pub mod control;
 pub mod ids;
 pub mod input;
 pub mod signal;
 
-pub use control::HostMessage;
+pub use auth::{AnswerAuth, DenyCode, OfferAuth, Token};
+pub use control::{HostMessage, ViewerRole};
 pub use ids::{PeerId, RoomId, RoomIdError};
 pub use input::{InputDecodeError, InputEvent};
 pub use signal::{ClientMessage, ErrorCode, Role, ServerMessage};

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AnswerAuth, DenyCode, OfferAuth, Token};
 use crate::ids::{PeerId, RoomId};
 
 /// What a connection is in its room.
@@ -39,6 +40,10 @@ pub enum ClientMessage {
         peer: Option<PeerId>,
         /// The session description.
         sdp: String,
+        /// The pairing handshake's first step (see [`crate::auth`]); a host refuses an offer
+        /// without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<OfferAuth>,
     },
     /// An SDP answer (the host's, to a viewer).
     Answer {
@@ -47,6 +52,28 @@ pub enum ClientMessage {
         peer: Option<PeerId>,
         /// The session description.
         sdp: String,
+        /// The host's nonce and proof.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<AnswerAuth>,
+    },
+    /// The viewer's proof (pairing step 3), to the host.
+    Proof {
+        /// Destination; ignored from a viewer (only viewers send it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
+        /// HMAC-SHA256 over the viewer's transcript, base64url.
+        mac: Token,
+    },
+    /// One side refuses the other's handshake or ends its session, and says why.
+    Deny {
+        /// Destination; required from a host, ignored from a viewer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<PeerId>,
+        /// Why, for programs.
+        code: DenyCode,
+        /// Why, for people (at most 300 bytes).
+        #[serde(default)]
+        message: String,
     },
     /// A trickled ICE candidate.
     Candidate {
@@ -101,6 +128,9 @@ pub enum ServerMessage {
         peer: PeerId,
         /// The session description.
         sdp: String,
+        /// The viewer's key id and nonce.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<OfferAuth>,
     },
     /// A relayed answer; `peer` is the sender.
     Answer {
@@ -108,6 +138,25 @@ pub enum ServerMessage {
         peer: PeerId,
         /// The session description.
         sdp: String,
+        /// The host's nonce and proof.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<AnswerAuth>,
+    },
+    /// A relayed viewer proof; `peer` is the sender.
+    Proof {
+        /// Sender.
+        peer: PeerId,
+        /// The viewer's proof.
+        mac: Token,
+    },
+    /// A relayed refusal; `peer` is the sender.
+    Deny {
+        /// Sender.
+        peer: PeerId,
+        /// Why, for programs.
+        code: DenyCode,
+        /// Why, for people.
+        message: String,
     },
     /// A relayed ICE candidate; `peer` is the sender.
     Candidate {

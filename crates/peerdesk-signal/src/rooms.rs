@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use peerdesk_proto::auth::MAX_DENY_MESSAGE;
 use peerdesk_proto::{
     ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Role, RoomId, RoomIdError, ServerMessage,
 };
@@ -68,6 +69,12 @@ pub enum Refusal {
     /// A host relayed without naming the viewer.
     #[error("a host must name the viewer in \"peer\"")]
     MissingPeer,
+    /// A host sent a message only viewers send.
+    #[error("only a viewer sends this message")]
+    ViewersOnly,
+    /// A `deny` with a long message.
+    #[error("a deny message is at most {MAX_DENY_MESSAGE} bytes")]
+    DenyTooLong,
 }
 
 impl Refusal {
@@ -83,7 +90,8 @@ impl Refusal {
             Self::HostExists => ErrorCode::HostExists,
             Self::NoHost => ErrorCode::NoHost,
             Self::UnknownPeer(_) => ErrorCode::UnknownPeer,
-            Self::MissingPeer => ErrorCode::NotAllowed,
+            Self::MissingPeer | Self::ViewersOnly => ErrorCode::NotAllowed,
+            Self::DenyTooLong => ErrorCode::MessageTooLarge,
         }
     }
 
@@ -146,11 +154,23 @@ impl Rooms {
                 let room = RoomId::new(&room).map_err(Refusal::InvalidRoom)?;
                 self.join(from, room, role)
             }
-            ClientMessage::Offer { peer, sdp } => {
-                self.relay(from, peer, |p| ServerMessage::Offer { peer: p, sdp })
+            ClientMessage::Offer { peer, sdp, auth } => {
+                self.relay(from, peer, |p| ServerMessage::Offer { peer: p, sdp, auth })
             }
-            ClientMessage::Answer { peer, sdp } => {
-                self.relay(from, peer, |p| ServerMessage::Answer { peer: p, sdp })
+            ClientMessage::Answer { peer, sdp, auth } => {
+                self.relay(from, peer, |p| ServerMessage::Answer { peer: p, sdp, auth })
+            }
+            ClientMessage::Proof { peer, mac } => {
+                if matches!(self.members.get(&from), Some((_, Role::Host))) {
+                    return Err(Refusal::ViewersOnly);
+                }
+                self.relay(from, peer, |p| ServerMessage::Proof { peer: p, mac })
+            }
+            ClientMessage::Deny { peer, code, message } => {
+                if message.len() > MAX_DENY_MESSAGE {
+                    return Err(Refusal::DenyTooLong);
+                }
+                self.relay(from, peer, |p| ServerMessage::Deny { peer: p, code, message })
             }
             ClientMessage::Candidate { peer, candidate, mid } => {
                 self.relay(from, peer, |p| ServerMessage::Candidate { peer: p, candidate, mid })

@@ -24,6 +24,7 @@ web_files! {
     "view.js" => "text/javascript; charset=utf-8",
     "stats.js" => "text/javascript; charset=utf-8",
     "sound.js" => "text/javascript; charset=utf-8",
+    "pairing.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 
@@ -50,4 +51,21 @@ pub async fn index() -> Response {
 /// `GET /{file}`: one of the client's files.
 pub async fn asset(Path(file): Path<String>) -> Response {
     serve(&file)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A module added to web/ but not here would be a 404 in the browser and a blank page.
+    #[test]
+    fn every_file_of_the_client_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_file() && !super::FILES.iter().any(|(n, _, _)| *n == name) {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "web/ files not embedded in web.rs: {missing:?}");
+    }
 }

@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use peerdesk_proto::{ClientMessage, ErrorCode, PROTOCOL_VERSION, PeerId, Role, RoomId, ServerMessage};
+use peerdesk_proto::{
+    ClientMessage, DenyCode, ErrorCode, OfferAuth, PROTOCOL_VERSION, PeerId, Role, RoomId, ServerMessage,
+    Token,
+};
 use peerdesk_signal::{Delivery, Refusal, RoomLimits, Rooms};
 
 fn room(name: &str) -> RoomId {
@@ -75,13 +78,20 @@ fn relay_goes_between_viewer_and_host_only() {
     join(&mut r, other, "b", Role::Viewer).expect("joins");
 
     let out = r
-        .handle_message(v, ClientMessage::Offer { peer: Some(PeerId(999)), sdp: "o".into() })
+        .handle_message(v, ClientMessage::Offer { peer: Some(PeerId(999)), sdp: "o".into(), auth: None })
         .expect("viewer offers");
-    assert_eq!(out, vec![Delivery { to: h, msg: ServerMessage::Offer { peer: v, sdp: "o".into() } }]);
+    assert_eq!(
+        out,
+        vec![Delivery { to: h, msg: ServerMessage::Offer { peer: v, sdp: "o".into(), auth: None } }]
+    );
 
-    let out =
-        r.handle_message(h, ClientMessage::Answer { peer: Some(v), sdp: "a".into() }).expect("host answers");
-    assert_eq!(out, vec![Delivery { to: v, msg: ServerMessage::Answer { peer: h, sdp: "a".into() } }]);
+    let out = r
+        .handle_message(h, ClientMessage::Answer { peer: Some(v), sdp: "a".into(), auth: None })
+        .expect("host answers");
+    assert_eq!(
+        out,
+        vec![Delivery { to: v, msg: ServerMessage::Answer { peer: h, sdp: "a".into(), auth: None } }]
+    );
 
     let out = r
         .handle_message(
@@ -93,18 +103,46 @@ fn relay_goes_between_viewer_and_host_only() {
 
     // The host cannot reach a viewer of another room, nor send without naming one.
     assert_eq!(
-        r.handle_message(h, ClientMessage::Answer { peer: Some(other), sdp: "x".into() }),
+        r.handle_message(h, ClientMessage::Answer { peer: Some(other), sdp: "x".into(), auth: None }),
         Err(Refusal::UnknownPeer(other))
     );
     assert_eq!(
-        r.handle_message(h, ClientMessage::Answer { peer: None, sdp: "x".into() }),
+        r.handle_message(h, ClientMessage::Answer { peer: None, sdp: "x".into(), auth: None }),
         Err(Refusal::MissingPeer)
     );
     // A viewer in a room without a host has nobody to talk to.
     assert_eq!(
-        r.handle_message(other, ClientMessage::Offer { peer: None, sdp: "o".into() }),
+        r.handle_message(other, ClientMessage::Offer { peer: None, sdp: "o".into(), auth: None }),
         Err(Refusal::NoHost)
     );
+}
+
+#[test]
+fn the_pairing_messages_are_relayed_as_they_are_and_only_the_viewer_proves() {
+    let mut r = Rooms::new(RoomLimits::default());
+    let (h, v) = (r.connect(), r.connect());
+    join(&mut r, h, "a", Role::Host).expect("joins");
+    join(&mut r, v, "a", Role::Viewer).expect("joins");
+    let token = |s: &str| Token::new(s).expect("token");
+    let auth = OfferAuth { key: token("kid"), nonce: token("vn") };
+    let out = r
+        .handle_message(v, ClientMessage::Offer { peer: None, sdp: "o".into(), auth: Some(auth.clone()) })
+        .expect("viewer offers");
+    assert_eq!(out[0].msg, ServerMessage::Offer { peer: v, sdp: "o".into(), auth: Some(auth) });
+    let out =
+        r.handle_message(v, ClientMessage::Proof { peer: None, mac: token("mac") }).expect("viewer proves");
+    assert_eq!(out, vec![Delivery { to: h, msg: ServerMessage::Proof { peer: v, mac: token("mac") } }]);
+    assert_eq!(
+        r.handle_message(h, ClientMessage::Proof { peer: Some(v), mac: token("mac") }),
+        Err(Refusal::ViewersOnly)
+    );
+    let deny = ClientMessage::Deny { peer: Some(v), code: DenyCode::WrongKey, message: "no".into() };
+    let out = r.handle_message(h, deny).expect("host denies");
+    assert_eq!(out[0].msg, ServerMessage::Deny { peer: h, code: DenyCode::WrongKey, message: "no".into() });
+    let long = ClientMessage::Deny { peer: Some(v), code: DenyCode::Kicked, message: "x".repeat(301) };
+    assert_eq!(r.handle_message(h, long), Err(Refusal::DenyTooLong));
+    // A proof whose fields are not tokens does not even parse.
+    assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"proof","mac":"a b"}"#).is_err());
 }
 
 #[test]
@@ -112,7 +150,7 @@ fn relay_before_join_and_double_join_are_refused() {
     let mut r = Rooms::new(RoomLimits::default());
     let p = r.connect();
     assert_eq!(
-        r.handle_message(p, ClientMessage::Offer { peer: None, sdp: "o".into() }),
+        r.handle_message(p, ClientMessage::Offer { peer: None, sdp: "o".into(), auth: None }),
         Err(Refusal::NotJoined)
     );
     join(&mut r, p, "a", Role::Viewer).expect("joins");

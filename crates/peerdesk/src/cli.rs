@@ -149,12 +149,66 @@ impl StreamArgs {
     }
 }
 
+/// Who may connect: the share links.
+#[derive(Debug, Args)]
+pub struct PairingArgs {
+    /// Also issue a view-only link (printed as `view URL`): its holders watch but their input
+    /// never reaches this machine.
+    #[arg(long)]
+    pub view_link: bool,
+    /// How long a link stays good, such as 90s, 30m, 12h or 7d (default: until revoked). New
+    /// viewers with an expired link are refused; `links` on the console issues fresh ones.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub link_ttl: Option<std::time::Duration>,
+    /// Where the links' secrets are kept, so links survive a restart of the host (default:
+    /// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk; the file is readable by you only).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Keep the secrets in memory only: new links every time the host starts.
+    #[arg(long, conflicts_with = "state_dir")]
+    pub ephemeral_links: bool,
+    /// Draw the link as a QR code on stderr (auto: when stderr is a terminal).
+    #[arg(long, value_enum, default_value_t = QrMode::Auto)]
+    pub qr: QrMode,
+    /// For tests: append every input event that reaches this machine's input to FILE.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub record_input: Option<std::path::PathBuf>,
+}
+
+/// When to draw the QR code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum QrMode {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// `90s`, `30m`, `12h`, `7d` (or plain seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration such as 90s, 30m, 12h or 7d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?} is not a duration such as 90s, 30m, 12h or 7d")),
+    };
+    if secs == 0 || secs > 366 * 86_400 {
+        return Err("a link lives between 1 second and a year".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[derive(Debug, Args)]
 pub struct HostArgs {
     /// The signaling server, as http://HOST:PORT.
     #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub server: String,
-    /// The room to host; browsers open http://HOST:PORT/?room=NAME.
+    /// The room to host. The host prints the link to open (with its access key after `#`).
     #[arg(long, value_name = "NAME", required_unless_present = "list_sources")]
     pub room: Option<String>,
     /// What to stream.
@@ -172,6 +226,8 @@ pub struct HostArgs {
     pub list_sources: bool,
     #[command(flatten)]
     pub stream: StreamArgs,
+    #[command(flatten)]
+    pub pairing: PairingArgs,
     /// Offer 127.0.0.1 as an ICE candidate (automatic when the server is on loopback).
     #[arg(long)]
     pub ice_loopback: bool,
@@ -187,4 +243,24 @@ pub struct DemoArgs {
     pub room: String,
     #[command(flatten)]
     pub stream: StreamArgs,
+    #[command(flatten)]
+    pub pairing: PairingArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(parse_duration("90s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(std::time::Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(std::time::Duration::from_secs(7200)));
+        assert_eq!(parse_duration("7d"), Ok(std::time::Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("5"), Ok(std::time::Duration::from_secs(5)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

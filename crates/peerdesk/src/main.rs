@@ -13,7 +13,7 @@ use peerdesk_signal::{RoomLimits, SignalConfig};
 use tokio::net::TcpListener;
 use tracing::info;
 
-use cli::{AudioMode, Cli, Command, HostArgs, ServeArgs, Source, StreamArgs};
+use cli::{AudioMode, Cli, Command, HostArgs, PairingArgs, QrMode, ServeArgs, Source, StreamArgs};
 use peerdesk_capture::MonitorChoice;
 
 fn main() -> std::process::ExitCode {
@@ -105,6 +105,7 @@ fn host_config(
     room: &str,
     source: SourceKind,
     stream: &StreamArgs,
+    pairing: &PairingArgs,
     loopback: bool,
 ) -> Result<HostConfig> {
     let room = RoomId::new(room).with_context(|| format!("invalid --room {room:?}"))?;
@@ -151,7 +152,64 @@ fn host_config(
         loopback_candidates: loopback || server_is_loopback,
         keyframe_interval: Duration::from_millis(300),
         status_interval: Duration::from_secs(stream.status_every),
+        state_dir: if pairing.ephemeral_links { None } else { Some(state_dir(pairing)?) },
+        link_ttl: pairing.link_ttl,
+        view_link: pairing.view_link,
+        qr: match pairing.qr {
+            QrMode::Always => true,
+            QrMode::Never => false,
+            QrMode::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        },
+        record_input: pairing.record_input.clone(),
     })
+}
+
+/// Where the host keeps its links: --state-dir, $XDG_STATE_HOME/peerdesk, ~/.local/state/peerdesk.
+fn state_dir(pairing: &PairingArgs) -> Result<std::path::PathBuf> {
+    if let Some(dir) = &pairing.state_dir {
+        return Ok(dir.clone());
+    }
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    if let Some(state) = var("XDG_STATE_HOME") {
+        return Ok(state.join("peerdesk"));
+    }
+    match var("HOME") {
+        Some(home) => Ok(home.join(".local/state/peerdesk")),
+        None => bail!("no place to keep the share links: set --state-dir DIR (or --ephemeral-links)"),
+    }
+}
+
+/// The host's console: lines typed on stdin (`help` lists the commands). Ends quietly when
+/// stdin does (a host run by a service manager has none).
+fn console() -> tokio::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    const LONGEST: usize = 1024;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let spawned = std::thread::Builder::new().name("peerdesk-console".into()).spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match std::io::Read::take(&mut stdin, LONGEST as u64).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line.len() >= LONGEST && line.last() != Some(&b'\n') {
+                // Too long to be a command: skip to the end of the line.
+                let mut rest = Vec::new();
+                let _ = stdin.read_until(b'\n', &mut rest);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line).trim().to_owned();
+            if tx.blocking_send(text).is_err() {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!("no console: {e}");
+    }
+    rx
 }
 
 fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
@@ -217,8 +275,8 @@ async fn host(args: HostArgs) -> Result<()> {
             monitor: monitor_choice(args.monitor.as_deref()),
         },
     };
-    let config = host_config(&args.server, room, source, &args.stream, args.ice_loopback)?;
-    peerdesk_host::run(config, shutdown_signal()).await?;
+    let config = host_config(&args.server, room, source, &args.stream, &args.pairing, args.ice_loopback)?;
+    peerdesk_host::run(config, Some(console()), shutdown_signal()).await?;
     Ok(())
 }
 
@@ -231,9 +289,19 @@ async fn demo(args: cli::DemoArgs) -> Result<()> {
             tracing::error!("the demo's signaling server stopped: {e}");
         }
     });
-    let config =
-        host_config(&format!("http://{server}"), &args.room, SourceKind::TestScene, &args.stream, true)?;
+    let mut config = host_config(
+        &format!("http://{server}"),
+        &args.room,
+        SourceKind::TestScene,
+        &args.stream,
+        &args.pairing,
+        true,
+    )?;
+    if args.pairing.state_dir.is_none() {
+        // A demo leaves nothing behind unless asked to.
+        config.state_dir = None;
+    }
     info!("demo: signaling server and test-scene host on http://{server}");
-    peerdesk_host::run(config, shutdown_signal()).await?;
+    peerdesk_host::run(config, Some(console()), shutdown_signal()).await?;
     Ok(())
 }
