@@ -56,10 +56,10 @@ export class View {
     el.dataset.role = role.role;
     el.textContent = role.role === 'control' ? 'In control' : 'View only';
     el.title = role.role === 'control'
-      ? `Your keyboard and mouse reach the host (you are viewer ${role.peer}).`
+      ? `Your keyboard and mouse reach the host (you are viewer p${role.peer}).`
       : role.may_control
-        ? `Someone else controls the host; you get control when they leave or the host hands it to you (you are viewer ${role.peer}).`
-        : `This link lets you watch; the host ignores your keyboard and mouse (you are viewer ${role.peer}).`;
+        ? `Someone else controls the host; you get control when they leave or the host hands it to you (you are viewer p${role.peer}).`
+        : `This link lets you watch; the host ignores your keyboard and mouse (you are viewer p${role.peer}).`;
   }
 
   showStage(room) {

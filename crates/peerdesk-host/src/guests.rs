@@ -66,9 +66,9 @@ impl HostCommand {
             return Err(format!("too many words; {COMMANDS_HELP}"));
         }
         let peer = |arg: Option<&str>| -> Result<PeerId, String> {
-            arg.and_then(|a| a.parse::<u64>().ok())
+            arg.and_then(|a| a.strip_prefix('p').unwrap_or(a).parse::<u64>().ok())
                 .map(PeerId)
-                .ok_or_else(|| "name a viewer by its number, as `viewers` lists them".to_owned())
+                .ok_or_else(|| "name a viewer as `viewers` lists them (p3, or 3)".to_owned())
         };
         match (cmd, arg) {
             ("help" | "?", None) => Ok(Self::Help),
@@ -434,6 +434,7 @@ mod tests {
         assert_eq!(HostCommand::parse("  kick 7 "), Ok(HostCommand::Kick(PeerId(7))));
         assert_eq!(HostCommand::parse("control none"), Ok(HostCommand::Control(None)));
         assert_eq!(HostCommand::parse("control 3"), Ok(HostCommand::Control(Some(PeerId(3)))));
+        assert_eq!(HostCommand::parse("control p3"), Ok(HostCommand::Control(Some(PeerId(3)))));
         assert_eq!(HostCommand::parse("links"), Ok(HostCommand::Links));
         assert!(HostCommand::parse("kick").unwrap_err().contains("viewers"));
         assert!(HostCommand::parse("kick x").is_err());

@@ -79,7 +79,7 @@ pub enum HostMessage {
         /// Whether this viewer's link allows control (a control-link holder waits for the
         /// controller to leave or the host to hand over).
         may_control: bool,
-        /// This viewer's id, as the host's console lists it.
+        /// This viewer's id (the host's console lists it as `p` and this number).
         peer: u64,
     },
 }
