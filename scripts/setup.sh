@@ -36,9 +36,14 @@ if ! command -v cargo >/dev/null; then
 fi
 
 if [ "$want_test" = 1 ]; then
-  wanted=$(node -p "require('./package.json').devDependencies['playwright-core']")
-  have=$(node -p "try { require('./node_modules/playwright-core/package.json').version } catch { '' }")
-  if [ "$wanted" != "$have" ]; then
+  # Every dev dependency at the version package.json pins, or npm ci puts them there.
+  stale=$(node -e "
+    const deps = require('./package.json').devDependencies;
+    const bad = Object.entries(deps).filter(([n, v]) => {
+      try { return require('./node_modules/' + n + '/package.json').version !== v; } catch { return true; }
+    });
+    console.log(bad.map(([n]) => n).join(' '));")
+  if [ -n "$stale" ]; then
     echo "setup: installing npm packages"
     npm ci --no-audit --no-fund --loglevel=error
   fi
