@@ -200,3 +200,10 @@ test('a replayed offer is refused, and a page without the secret cannot prove it
   await attacker.close();
   await page.close();
 });
+
+test('no secret and no session description reach the host log', () => {
+  const secrets = [...demo.out.matchAll(/#k=([A-Za-z0-9_-]+)/g)].map((m) => m[1]);
+  assert.ok(secrets.length >= 3, 'the links printed in this file');
+  for (const s of secrets) assert.ok(!demo.stderr.includes(s), 'a link secret is in the log');
+  assert.doesNotMatch(demo.stderr, /a=fingerprint|v=0\r?\n|a=ice-pwd/);
+});

@@ -62,8 +62,11 @@ pub enum AudioChoice {
 /// Settings of a host, validated by the binary.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
-    /// The signaling server's WebSocket URL (`ws://host:port/ws`).
+    /// The signaling server's WebSocket URL (`ws://host:port/ws` or `wss://...`).
     pub signal_url: String,
+    /// Certificates (PEM) to trust for a `wss://` server besides the usual public roots: a
+    /// server's self-signed certificate (`--server-ca`).
+    pub server_ca: Option<std::path::PathBuf>,
     /// The page viewers open (`http://host:port/?room=NAME`).
     pub viewer_url: String,
     /// The room to host.

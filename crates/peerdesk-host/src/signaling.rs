@@ -15,6 +15,7 @@ use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, info, warn};
 
@@ -60,6 +61,9 @@ pub enum HostError {
         "cannot keep the share links: {0} (pick another place with --state-dir, or use --ephemeral-links)"
     )]
     Keyring(#[from] crate::pairing::KeyringError),
+    /// The TLS settings for a wss:// server could not be made.
+    #[error("cannot set up TLS to the server: {0}")]
+    Tls(String),
     /// The input record file (a test option) could not be opened.
     #[error("cannot open the input record file: {0}")]
     Record(std::io::Error),
@@ -103,6 +107,7 @@ pub async fn run(
     };
     let mut guests = Guests::new(keyring, config.room.as_str(), &config.viewer_url);
     let mut console = console;
+    let tls = tls_connector(&config)?;
     let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width,
@@ -154,7 +159,7 @@ pub async fn run(
         let ended = tokio::select! {
             () = &mut shutdown => Ended::Shutdown,
             why = pipeline.failed() => Ended::Fatal(HostError::SourceLost(why)),
-            ended = connect_and_serve(&config, &ctx, &mut guests, &mut console, &mut announced, &mut backoff) => ended,
+            ended = connect_and_serve(&config, tls.clone(), &ctx, &mut guests, &mut console, &mut announced, &mut backoff) => ended,
         };
         match ended {
             Ended::Shutdown => break Ok(()),
@@ -292,16 +297,20 @@ fn start_audio(config: &HostConfig, scene: Option<AudioKind>) -> Option<Arc<Audi
 
 async fn connect_and_serve(
     config: &HostConfig,
+    tls: Option<Connector>,
     ctx: &ViewerContext,
     guests: &mut Guests,
     console: &mut Option<tokio::sync::mpsc::Receiver<String>>,
     announced: &mut bool,
     backoff: &mut Duration,
 ) -> Ended {
-    let (ws, _) = match tokio_tungstenite::connect_async(config.signal_url.as_str()).await {
-        Ok(ok) => ok,
-        Err(e) => return Ended::Lost(format!("cannot connect to {}: {e}", config.signal_url)),
-    };
+    let (ws, _) =
+        match tokio_tungstenite::connect_async_tls_with_config(config.signal_url.as_str(), None, true, tls)
+            .await
+        {
+            Ok(ok) => ok,
+            Err(e) => return Ended::Lost(format!("cannot connect to {}: {e}", config.signal_url)),
+        };
     let (mut sink, mut stream) = ws.split();
     let join = ClientMessage::Join { v: PROTOCOL_VERSION, room: config.room.to_string(), role: Role::Host };
     if let Err(e) = send(&mut sink, &join).await {
@@ -443,6 +452,33 @@ where
 {
     let text = serde_json::to_string(msg).map_err(|e| format!("cannot encode a message: {e}"))?;
     sink.send(Message::Text(text.into())).await.map_err(|e| format!("send failed: {e}"))
+}
+
+/// For a `wss://` server: rustls trusting the public roots and `--server-ca`.
+fn tls_connector(config: &HostConfig) -> Result<Option<Connector>, HostError> {
+    use rustls_pki_types::pem::PemObject;
+    if !config.signal_url.starts_with("wss://") {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(path) = &config.server_ca {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| HostError::Tls(format!("{}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(HostError::Tls(format!("{}: no certificate in it", path.display())));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| HostError::Tls(format!("{}: {e}", path.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HostError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Connector::Rustls(Arc::new(tls))))
 }
 
 /// The lines a user (or a script) looks for: `open URL` (the control link) and, with a

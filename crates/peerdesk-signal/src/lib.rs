@@ -4,8 +4,11 @@
 //! ([`ws`]), and the embedded web client ([`web`]). It relays SDP and ICE candidates between a
 //! room's host and its viewers and never sees media.
 //!
-//! Does not own: TLS, Redis fan-out, pairing secrets (later issues), nor the process's runtime:
-//! the binary builds a [`Router`](axum::Router) with [`app`] and serves it.
+//! Also [`serve`]: the accept loop with the connection limits and TLS. It never holds the
+//! pairing secrets (they stay in the link's fragment and on the host): what it relays cannot
+//! let it watch or control a host (docs/SECURITY.md).
+//!
+//! Does not own: Redis fan-out (a later issue), nor the process's runtime.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -15,11 +18,14 @@
 //! # }
 //! ```
 
+pub mod metrics;
 pub mod rooms;
+pub mod serve;
 pub mod web;
 pub mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -39,6 +45,21 @@ pub struct SignalConfig {
     pub max_consecutive_errors: u32,
     /// Messages queued for one slow reader before it is dropped.
     pub outbox_capacity: usize,
+    /// Bytes queued for one slow reader before it is dropped.
+    pub outbox_bytes: usize,
+    /// Messages a connection may send per second, on average.
+    pub messages_per_second: f64,
+    /// Messages a connection may send at once above that rate.
+    pub message_burst: f64,
+    /// Time from the WebSocket opening to its `join`.
+    pub join_timeout: Duration,
+    /// Time between the server's pings.
+    pub ping_interval: Duration,
+    /// Silence (not even a pong) after which a connection is closed.
+    pub idle_timeout: Duration,
+    /// Origins (`https://example.org`) whose pages may connect besides the server's own;
+    /// clients that send no Origin (hosts) are always let in.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for SignalConfig {
@@ -49,16 +70,28 @@ impl Default for SignalConfig {
             max_frame_bytes: 1024 * 1024,
             max_consecutive_errors: 32,
             outbox_capacity: 256,
+            outbox_bytes: 1024 * 1024,
+            messages_per_second: 50.0,
+            message_burst: 200.0,
+            join_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            allowed_origins: Vec::new(),
         }
     }
 }
 
-/// Builds the server's routes: `/` (web client), `/ws` (signaling), `/healthz`.
+/// Builds the server's routes: `/` (web client), `/ws` (signaling), `/healthz`, `/metrics`.
 pub fn app(config: SignalConfig) -> Router {
-    let hub = Arc::new(ws::Hub::new(config));
+    routes(Arc::new(ws::Hub::new(config, Arc::default())))
+}
+
+/// The routes over a hub.
+pub fn routes(hub: Arc<ws::Hub>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(ws::metrics))
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
         .with_state(hub)

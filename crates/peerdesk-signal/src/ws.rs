@@ -1,61 +1,105 @@
 //! The `/ws` endpoint: one task per connection reads JSON messages, feeds the [`Rooms`]
 //! registry, and hands deliveries to the recipients' outboxes.
 //!
-//! Every connection has a bounded outbox drained by its own writer task; a reader too slow to
-//! keep up is dropped rather than letting the server grow. Bad messages get an `error` reply and
-//! the connection stays open; only abuse (a frame over `max_frame_bytes`, or
-//! `max_consecutive_errors` refusals in a row) closes it.
+//! Every connection has a bounded outbox (messages and bytes) drained by its own writer task; a
+//! reader too slow to keep up is dropped rather than letting the server grow. Bad messages get
+//! an `error` reply and the connection stays open; abuse closes it: a frame over
+//! `max_frame_bytes`, `max_consecutive_errors` refusals in a row (messages over the rate limit
+//! count as refusals), no `join` within `join_timeout`, silence for `idle_timeout` (the server
+//! pings). A page of another origin is refused at the upgrade.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use peerdesk_proto::{ClientMessage, ErrorCode, PeerId, ServerMessage};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::SignalConfig;
+use crate::metrics::Counters;
 use crate::rooms::{Delivery, Rooms};
 
 /// Close code for a policy violation (RFC 6455).
 const CLOSE_POLICY: u16 = 1008;
 
 enum Outgoing {
-    Msg(ServerMessage),
+    /// A serialized message and its size, counted in the outbox's bytes until written.
+    Text(String),
     Close(&'static str),
 }
 
+impl std::fmt::Debug for Outgoing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
+        }
+    }
+}
+
+/// One peer's queue: bounded in messages by the channel and in bytes by `queued`.
+#[derive(Debug, Clone)]
+struct Outbox {
+    tx: mpsc::Sender<Outgoing>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    /// Queues a message; false when the queue is over either bound (the peer is then dropped).
+    fn push(&self, msg: &ServerMessage, max_bytes: usize) -> bool {
+        let text = match serde_json::to_string(msg) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!("cannot serialize a message: {e}");
+                return true;
+            }
+        };
+        let len = text.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > max_bytes {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.try_send(Outgoing::Text(text)).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
 /// Shared state of all connections: the registry and each peer's outbox, under one lock that
-/// is never held across an `.await`.
+/// is never held across an `.await`; and the counters.
 #[derive(Debug)]
 pub struct Hub {
     config: SignalConfig,
+    counters: Arc<Counters>,
     inner: Mutex<HubInner>,
 }
 
 #[derive(Debug)]
 struct HubInner {
     rooms: Rooms,
-    outboxes: HashMap<PeerId, mpsc::Sender<Outgoing>>,
-}
-
-impl std::fmt::Debug for Outgoing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Msg(m) => f.debug_tuple("Msg").field(m).finish(),
-            Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
-        }
-    }
+    outboxes: HashMap<PeerId, Outbox>,
 }
 
 impl Hub {
-    /// A hub with no connections.
-    pub fn new(config: SignalConfig) -> Self {
+    /// A hub with no connections, counting into `counters`.
+    pub fn new(config: SignalConfig, counters: Arc<Counters>) -> Self {
         let rooms = Rooms::new(config.limits.clone());
-        Self { config, inner: Mutex::new(HubInner { rooms, outboxes: HashMap::new() }) }
+        Self { config, counters, inner: Mutex::new(HubInner { rooms, outboxes: HashMap::new() }) }
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
     }
 
     fn lock(&self) -> MutexGuard<'_, HubInner> {
@@ -64,7 +108,7 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn connect(&self, outbox: mpsc::Sender<Outgoing>) -> PeerId {
+    fn connect(&self, outbox: Outbox) -> PeerId {
         let mut inner = self.lock();
         let peer = inner.rooms.connect();
         inner.outboxes.insert(peer, outbox);
@@ -75,14 +119,21 @@ impl Hub {
         let mut inner = self.lock();
         inner.outboxes.remove(&peer);
         let deliveries = inner.rooms.leave(peer);
-        deliver(&mut inner, deliveries);
+        self.deliver(&mut inner, deliveries);
     }
 
-    /// Queues a message for one peer; false when the peer has no outbox any more (it was
+    /// Queues a reply for one peer; false when the peer has no outbox any more (it was
     /// dropped as too slow) or the outbox is full.
-    fn send_to(&self, peer: PeerId, out: Outgoing) -> bool {
+    fn reply(&self, peer: PeerId, msg: &ServerMessage) -> bool {
         let inner = self.lock();
-        inner.outboxes.get(&peer).is_some_and(|tx| tx.try_send(out).is_ok())
+        inner.outboxes.get(&peer).is_some_and(|o| o.push(msg, self.config.outbox_bytes))
+    }
+
+    fn close(&self, peer: PeerId, reason: &'static str) {
+        let inner = self.lock();
+        if let Some(o) = inner.outboxes.get(&peer) {
+            let _ = o.tx.try_send(Outgoing::Close(reason));
+        }
     }
 
     /// Handles one message; returns the refusal to tell the sender, if any.
@@ -90,61 +141,149 @@ impl Hub {
         let mut inner = self.lock();
         match inner.rooms.handle_message(from, msg) {
             Ok(deliveries) => {
-                deliver(&mut inner, deliveries);
+                self.deliver(&mut inner, deliveries);
                 None
             }
             Err(refusal) => Some(refusal.to_message()),
         }
     }
-}
 
-fn deliver(inner: &mut HubInner, deliveries: Vec<Delivery>) {
-    for d in deliveries {
-        let Some(tx) = inner.outboxes.get(&d.to) else {
-            continue;
-        };
-        if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Outgoing::Msg(d.msg)) {
-            warn!(peer = %d.to, "peer reads too slowly; dropping it");
-            // The writer task sees the channel closed and ends the connection.
-            inner.outboxes.remove(&d.to);
+    fn deliver(&self, inner: &mut HubInner, deliveries: Vec<Delivery>) {
+        let mut work = deliveries;
+        while !work.is_empty() {
+            let mut next = Vec::new();
+            for d in work {
+                let Some(outbox) = inner.outboxes.get(&d.to) else {
+                    continue;
+                };
+                if outbox.push(&d.msg, self.config.outbox_bytes) {
+                    self.counters.messages_relayed.inc();
+                } else {
+                    warn!(peer = %d.to, "peer reads too slowly; dropping it");
+                    self.counters.closed_slow_reader.inc();
+                    // The writer task sees the channel closed and ends the connection; the
+                    // others in its room are told it left, now.
+                    inner.outboxes.remove(&d.to);
+                    next.extend(inner.rooms.leave(d.to));
+                }
+            }
+            work = next;
         }
+    }
+
+    fn rooms(&self) -> usize {
+        self.lock().rooms.room_count()
     }
 }
 
+/// `GET /metrics`: the counters in the Prometheus text format.
+pub async fn metrics(State(hub): State<Arc<Hub>>) -> Response {
+    let body = hub.counters.render(hub.rooms());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+/// Whether a WebSocket upgrade may go ahead: no Origin (not a browser page: a host, a tool),
+/// the server's own origin (same host and port as the request's Host), or a listed one.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let authority = origin.split_once("://").map_or("", |(_, rest)| rest);
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    !authority.is_empty() && authority.eq_ignore_ascii_case(host)
+}
+
 /// `GET /ws`: upgrades to a WebSocket.
-pub async fn upgrade(State(hub): State<Arc<Hub>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(hub): State<Arc<Hub>>,
+    slot: Option<axum::Extension<crate::serve::ConnSlot>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &hub.config.allowed_origins) {
+        hub.counters.refused_origin.inc();
+        debug!("refused a WebSocket from another origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "this server does not accept pages of another origin (see peerdesk serve --allow-origin)\n",
+        )
+            .into_response();
+    }
     let max = hub.config.max_frame_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| run(hub, socket))
+    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
+        // The connection's place under the server's limits lasts as long as the WebSocket.
+        let _slot = slot;
+        run(hub, socket).await;
+    })
+}
+
+/// A token bucket: `rate` a second, up to `burst`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        Self { tokens: burst, rate, burst, at: now }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.at = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 async fn run(hub: Arc<Hub>, socket: WebSocket) {
     // The hub holds the only sender: when it drops a slow peer's outbox, the writer below
     // drains what is queued and closes the socket.
     let (tx, mut rx) = mpsc::channel(hub.config.outbox_capacity);
-    let peer = hub.connect(tx);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let peer = hub.connect(Outbox { tx, queued: queued.clone() });
+    let counters = hub.counters.clone();
+    counters.websockets_open.inc();
     let span = info_span!("signal", %peer);
     async move {
         debug!("connected");
         let (mut sink, mut stream) = socket.split();
-        let writer = tokio::spawn(async move {
-            while let Some(out) = rx.recv().await {
-                let frame = match out {
-                    Outgoing::Msg(m) => match serde_json::to_string(&m) {
-                        Ok(text) => Message::Text(text.into()),
-                        Err(e) => {
-                            warn!("cannot serialize {m:?}: {e}");
-                            continue;
+        let ping_every = hub.config.ping_interval;
+        let mut writer = tokio::spawn(async move {
+            let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+            loop {
+                let frame = tokio::select! {
+                    out = rx.recv() => match out {
+                        Some(Outgoing::Text(text)) => {
+                            queued.fetch_sub(text.len(), Ordering::Relaxed);
+                            Message::Text(text.into())
                         }
+                        Some(Outgoing::Close(reason)) => {
+                            let _ = sink
+                                .send(Message::Close(Some(CloseFrame {
+                                    code: CLOSE_POLICY,
+                                    reason: Utf8Bytes::from_static(reason),
+                                })))
+                                .await;
+                            break;
+                        }
+                        None => break,
                     },
-                    Outgoing::Close(reason) => {
-                        let _ = sink
-                            .send(Message::Close(Some(CloseFrame {
-                                code: CLOSE_POLICY,
-                                reason: Utf8Bytes::from_static(reason),
-                            })))
-                            .await;
-                        break;
-                    }
+                    _ = ping.tick() => Message::Ping(Default::default()),
                 };
                 if sink.send(frame).await.is_err() {
                     break;
@@ -153,10 +292,68 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
             let _ = sink.close().await;
         });
 
+        let config = &hub.config;
+        let mut bucket = Bucket::new(config.messages_per_second, config.message_burst, Instant::now());
         let mut errors_in_a_row = 0u32;
-        while let Some(frame) = stream.next().await {
+        let mut joined = false;
+        let opened = Instant::now();
+        let mut last_rate_reply: Option<Instant> = None;
+        loop {
+            let wait = if joined {
+                config.idle_timeout
+            } else {
+                config.join_timeout.saturating_sub(opened.elapsed())
+            };
+            let next = tokio::select! {
+                next = tokio::time::timeout(wait, stream.next()) => next,
+                // The writer ended: the peer was dropped as too slow, or the socket failed.
+                _ = &mut writer => break,
+            };
+            let frame = match next {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(_) if joined => {
+                    info!("closing a silent connection (no frame for {} s)", config.idle_timeout.as_secs());
+                    counters.closed_idle.inc();
+                    hub.close(peer, "idle");
+                    break;
+                }
+                Err(_) => {
+                    debug!("closing: no join within {} s", config.join_timeout.as_secs());
+                    counters.closed_join_timeout.inc();
+                    hub.close(peer, "send join first");
+                    break;
+                }
+            };
             let reply = match frame {
-                Ok(Message::Text(text)) => handle_text(&hub, peer, text.as_str()),
+                Ok(Message::Text(text)) => {
+                    counters.messages_received.inc();
+                    let now = Instant::now();
+                    if !bucket.take(now) {
+                        counters.rate_limited.inc();
+                        errors_in_a_row += 1;
+                        // One reply a second at most: a flood gets no flood back.
+                        let quiet = last_rate_reply
+                            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+                        if !quiet {
+                            last_rate_reply = Some(now);
+                            hub.reply(
+                                peer,
+                                &ServerMessage::error(ErrorCode::RateLimited, "sending too fast; slow down"),
+                            );
+                        }
+                        if errors_in_a_row >= config.max_consecutive_errors {
+                            warn!("closing a connection that keeps sending over the rate limit");
+                            counters.closed_abuse.inc();
+                            hub.close(peer, "too many messages");
+                            break;
+                        }
+                        continue;
+                    }
+                    let (reply, join_ok) = handle_text(&hub, peer, text.as_str());
+                    joined |= join_ok;
+                    reply
+                }
                 Ok(Message::Binary(_)) => Some(ServerMessage::error(
                     ErrorCode::BinaryNotSupported,
                     "binary frames are not supported; send JSON text",
@@ -165,6 +362,11 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                 Ok(Message::Ping(_) | Message::Pong(_)) => None,
                 Err(e) => {
                     info!("connection dropped: {e}");
+                    // tungstenite's capacity errors: a frame or message over the limit.
+                    let what = e.to_string();
+                    if what.contains("Space limit") || what.contains("too long") || what.contains("too big") {
+                        counters.closed_abuse.inc();
+                    }
                     break;
                 }
             };
@@ -172,36 +374,99 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                 None => errors_in_a_row = 0,
                 Some(err) => {
                     errors_in_a_row += 1;
+                    counters.messages_refused.inc();
                     debug!("refused: {err:?}");
-                    if !hub.send_to(peer, Outgoing::Msg(err)) {
+                    if !hub.reply(peer, &err) {
                         break;
                     }
-                    if errors_in_a_row >= hub.config.max_consecutive_errors {
+                    if errors_in_a_row >= config.max_consecutive_errors {
                         warn!("closing after {errors_in_a_row} refused messages in a row");
-                        hub.send_to(peer, Outgoing::Close("too many bad messages"));
+                        counters.closed_abuse.inc();
+                        hub.close(peer, "too many bad messages");
                         break;
                     }
                 }
             }
         }
         hub.disconnect(peer);
-        let _ = writer.await;
+        if !writer.is_finished() {
+            let _ = writer.await;
+        }
+        counters.websockets_open.dec();
         debug!("disconnected");
     }
     .instrument(span)
     .await
 }
 
-fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> Option<ServerMessage> {
+/// The refusal to send back, if any, and whether the message was an accepted `join`.
+fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> (Option<ServerMessage>, bool) {
     let max = hub.config.max_message_bytes;
     if text.len() > max {
-        return Some(ServerMessage::error(
-            ErrorCode::MessageTooLarge,
-            format!("message of {} bytes is over the limit of {max} bytes", text.len()),
-        ));
+        return (
+            Some(ServerMessage::error(
+                ErrorCode::MessageTooLarge,
+                format!("message of {} bytes is over the limit of {max} bytes", text.len()),
+            )),
+            false,
+        );
     }
     match serde_json::from_str::<ClientMessage>(text) {
-        Ok(msg) => hub.handle(peer, msg),
-        Err(e) => Some(ServerMessage::error(ErrorCode::BadMessage, format!("not a valid message: {e}"))),
+        Ok(msg) => {
+            let is_join = matches!(msg, ClientMessage::Join { .. });
+            let reply = hub.handle(peer, msg);
+            let ok = is_join && reply.is_none();
+            (reply, ok)
+        }
+        Err(e) => {
+            (Some(ServerMessage::error(ErrorCode::BadMessage, format!("not a valid message: {e}"))), false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("header value"));
+        }
+        h
+    }
+
+    #[test]
+    fn only_the_servers_own_pages_and_listed_origins_may_connect() {
+        let none: &[String] = &[];
+        assert!(origin_allowed(&headers(&[("host", "127.0.0.1:8080")]), none), "no Origin: a host");
+        assert!(origin_allowed(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]),
+            none
+        ));
+        assert!(!origin_allowed(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]),
+            none
+        ));
+        assert!(!origin_allowed(&headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]), none));
+        let listed = vec!["https://app.example".to_owned()];
+        assert!(origin_allowed(
+            &headers(&[("host", "127.0.0.1:8080"), ("origin", "https://app.example")]),
+            &listed
+        ));
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut b = Bucket::new(10.0, 5.0, t0);
+        assert_eq!((0..8).filter(|_| b.take(t0)).count(), 5);
+        assert!(b.take(t0 + Duration::from_millis(100)));
+        assert!(!b.take(t0 + Duration::from_millis(100)));
+        assert_eq!(
+            (0..20).filter(|_| b.take(t0 + Duration::from_secs(10))).count(),
+            5,
+            "never more than the burst"
+        );
     }
 }

@@ -38,6 +38,87 @@ pub struct ServeArgs {
     /// Most viewers in one room.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_viewers: usize,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// What one client may do before the server refuses or closes it.
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Most connections at once from one IP address (more get HTTP 429).
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_conns_per_ip: usize,
+    /// Most connections at once, in all.
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
+    pub max_connections: usize,
+    /// Signaling messages one connection may send per second, on average (a burst of
+    /// --message-burst is allowed); more are refused with `rate_limited`.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub messages_per_second: u32,
+    /// Messages one connection may send at once above that rate.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub message_burst: u32,
+    /// Seconds a connection may stay silent (the server pings every third of it) before it is closed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub idle_timeout: u64,
+    /// Seconds for a client to finish the TLS and HTTP handshakes, and then to join a room.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub handshake_timeout: u64,
+    /// Also accept WebSockets from pages of this origin (such as https://app.example.org);
+    /// repeatable. Pages served by this server itself are always accepted.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+}
+
+/// HTTPS and WSS.
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    /// Serve HTTPS/WSS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with = "tls_self_signed")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTPS/WSS with a certificate of our own for a LAN (browsers warn once; compare the
+    /// fingerprint printed). It is kept in --state-dir; hosts trust it with
+    /// `peerdesk host --server-ca FILE`, the file printed.
+    #[arg(long)]
+    pub tls_self_signed: bool,
+    /// Names and addresses the self-signed certificate is for, besides localhost, 127.0.0.1
+    /// and the --listen address; repeatable.
+    #[arg(long, value_name = "NAME", requires = "tls_self_signed")]
+    pub tls_name: Vec<String>,
+    /// Where the self-signed certificate is kept (default: $XDG_STATE_HOME/peerdesk, else
+    /// ~/.local/state/peerdesk).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+}
+
+impl LimitArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.max_conns_per_ip == 0 || self.max_connections == 0 {
+            anyhow::bail!("--max-conns-per-ip and --max-connections must be at least 1");
+        }
+        if self.messages_per_second == 0 || self.message_burst == 0 {
+            anyhow::bail!("--messages-per-second and --message-burst must be at least 1");
+        }
+        if !(3..=86_400).contains(&self.idle_timeout) {
+            anyhow::bail!("--idle-timeout must be between 3 and 86400 seconds");
+        }
+        if !(1..=600).contains(&self.handshake_timeout) {
+            anyhow::bail!("--handshake-timeout must be between 1 and 600 seconds");
+        }
+        for o in &self.allow_origin {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.trim_end_matches('/') != o {
+                anyhow::bail!(
+                    "--allow-origin takes an origin such as https://app.example.org (no path, no trailing slash), got {o:?}"
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What to stream.
@@ -205,9 +286,13 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct HostArgs {
-    /// The signaling server, as http://HOST:PORT.
+    /// The signaling server, as http://HOST:PORT or https://HOST:PORT.
     #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
     pub server: String,
+    /// Trust this certificate (PEM) for an https server, besides the public authorities: the
+    /// file `peerdesk serve --tls-self-signed` prints.
+    #[arg(long, value_name = "FILE")]
+    pub server_ca: Option<std::path::PathBuf>,
     /// The room to host. The host prints the link to open (with its access key after `#`).
     #[arg(long, value_name = "NAME", required_unless_present = "list_sources")]
     pub room: Option<String>,

@@ -9,9 +9,11 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use peerdesk_host::{AudioChoice, HostConfig, SourceKind};
 use peerdesk_proto::RoomId;
+use peerdesk_signal::serve::ServeOptions;
 use peerdesk_signal::{RoomLimits, SignalConfig};
+use std::sync::Arc;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use cli::{AudioMode, Cli, Command, HostArgs, PairingArgs, QrMode, ServeArgs, Source, StreamArgs};
 use peerdesk_capture::MonitorChoice;
@@ -58,10 +60,59 @@ async fn shutdown_signal() {
 }
 
 fn signal_config(args: &ServeArgs) -> SignalConfig {
+    let l = &args.limits;
     SignalConfig {
         limits: RoomLimits { max_rooms: args.max_rooms, max_viewers_per_room: args.max_viewers },
+        messages_per_second: f64::from(l.messages_per_second),
+        message_burst: f64::from(l.message_burst),
+        join_timeout: Duration::from_secs(l.handshake_timeout),
+        idle_timeout: Duration::from_secs(l.idle_timeout),
+        ping_interval: Duration::from_secs((l.idle_timeout / 3).max(1)),
+        allowed_origins: l.allow_origin.clone(),
         ..SignalConfig::default()
     }
+}
+
+fn serve_options(args: &ServeArgs, tls: Option<Arc<rustls::ServerConfig>>) -> ServeOptions {
+    ServeOptions {
+        max_connections: args.limits.max_connections,
+        max_connections_per_ip: args.limits.max_conns_per_ip,
+        handshake_timeout: Duration::from_secs(args.limits.handshake_timeout),
+        tls,
+    }
+}
+
+/// The server's TLS, if asked for; says what to do with a self-signed certificate.
+fn server_tls(args: &ServeArgs, addr: SocketAddr) -> Result<Option<Arc<rustls::ServerConfig>>> {
+    let t = &args.tls;
+    if let (Some(cert), Some(key)) = (&t.tls_cert, &t.tls_key) {
+        let config = peerdesk_signal::serve::tls_from_pem(cert, key)
+            .context("cannot use --tls-cert/--tls-key: check that they are the PEM certificate chain and its private key")?;
+        return Ok(Some(config));
+    }
+    if !t.tls_self_signed {
+        return Ok(None);
+    }
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        names.push(addr.ip().to_string());
+    }
+    names.extend(t.tls_name.iter().cloned());
+    names.dedup();
+    let dir = match &t.state_dir {
+        Some(d) => d.clone(),
+        None => default_state_dir()?,
+    };
+    let made = peerdesk_signal::serve::tls_self_signed(&dir, names.clone())
+        .context("cannot make the self-signed certificate (pick another place with --state-dir)")?;
+    info!(
+        "{} self-signed certificate for {}: SHA-256 {} (browsers warn once: compare this fingerprint); hosts trust it with --server-ca {}",
+        if made.new { "made a" } else { "using the" },
+        names.join(", "),
+        made.fingerprint,
+        made.cert_path.display()
+    );
+    Ok(Some(made.config))
 }
 
 /// Binds the server's listener; `port 0` picks a free port.
@@ -88,16 +139,28 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    args.limits.validate()?;
     let (listener, addr) = bind(args.listen).await?;
+    let tls = server_tls(&args, addr)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if !addr.ip().is_loopback() {
         info!("listening on {addr}, reachable from other machines (the default is loopback only)");
+        if tls.is_none() {
+            warn!(
+                "browsers on other machines need https for the pairing handshake: add --tls-self-signed (or --tls-cert and --tls-key)"
+            );
+        }
     }
-    println!("listening http://{}", reachable(addr));
-    info!("signaling server ready; the web client is at http://{}/", reachable(addr));
-    axum::serve(listener, peerdesk_signal::app(signal_config(&args)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server stopped")
+    println!("listening {scheme}://{}", reachable(addr));
+    info!("signaling server ready; the web client is at {scheme}://{}/", reachable(addr));
+    peerdesk_signal::serve::serve(
+        listener,
+        signal_config(&args),
+        serve_options(&args, tls),
+        shutdown_signal(),
+    )
+    .await
+    .context("the server stopped")
 }
 
 fn host_config(
@@ -119,7 +182,7 @@ fn host_config(
     }
     let (ws, http) = match scheme {
         "http" | "ws" => ("ws", "http"),
-        "https" | "wss" => bail!("TLS is not supported yet: use http://HOST:PORT on a trusted network"),
+        "https" | "wss" => ("wss", "https"),
         other => bail!("--server scheme {other:?} is not supported: use http://HOST:PORT"),
     };
     let server_is_loopback =
@@ -132,6 +195,7 @@ fn host_config(
     };
     Ok(HostConfig {
         signal_url: format!("{ws}://{authority}/ws"),
+        server_ca: None,
         viewer_url: format!("{http}://{authority}/?room={room}"),
         room,
         source,
@@ -164,18 +228,23 @@ fn host_config(
     })
 }
 
-/// Where the host keeps its links: --state-dir, $XDG_STATE_HOME/peerdesk, ~/.local/state/peerdesk.
+/// Where the host keeps its links: --state-dir, else the default.
 fn state_dir(pairing: &PairingArgs) -> Result<std::path::PathBuf> {
-    if let Some(dir) = &pairing.state_dir {
-        return Ok(dir.clone());
+    match &pairing.state_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_state_dir(),
     }
+}
+
+/// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk.
+fn default_state_dir() -> Result<std::path::PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
     if let Some(state) = var("XDG_STATE_HOME") {
         return Ok(state.join("peerdesk"));
     }
     match var("HOME") {
         Some(home) => Ok(home.join(".local/state/peerdesk")),
-        None => bail!("no place to keep the share links: set --state-dir DIR (or --ephemeral-links)"),
+        None => bail!("no place to keep state (links, certificates): set --state-dir DIR"),
     }
 }
 
@@ -275,7 +344,8 @@ async fn host(args: HostArgs) -> Result<()> {
             monitor: monitor_choice(args.monitor.as_deref()),
         },
     };
-    let config = host_config(&args.server, room, source, &args.stream, &args.pairing, args.ice_loopback)?;
+    let mut config = host_config(&args.server, room, source, &args.stream, &args.pairing, args.ice_loopback)?;
+    config.server_ca = args.server_ca.clone();
     peerdesk_host::run(config, Some(console()), shutdown_signal()).await?;
     Ok(())
 }
@@ -283,9 +353,16 @@ async fn host(args: HostArgs) -> Result<()> {
 async fn demo(args: cli::DemoArgs) -> Result<()> {
     let (listener, addr) = bind(args.listen).await?;
     let server = reachable(addr);
-    let app = peerdesk_signal::app(SignalConfig::default());
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        let forever = std::future::pending();
+        let served = peerdesk_signal::serve::serve(
+            listener,
+            SignalConfig::default(),
+            ServeOptions::default(),
+            forever,
+        )
+        .await;
+        if let Err(e) = served {
             tracing::error!("the demo's signaling server stopped: {e}");
         }
     });
