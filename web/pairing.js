@@ -31,7 +31,7 @@ export function secureContextProblem(win = globalThis) {
   if (win.isSecureContext && win.crypto?.subtle) return null;
   return 'This page was opened over plain http from another machine, and browsers allow the '
     + 'cryptography that proves the link only on https or on this machine itself. Start the '
-    + 'server with --tls-self-signed (or --tls-cert and --tls-key) and open the https link.';
+    + 'server with `--tls-self-signed` (or `--tls-cert` and `--tls-key`) and open the https link.';
 }
 
 /**

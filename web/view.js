@@ -79,7 +79,14 @@ export class View {
   setStatus(text, kind = 'info') {
     this.status.hidden = kind === null;
     this.status.dataset.kind = kind || '';
-    this.statusText.textContent = text || '';
+    // `backticks` mark a command or flag: shown as code, never broken across lines.
+    const parts = (text || '').split('`');
+    this.statusText.replaceChildren(...parts.map((p, i) => {
+      if (i % 2 === 0) return this.doc.createTextNode(p);
+      const code = this.doc.createElement('code');
+      code.textContent = p;
+      return code;
+    }));
   }
 
   setStats(text) {

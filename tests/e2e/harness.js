@@ -543,8 +543,8 @@ export function makeNetns(tag) {
   };
 }
 
-/** Launches Chromium with a fresh profile directory (inside `netns` when given). */
-export async function launch({ netns = null } = {}) {
+/** Launches Chromium with a fresh profile directory (inside `netns` when given), with `args` added. */
+export async function launch({ netns = null, args = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'peerdesk-chromium-'));
   let executablePath = '/usr/bin/chromium';
   if (netns) {
@@ -554,7 +554,7 @@ export async function launch({ netns = null } = {}) {
   const context = await chromium.launchPersistentContext(join(profile, 'profile'), {
     executablePath,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     viewport: { width: 1280, height: 720 },
   });
   context.close_ = async () => {

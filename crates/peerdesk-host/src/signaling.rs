@@ -304,13 +304,24 @@ async fn connect_and_serve(
     announced: &mut bool,
     backoff: &mut Duration,
 ) -> Ended {
-    let (ws, _) =
-        match tokio_tungstenite::connect_async_tls_with_config(config.signal_url.as_str(), None, true, tls)
-            .await
-        {
-            Ok(ok) => ok,
-            Err(e) => return Ended::Lost(format!("cannot connect to {}: {e}", config.signal_url)),
-        };
+    let (ws, _) = match tokio_tungstenite::connect_async_tls_with_config(
+        config.signal_url.as_str(),
+        None,
+        true,
+        tls,
+    )
+    .await
+    {
+        Ok(ok) => ok,
+        Err(e) => {
+            let hint = if e.to_string().contains("UnknownIssuer") {
+                " (a server with a certificate of its own? trust it with --server-ca FILE, the file `peerdesk serve` printed)"
+            } else {
+                ""
+            };
+            return Ended::Lost(format!("cannot connect to {}: {e}{hint}", config.signal_url));
+        }
+    };
     let (mut sink, mut stream) = ws.split();
     let join = ClientMessage::Join { v: PROTOCOL_VERSION, room: config.room.to_string(), role: Role::Host };
     if let Err(e) = send(&mut sink, &join).await {
