@@ -99,4 +99,5 @@ export const DENIED = {
   timeout: 'The handshake with the host took too long.',
   kicked: 'The host ended your session.',
   full: 'The host has as many viewers as it allows. Try again later.',
+  input_abuse: 'The host ended the session: this page sent more input than a person can, or input the host could not read. Reload to try again.',
 };

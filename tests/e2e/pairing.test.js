@@ -207,3 +207,39 @@ test('no secret and no session description reach the host log', () => {
   for (const s of secrets) assert.ok(!demo.stderr.includes(s), 'a link secret is in the log');
   assert.doesNotMatch(demo.stderr, /a=fingerprint|v=0\r?\n|a=ice-pwd/);
 });
+
+test('a page that sends garbage or floods its input channel loses its session; the others play on', { timeout: 90000 }, async () => {
+  const link = await demo.waitForLine('open ', demo.out.lastIndexOf('open '));
+  const calm = await open(link);
+  await waitForFrames(calm, 3);
+
+  const garbage = await open(link);
+  await waitForFrames(garbage, 3);
+  await garbage.evaluate(() => {
+    const { input } = window.peerdesk.channels;
+    // Kind 0xff is no event at all.
+    for (let i = 0; i < 300; i++) input.send(new Uint8Array([0xff, i & 0xff]));
+  });
+  await poll('the garbage page told', async () => /input the host could not read/.test(await status(garbage)), 15000);
+
+  const flooder = await open(link);
+  await waitForFrames(flooder, 3);
+  await flooder.evaluate(async () => {
+    const { motion } = window.peerdesk.channels;
+    const end = Date.now() + 8000;
+    // About 20,000 pointer moves a second, five times what a 1000 Hz mouse sends.
+    while (Date.now() < end && motion.readyState === 'open' && !/more input/.test(window.peerdesk.status)) {
+      for (let i = 0; i < 1000; i++) motion.send(new Uint8Array([1, 0, i & 0xff, 0, 0]));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  await poll('the flooding page told', async () => /more input than a person can/.test(await status(flooder)), 15000);
+  assert.match(demo.stderr, /viewer session ended: the viewer flooded its input channel/);
+  assert.match(demo.stderr, /viewer session ended: the viewer sent a stream of malformed input/);
+
+  const before = (await videoStats(calm)).framesDecoded;
+  await calm.waitForTimeout(1000);
+  const after = (await videoStats(calm)).framesDecoded;
+  assert.ok(after - before >= 15, `the calm viewer plays on: ${after - before} frames in a second`);
+  for (const p of [calm, garbage, flooder]) await p.close();
+});

@@ -290,10 +290,18 @@ impl Guests {
             self.remove(peer);
             out.push(deny(peer, DenyCode::Timeout));
         }
-        let ended: Vec<PeerId> =
-            self.guests.iter().filter(|(_, g)| g.handle.is_finished()).map(|(&p, _)| p).collect();
-        for peer in ended {
+        let ended: Vec<(PeerId, Option<&'static str>)> = self
+            .guests
+            .iter()
+            .filter(|(_, g)| g.handle.is_finished())
+            .map(|(&p, g)| (p, g.handle.abuse()))
+            .collect();
+        for (peer, abuse) in ended {
             self.remove(peer);
+            if let Some(reason) = abuse {
+                warn!(%peer, "viewer session {reason}");
+                out.push(deny(peer, DenyCode::InputAbuse));
+            }
         }
         out
     }

@@ -415,6 +415,9 @@ pub fn deny_message(code: DenyCode) -> &'static str {
         DenyCode::Timeout => "The page did not prove its access key in time.",
         DenyCode::Kicked => "The host ended your session.",
         DenyCode::Full => "The host has as many viewers as it allows.",
+        DenyCode::InputAbuse => {
+            "The host ended the session: this page sent more input than a person can, or input the host could not read."
+        }
     }
 }
 
@@ -532,6 +535,18 @@ mod tests {
         let replaced = Keyring::open(&path, t0, None, false).expect("a broken file is replaced");
         assert_ne!(control(&replaced, t0).id(), fresh.id());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_link_is_drawn_as_a_qr_code_of_half_blocks() {
+        let link = format!("https://desk.example.org:8443/?room=living-room#k={}", "A".repeat(43));
+        let code = qr_code(&link).expect("a link fits");
+        let lines: Vec<&str> = code.lines().collect();
+        // Two modules a character high: a version 5 or 6 code and its quiet zone.
+        assert!((20..=30).contains(&lines.len()), "{} lines", lines.len());
+        assert!(lines.iter().all(|l| l.chars().count() == lines[0].chars().count()), "a square");
+        assert!(code.contains('█') && code.contains('▀') && code.contains('▄'));
+        assert!(qr_code(&"x".repeat(5000)).is_none(), "too long for any QR code");
     }
 
     /// The vectors web/test checks the page's WebCrypto code against.

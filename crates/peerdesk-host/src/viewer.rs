@@ -86,9 +86,16 @@ pub enum ViewerCommand {
 #[derive(Debug)]
 pub struct ViewerHandle {
     commands: mpsc::Sender<ViewerCommand>,
+    abuse: Arc<Mutex<Option<&'static str>>>,
 }
 
 impl ViewerHandle {
+    /// Why the task ended the session for the viewer's own doing (an input flood, garbage),
+    /// if it did: the viewer is then told.
+    pub fn abuse(&self) -> Option<&'static str> {
+        *self.abuse.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Passes a command on; false when the task has ended.
     pub fn send(&self, cmd: ViewerCommand) -> bool {
         self.commands.try_send(cmd).is_ok()
@@ -130,6 +137,7 @@ pub async fn start(
     let addrs: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
     let (session, answer) = Session::accept_offer(offer, &addrs, Instant::now(), &ctx.session)?;
     let (tx, rx) = mpsc::channel(64);
+    let abuse = Arc::new(Mutex::new(None));
     // Only a page that takes sound makes the host record it.
     let audio = if session.has_audio() { ctx.audio.as_ref().map(|a| a.subscribe()) } else { None };
     let task = ViewerTask {
@@ -146,9 +154,10 @@ pub async fn start(
         role: None,
         role_sent: false,
         budget: InputBudget::new(Instant::now()),
+        abuse: abuse.clone(),
     };
     tokio::spawn(task.run().instrument(info_span!("viewer", %peer)));
-    Ok((answer, ViewerHandle { commands: tx }))
+    Ok((answer, ViewerHandle { commands: tx, abuse }))
 }
 
 struct ViewerTask {
@@ -171,6 +180,8 @@ struct ViewerTask {
     role_sent: bool,
     /// Input taken this second.
     budget: InputBudget,
+    /// Set when the session ends for the viewer's abuse.
+    abuse: Arc<Mutex<Option<&'static str>>>,
 }
 
 /// Counts one viewer's input per second: too much is dropped, a flood or a stream of garbage
@@ -349,6 +360,13 @@ impl ViewerTask {
         }
     }
 
+    /// Notes why the session ends for the viewer's doing, and closes it.
+    fn ended_for_abuse(&mut self, reason: &'static str) -> &'static str {
+        *self.abuse.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        self.session.close();
+        reason
+    }
+
     /// Takes the role the host gives; the first one lets the viewer in.
     fn set_role(&mut self, role: ViewerRole, may_control: bool) -> Result<(), SessionError> {
         let first = self.role.is_none();
@@ -421,13 +439,13 @@ impl ViewerTask {
                 SessionEvent::Input(ev) => {
                     let now = Instant::now();
                     match self.budget.take(now) {
-                        Err(reason) => return Some(reason),
+                        Err(reason) => return Some(self.ended_for_abuse(reason)),
                         Ok(false) => continue,
                         Ok(true) => {}
                     }
                     if !within_limits(&ev) {
                         if let Err(reason) = self.budget.bad(now) {
-                            return Some(reason);
+                            return Some(self.ended_for_abuse(reason));
                         }
                         continue;
                     }
@@ -442,7 +460,7 @@ impl ViewerTask {
                 SessionEvent::BadInput(err) => {
                     debug!("dropped bad input: {err}");
                     if let Err(reason) = self.budget.bad(Instant::now()) {
-                        return Some(reason);
+                        return Some(self.ended_for_abuse(reason));
                     }
                 }
                 SessionEvent::ControlReady => {

@@ -124,6 +124,9 @@ pub enum DenyCode {
     Kicked,
     /// The host is at its limit of viewers.
     Full,
+    /// The host ended the session: the page sent more input than a person can, or a stream
+    /// of input the host could not read.
+    InputAbuse,
 }
 
 /// Which side computes a proof.
