@@ -121,7 +121,8 @@ test('clicks land on the same pixel of the desktop, also letterboxed', { timeout
   for (const viewport of [{ width: 1024, height: 640 }, { width: 900, height: 800 }, { width: 1400, height: 500 }]) {
     await page.setViewportSize(viewport);
     const r = await pictureRect(page);
-    for (const [vx, vy] of [[0, 0], [1023, 639], [512, 320], [101, 577], [900, 33]]) {
+    // Not under the bar at the top centre (its buttons take their own clicks).
+    for (const [vx, vy] of [[0, 0], [1023, 639], [512, 320], [101, 577], [900, 95]]) {
       probe.events.length = 0;
       await page.mouse.click(r.left + (vx + 0.5) * r.scale, r.top + (vy + 0.5) * r.scale);
       const ev = await probe.waitFor((e) => e.type === 'button_press' && e.button === 1, `click at ${vx},${vy}`);

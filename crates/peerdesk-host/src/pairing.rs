@@ -184,14 +184,7 @@ impl Keyring {
     /// A keyring with a control secret and, with `view_link`, a view-only one; each expires
     /// `ttl` after it is issued, if given. Kept in memory only.
     pub fn new(now: SystemTime, ttl: Option<Duration>, view_link: bool) -> Result<Self, RandomError> {
-        let mut ring = Self {
-            issued: Vec::new(),
-            ttl,
-            view_link,
-            nonces: HashSet::new(),
-            nonce_order: VecDeque::new(),
-            path: None,
-        };
+        let mut ring = Self::new_empty(ttl, view_link);
         ring.fill(now)?;
         Ok(ring)
     }

@@ -245,3 +245,67 @@ async fn serves_the_web_client_and_health() {
     assert!(get("/../Cargo.toml").await.starts_with("HTTP/1.0 404"));
     assert!(get("/nope.js").await.starts_with("HTTP/1.0 404"));
 }
+
+#[tokio::test]
+async fn a_connection_that_never_joins_is_closed() {
+    let config = SignalConfig { join_timeout: Duration::from_millis(300), ..SignalConfig::default() };
+    let s = server(config).await;
+    let mut c = Client::connect(&s).await;
+    let t = std::time::Instant::now();
+    assert_eq!(c.expect_closed().await, Some(1008));
+    assert!(t.elapsed() >= Duration::from_millis(250), "not before its time: {:?}", t.elapsed());
+    // One that joins in time stays.
+    let mut ok = Client::connect(&s).await;
+    ok.join("r", "viewer").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ok.send(json!({"type": "offer", "sdp": "x"})).await;
+    ok.expect_error("no_host").await;
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_and_one_that_answers_pings_is_not() {
+    let config = SignalConfig {
+        ping_interval: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..SignalConfig::default()
+    };
+    let s = server(config).await;
+    // Reads (so tungstenite answers the pings) but sends nothing of its own.
+    let mut awake = Client::connect(&s).await;
+    awake.join("r", "host").await;
+    // Joins, then neither reads nor sends: its pongs never go out.
+    let mut asleep = Client::connect(&s).await;
+    asleep.join("s", "host").await;
+    let deadline = std::time::Instant::now() + Duration::from_millis(1200);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(50), awake.ws.next()).await {
+            assert!(matches!(m, Message::Ping(_)), "only pings come: {m:?}");
+        }
+    }
+    // Closed (its pongs to the queued pings may meet the closed socket before the close frame
+    // is read, so the code is not always seen).
+    let code = asleep.expect_closed().await;
+    assert!(matches!(code, None | Some(1008)), "{code:?}");
+    let mut v = Client::connect(&s).await;
+    v.join("r", "viewer").await;
+    assert_eq!(awake.recv().await["type"], "viewer_joined", "the one answering pings is still in");
+}
+
+#[tokio::test]
+async fn a_page_of_another_origin_is_refused_and_one_of_this_server_is_not() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = server(SignalConfig::default()).await;
+    let request = |origin: &str| {
+        let mut r = format!("ws://{}/ws", s.addr).into_client_request().expect("request");
+        r.headers_mut().insert("origin", origin.parse().expect("header"));
+        r
+    };
+    let refused = connect_async(request("https://evil.example")).await.expect_err("refused");
+    assert!(refused.to_string().contains("403"), "{refused}");
+    let (mut ws, _) = connect_async(request(&format!("http://{}", s.addr))).await.expect("own origin");
+    ws.send(Message::Text(json!({"type": "join", "v": 1, "room": "o", "role": "viewer"}).to_string().into()))
+        .await
+        .expect("send");
+    let joined = tokio::time::timeout(WAIT, ws.next()).await.expect("in time").expect("open").expect("frame");
+    assert!(joined.to_text().expect("text").contains("joined"));
+}

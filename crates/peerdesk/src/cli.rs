@@ -66,6 +66,18 @@ pub struct LimitArgs {
     /// Seconds for a client to finish the TLS and HTTP handshakes, and then to join a room.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub handshake_timeout: u64,
+    /// Largest signaling message answered, in KiB (larger ones get `message_too_large`).
+    #[arg(long, default_value_t = 64, value_name = "KIB")]
+    pub max_message_kib: usize,
+    /// Largest WebSocket frame read at all, in KiB (a larger one closes the connection).
+    #[arg(long, default_value_t = 1024, value_name = "KIB")]
+    pub max_frame_kib: usize,
+    /// Refused messages in a row after which a connection is closed.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub max_refusals_in_a_row: u32,
+    /// Bytes queued for a client that reads too slowly before it is dropped, in KiB.
+    #[arg(long, default_value_t = 1024, value_name = "KIB")]
+    pub outbox_kib: usize,
     /// Also accept WebSockets from pages of this origin (such as https://app.example.org);
     /// repeatable. Pages served by this server itself are always accepted.
     #[arg(long, value_name = "ORIGIN")]
@@ -106,6 +118,16 @@ impl LimitArgs {
         }
         if !(3..=86_400).contains(&self.idle_timeout) {
             anyhow::bail!("--idle-timeout must be between 3 and 86400 seconds");
+        }
+        if !(1..=1024).contains(&self.max_message_kib)
+            || !(self.max_message_kib..=65_536).contains(&self.max_frame_kib)
+        {
+            anyhow::bail!(
+                "--max-message-kib must be 1 to 1024, and --max-frame-kib at least that and at most 65536"
+            );
+        }
+        if self.max_refusals_in_a_row == 0 || !(64..=1_048_576).contains(&self.outbox_kib) {
+            anyhow::bail!("--max-refusals-in-a-row must be at least 1 and --outbox-kib 64 to 1048576");
         }
         if !(1..=600).contains(&self.handshake_timeout) {
             anyhow::bail!("--handshake-timeout must be between 1 and 600 seconds");

@@ -69,6 +69,10 @@ fn signal_config(args: &ServeArgs) -> SignalConfig {
         idle_timeout: Duration::from_secs(l.idle_timeout),
         ping_interval: Duration::from_secs((l.idle_timeout / 3).max(1)),
         allowed_origins: l.allow_origin.clone(),
+        max_message_bytes: l.max_message_kib * 1024,
+        max_frame_bytes: l.max_frame_kib * 1024,
+        max_consecutive_errors: l.max_refusals_in_a_row,
+        outbox_bytes: l.outbox_kib * 1024,
         ..SignalConfig::default()
     }
 }
