@@ -258,6 +258,9 @@ fn console() -> tokio::sync::mpsc::Receiver<String> {
     use std::io::BufRead;
     const LONGEST: usize = 1024;
     let (tx, rx) = tokio::sync::mpsc::channel(16);
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        info!("console: type `help` for the commands (viewers, control, kick, revoke, links)");
+    }
     let spawned = std::thread::Builder::new().name("peerdesk-console".into()).spawn(move || {
         let mut stdin = std::io::stdin().lock();
         let mut line = Vec::new();
