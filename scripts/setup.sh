@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo, and with
-# --test also what the tests need (Chromium, Xvfb, PulseAudio, ip and iptables for the network
+# --test also what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, ip and iptables for the network
 # namespaces of the loss tests, the npm packages). Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables nodejs npm)
+  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -37,6 +37,8 @@ function run(room, secretText) {
   let fatal = false;
   // What the host said this page may do ({role, may_control, peer}), once it proved its link.
   let role = null;
+  // The STUN and TURN servers the signaling server handed out, and its ICE policy.
+  let ice = { servers: [], policy: null };
 
   // The page sends input only while it controls; the host enforces the same on its side.
   const input = new InputCapture(view.video, (ev) => (peer && role?.role === 'control' ? peer.sendInput(ev) : false));
@@ -98,6 +100,7 @@ function run(room, secretText) {
   function onMessage(m) {
     switch (m.type) {
       case 'joined':
+        ice = { servers: Array.isArray(m.ice_servers) ? m.ice_servers : [], policy: m.ice_policy ?? null };
         hostPresent = m.host_present;
         if (hostPresent) connectPeer();
         else view.setStatus(`Waiting for the host of room “${room}” to come online…`);
@@ -135,6 +138,25 @@ function run(room, secretText) {
   async function connectPeer() {
     closePeer();
     view.setStatus('Connecting to the host…');
+    let p;
+    try {
+      p = makePeer();
+    } catch (e) {
+      failed(`Could not start WebRTC with the server's ICE settings: ${e.message}`);
+      return;
+    }
+    peer = p;
+    try {
+      const secret = await secretReady;
+      const sdp = await p.createOffer();
+      p.handshake = { secret, room, key: secret.id, viewerNonce: nonce(), viewerFingerprint: sdpFingerprint(sdp) };
+      if (peer === p) signaling.send({ type: 'offer', sdp, auth: { key: secret.id, nonce: p.handshake.viewerNonce } });
+    } catch (e) {
+      failed(`Could not start WebRTC in this browser: ${e.message}`);
+    }
+  }
+
+  function makePeer() {
     const p = new Peer({
       onTrack: (stream) => {
         // Audio and video arrive as two tracks of one stream.
@@ -149,16 +171,8 @@ function run(room, secretText) {
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
         else if (m.type === 'stats') hostStats = m;
       },
-    });
-    peer = p;
-    try {
-      const secret = await secretReady;
-      const sdp = await p.createOffer();
-      p.handshake = { secret, room, key: secret.id, viewerNonce: nonce(), viewerFingerprint: sdpFingerprint(sdp) };
-      if (peer === p) signaling.send({ type: 'offer', sdp, auth: { key: secret.id, nonce: p.handshake.viewerNonce } });
-    } catch (e) {
-      failed(`Could not start WebRTC in this browser: ${e.message}`);
-    }
+    }, ice.servers, ice.policy);
+    return p;
   }
 
   // The host's answer is applied only when its proof covers this page's fingerprint and its

@@ -8,9 +8,11 @@ export class Peer {
    * @param {{onTrack: (s: MediaStream) => void, onState: (s: string) => void,
    *          onCandidate: (c: RTCIceCandidate) => void, onMessage?: (m: object) => void}} handlers
    */
-  constructor(handlers, iceServers = []) {
+  constructor(handlers, iceServers = [], icePolicy = null) {
     this.handlers = handlers;
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    // `relay`: TURN only (the server's --ice-policy relay); otherwise any path, direct first.
+    const iceTransportPolicy = icePolicy === 'relay' ? 'relay' : 'all';
+    this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
     this.preferH264(video);
     // The host's sound (Opus); a host without sound leaves it silent.

@@ -735,3 +735,35 @@ export function pictureRect(page) {
     return { left: r.left + (r.width - w) / 2, top: r.top + (r.height - h) / 2, width: w, height: h, scale, vw: v.videoWidth, vh: v.videoHeight };
   });
 }
+
+/**
+ * Starts coturn (Debian's `turnserver`) of the test's own on `ip` (in `netns` when given): UDP
+ * on a free port, the TURN REST scheme with `secret` (use-auth-secret, as `peerdesk serve
+ * --turn-secret-file` expects), relaying allowed to loopback peers (tests run on one machine).
+ * Resolves once it listens, with `url` (turn:IP:PORT?transport=udp) and its log in `stdout`.
+ */
+export async function startTurn(secret, { ip = '127.0.0.1', netns = null } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdesk-turn-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const relayBase = 40000 + Math.floor(Math.random() * 200) * 100;
+  // The secret goes in a config file of our own (mode 0600), not on the command line.
+  const conf = join(dir, 'turnserver.conf');
+  writeFileSync(conf, [
+    `listening-ip=${ip}`, `relay-ip=${ip}`, `listening-port=${port}`,
+    `min-port=${relayBase}`, `max-port=${relayBase + 99}`,
+    'use-auth-secret', `static-auth-secret=${secret}`, 'realm=peerdesk.test',
+    'allow-loopback-peers', 'no-cli', 'no-tls', 'no-dtls', 'no-tcp', 'fingerprint',
+    'log-file=stdout', 'simple-log', 'verbose',
+  ].join('\n') + '\n', { mode: 0o600 });
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, 'turnserver', '-c', conf]] : ['turnserver', ['-c', conf]];
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = new Proc(child, 'turnserver');
+  proc.out = '';
+  child.stdout.on('data', (d) => { proc.out = (proc.out + d).slice(-200000); });
+  running.add(proc);
+  child.on('exit', () => { running.delete(proc); rmSync(dir, { recursive: true, force: true }); });
+  proc.url = `turn:${ip}:${port}?transport=udp`;
+  await poll('coturn to listen', () => /listener opened on|Total UDP servers/i.test(proc.out) || child.exitCode !== null, 10000);
+  if (child.exitCode !== null) throw new Error(`turnserver exited: ${proc.out}${proc.stderr}`);
+  return proc;
+}

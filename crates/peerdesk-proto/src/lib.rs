@@ -21,7 +21,7 @@ pub use auth::{AnswerAuth, DenyCode, OfferAuth, Token};
 pub use control::{HostMessage, ViewerRole};
 pub use ids::{PeerId, RoomId, RoomIdError};
 pub use input::{InputDecodeError, InputEvent};
-pub use signal::{ClientMessage, ErrorCode, Role, ServerMessage};
+pub use signal::{ClientMessage, ErrorCode, IcePolicy, IceServer, Role, ServerMessage};
 
 /// Version of the signaling protocol; a peer announcing another version is refused.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -104,6 +104,13 @@ pub enum ServerMessage {
         role: Role,
         /// Whether the room has a host now (a viewer without one waits for `host_online`).
         host_present: bool,
+        /// STUN and TURN servers to use (TURN with short-lived credentials made for this
+        /// connection); empty when the server has none configured.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
+        /// `relay` when peers must use TURN relays only; absent: any candidate.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice_policy: Option<IcePolicy>,
     },
     /// To viewers: a host is now in the room; send an offer.
     HostOnline {
@@ -175,6 +182,28 @@ pub enum ServerMessage {
         /// What happened and what to do, in words.
         message: String,
     },
+}
+
+/// One STUN or TURN server, shaped like WebRTC's `RTCIceServer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    /// `stun:HOST:PORT`, `turn:HOST:PORT?transport=udp`, `turns:...`.
+    pub urls: Vec<String>,
+    /// For TURN: `EXPIRY:PEER` (the TURN REST scheme coturn checks with `use-auth-secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// For TURN: base64 of HMAC-SHA1(shared secret, username). Never the secret itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Which ICE candidates peers may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IcePolicy {
+    /// TURN relays only: neither side learns the other's addresses.
+    Relay,
 }
 
 /// Why the server refused a message.

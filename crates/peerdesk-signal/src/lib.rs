@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+pub mod ice;
 pub mod metrics;
 pub mod rooms;
 pub mod serve;
@@ -60,6 +61,8 @@ pub struct SignalConfig {
     /// Origins (`https://example.org`) whose pages may connect besides the server's own;
     /// clients that send no Origin (hosts) are always let in.
     pub allowed_origins: Vec<String>,
+    /// STUN and TURN servers handed to everyone who joins.
+    pub ice: ice::IceSettings,
 }
 
 impl Default for SignalConfig {
@@ -77,6 +80,7 @@ impl Default for SignalConfig {
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             allowed_origins: Vec::new(),
+            ice: ice::IceSettings::default(),
         }
     }
 }

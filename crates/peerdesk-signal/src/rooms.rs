@@ -221,6 +221,8 @@ impl Rooms {
                     peer,
                     role,
                     host_present,
+                    ice_servers: Vec::new(),
+                    ice_policy: None,
                 },
             },
         );

@@ -140,7 +140,14 @@ impl Hub {
     fn handle(&self, from: PeerId, msg: ClientMessage) -> Option<ServerMessage> {
         let mut inner = self.lock();
         match inner.rooms.handle_message(from, msg) {
-            Ok(deliveries) => {
+            Ok(mut deliveries) => {
+                // The joiner learns its STUN and TURN servers, TURN credentials made for it.
+                for d in &mut deliveries {
+                    if let ServerMessage::Joined { peer, ice_servers, ice_policy, .. } = &mut d.msg {
+                        *ice_servers = self.config.ice.servers_for(*peer, std::time::SystemTime::now());
+                        *ice_policy = self.config.ice.policy();
+                    }
+                }
                 self.deliver(&mut inner, deliveries);
                 None
             }

@@ -19,7 +19,15 @@ fn join(rooms: &mut Rooms, peer: PeerId, name: &str, role: Role) -> Result<Vec<D
 fn joined(peer: PeerId, name: &str, role: Role, host_present: bool) -> Delivery {
     Delivery {
         to: peer,
-        msg: ServerMessage::Joined { v: PROTOCOL_VERSION, room: room(name), peer, role, host_present },
+        msg: ServerMessage::Joined {
+            v: PROTOCOL_VERSION,
+            room: room(name),
+            peer,
+            role,
+            host_present,
+            ice_servers: Vec::new(),
+            ice_policy: None,
+        },
     }
 }
 

@@ -42,6 +42,40 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub tls: TlsArgs,
+    #[command(flatten)]
+    pub ice: IceArgs,
+}
+
+/// NAT traversal: the STUN and TURN servers handed to browsers and hosts.
+#[derive(Debug, Args)]
+pub struct IceArgs {
+    /// A STUN server for finding public addresses, such as stun:stun.example.org:3478; repeatable.
+    #[arg(long, value_name = "URL")]
+    pub stun: Vec<String>,
+    /// A TURN server for relaying when no direct path exists, such as
+    /// turn:turn.example.org:3478?transport=udp; repeatable. Needs --turn-secret-file: every
+    /// peer gets short-lived credentials of its own (coturn's use-auth-secret), never the secret.
+    #[arg(long, value_name = "URL", requires = "turn_secret_file")]
+    pub turn: Vec<String>,
+    /// A file holding the secret shared with the TURN server (its static-auth-secret).
+    #[arg(long, value_name = "FILE")]
+    pub turn_secret_file: Option<std::path::PathBuf>,
+    /// How long a TURN credential stays good, such as 12h.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = parse_duration)]
+    pub turn_ttl: std::time::Duration,
+    /// `relay`: peers use TURN relays only (neither side learns the other's addresses; for
+    /// privacy, and to test the relay). `all`: any path, direct first.
+    #[arg(long, value_enum, default_value_t = IcePolicyArg::All)]
+    pub ice_policy: IcePolicyArg,
+}
+
+/// Which paths peers may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IcePolicyArg {
+    /// Direct when possible, relayed when not.
+    All,
+    /// TURN relays only.
+    Relay,
 }
 
 /// What one client may do before the server refuses or closes it.

@@ -142,8 +142,49 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The STUN and TURN settings, checked; the TURN secret read from its file.
+fn ice_settings(args: &cli::IceArgs) -> Result<peerdesk_signal::ice::IceSettings> {
+    for url in &args.stun {
+        peerdesk_signal::ice::check_stun(url)?;
+    }
+    for url in &args.turn {
+        peerdesk_signal::ice::check_turn(url)?;
+    }
+    let turn_secret = match &args.turn_secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --turn-secret-file {}", path.display()))?;
+            let secret = text.trim().to_owned();
+            if secret.is_empty() {
+                bail!("--turn-secret-file {} is empty", path.display());
+            }
+            Some(secret)
+        }
+        None => None,
+    };
+    if args.ice_policy == cli::IcePolicyArg::Relay && args.turn.is_empty() {
+        bail!("--ice-policy relay needs a TURN server: add --turn URL and --turn-secret-file FILE");
+    }
+    Ok(peerdesk_signal::ice::IceSettings {
+        stun: args.stun.clone(),
+        turn: args.turn.clone(),
+        turn_secret,
+        turn_ttl: args.turn_ttl,
+        relay_only: args.ice_policy == cli::IcePolicyArg::Relay,
+    })
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     args.limits.validate()?;
+    let ice = ice_settings(&args.ice)?;
+    if !ice.stun.is_empty() || !ice.turn.is_empty() {
+        info!(
+            "handing out STUN {:?} and TURN {:?}{}",
+            ice.stun,
+            ice.turn,
+            if ice.relay_only { " (relay only)" } else { "" }
+        );
+    }
     let (listener, addr) = bind(args.listen).await?;
     let tls = server_tls(&args, addr)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -157,14 +198,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     println!("listening {scheme}://{}", reachable(addr));
     info!("signaling server ready; the web client is at {scheme}://{}/", reachable(addr));
-    peerdesk_signal::serve::serve(
-        listener,
-        signal_config(&args),
-        serve_options(&args, tls),
-        shutdown_signal(),
-    )
-    .await
-    .context("the server stopped")
+    let config = SignalConfig { ice, ..signal_config(&args) };
+    peerdesk_signal::serve::serve(listener, config, serve_options(&args, tls), shutdown_signal())
+        .await
+        .context("the server stopped")
 }
 
 fn host_config(
