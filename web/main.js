@@ -88,8 +88,18 @@ function run(room, secretText) {
   view.video.addEventListener('playing', () => { if (peer) view.setStatus('', null); });
   signaling.start();
 
+  // Media never passes through the server: a connection to the host outlives it.
+  function streaming() {
+    return peer?.pc.connectionState === 'connected';
+  }
+
   function onState(state, detail) {
     if (fatal) return;
+    if (streaming()) {
+      // The stream goes on; the signaling reconnects by itself in the background.
+      if (state === 'down') console.info(`peerdesk: signaling server: ${detail}; the stream goes on`);
+      return;
+    }
     if (state === 'connecting') view.setStatus('Connecting to the server…');
     if (state === 'down') {
       closePeer();
@@ -102,12 +112,13 @@ function run(room, secretText) {
       case 'joined':
         ice = { servers: Array.isArray(m.ice_servers) ? m.ice_servers : [], policy: m.ice_policy ?? null };
         hostPresent = m.host_present;
-        if (hostPresent) connectPeer();
-        else view.setStatus(`Waiting for the host of room “${room}” to come online…`);
+        // Back on a restarted server while still streaming: keep the stream.
+        if (hostPresent && !streaming()) connectPeer();
+        else if (!hostPresent && !streaming()) view.setStatus(`Waiting for the host of room “${room}” to come online…`);
         break;
       case 'host_online':
         hostPresent = true;
-        connectPeer();
+        if (!streaming()) connectPeer();
         break;
       case 'host_offline':
         hostPresent = false;

@@ -73,7 +73,13 @@ test('killing and restarting the host brings the picture back without a reload',
 
 test('after a server restart the host reconnects and a reloaded page plays', { timeout: 90000 }, async () => {
   const port = new URL(server.url).port;
+  const before = await videoStats(page);
   await server.kill('SIGKILL');
+  // Media never passed through the server: with it dead, frames keep arriving.
+  await page.waitForTimeout(3000);
+  const during = await videoStats(page);
+  assert.ok(during.framesDecoded - before.framesDecoded >= 60, `frames while the server was down: ${during.framesDecoded - before.framesDecoded} in 3 s`);
+  assert.equal(during.state, 'connected');
   // Same address, so the running host (backing off) and the page find it again.
   server = await start(['serve', '--listen', `127.0.0.1:${port}`], 'listening ');
   await page.reload();
