@@ -27,6 +27,10 @@ use crate::SignalConfig;
 use crate::metrics::Counters;
 use crate::rooms::{Delivery, Rooms};
 
+/// The read buffer a WebSocket starts with (tungstenite still reads 4 KiB chunks; this only
+/// keeps idle connections small: bench/load.js, docs/PERFORMANCE.md).
+const READ_BUFFER: usize = 512;
+
 /// Close code for a policy violation (RFC 6455).
 const CLOSE_POLICY: u16 = 1008;
 
@@ -223,11 +227,17 @@ pub async fn upgrade(
             .into_response();
     }
     let max = hub.config.max_frame_bytes;
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
-        // The connection's place under the server's limits lasts as long as the WebSocket.
-        let _slot = slot;
-        run(hub, socket).await;
-    })
+    // Small buffers: most connections sit idle for hours with nothing to read or write, and
+    // tungstenite's defaults (128 KiB each way) would cost a quarter MiB apiece.
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            // The connection's place under the server's limits lasts as long as the WebSocket.
+            let _slot = slot;
+            run(hub, socket).await;
+        })
 }
 
 /// A token bucket: `rate` a second, up to `burst`.
