@@ -51,6 +51,9 @@ function run(room, secretText) {
   const sound = new Sound(view.video, view.soundControls);
   // The host's own figures (its `stats` message each second), shown beside the browser's.
   let hostStats = null;
+  // When the host last sent anything on the data channels, and the check after host_offline.
+  let lastFromHost = 0;
+  let aliveTimer = null;
   let lastSample = null;
   const OVERLAY_KEY = 'peerdesk.overlay';
   const renderOverlay = () => { if (view.overlayShown && lastSample) view.setOverlay(overlaySections(lastSample, hostStats)); };
@@ -122,6 +125,12 @@ function run(room, secretText) {
         break;
       case 'host_offline':
         hostPresent = false;
+        // The host's link to the server went: if the host still speaks (its figures come every
+        // second), only its server died and the stream goes on.
+        if (streaming()) {
+          checkHostAlive();
+          return;
+        }
         closePeer();
         view.setStatus('The host went away. Waiting for it to come back…');
         break;
@@ -138,6 +147,10 @@ function run(room, secretText) {
         if (['room_full', 'invalid_room', 'unsupported_version', 'too_many_rooms'].includes(m.code)) {
           fatal = true;
           signaling.stop();
+        } else if (m.code === 'unavailable') {
+          // The server cannot reach its shared state for now: join again shortly.
+          signaling.retry();
+          if (streaming()) return;
         }
         view.setStatus(`The server refused: ${m.message}`, 'error');
         break;
@@ -177,6 +190,7 @@ function run(room, secretText) {
       onState: (s) => onPeerState(p, s),
       onCandidate: (c) => signaling.send({ type: 'candidate', candidate: c.candidate, mid: c.sdpMid ?? undefined }),
       onMessage: (m) => {
+        if (p === peer) lastFromHost = performance.now();
         if (m.type === 'role') setRole(m);
         else if (m.type === 'cursor') view.setCursor(m);
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
@@ -250,6 +264,23 @@ function run(room, secretText) {
     }
   }
 
+  /** After `host_offline` with a stream up: ends it unless the host still speaks. */
+  function checkHostAlive() {
+    clearTimeout(aliveTimer);
+    const since = performance.now();
+    aliveTimer = setTimeout(() => {
+      if (!streaming()) return;
+      if (lastFromHost > since) {
+        console.info('peerdesk: the host lost its signaling server but still streams');
+        return;
+      }
+      closePeer();
+      // A host back already (a restart) gets a new connection; else wait for it.
+      if (hostPresent) connectPeer();
+      else view.setStatus('The host went away. Waiting for it to come back…');
+    }, 2500);
+  }
+
   function failed(text) {
     closePeer();
     if (!hostPresent) return;
@@ -260,6 +291,7 @@ function run(room, secretText) {
 
   function closePeer() {
     clearTimeout(retryTimer);
+    clearTimeout(aliveTimer);
     input.setEnabled(false);
     if (peer) {
       peer.close();

@@ -30,6 +30,11 @@ export class Signaling {
     if (this.ws) this.ws.close();
   }
 
+  /** Drops this connection and joins again after the backoff (the server was not ready). */
+  retry() {
+    if (this.ws) this.ws.close();
+  }
+
   send(msg) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify(msg));
@@ -43,7 +48,6 @@ export class Signaling {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.onopen = () => {
-      this.attempt = 0;
       ws.send(JSON.stringify({ type: 'join', v: PROTOCOL_VERSION, room: this.room, role: 'viewer' }));
     };
     ws.onmessage = (e) => {
@@ -54,6 +58,9 @@ export class Signaling {
         console.warn('peerdesk: server sent something that is not JSON');
         return;
       }
+      // Backoff starts over once a join succeeds (not merely a connection: a server that
+      // accepts and then refuses should not be hammered).
+      if (msg?.type === 'joined') this.attempt = 0;
       this.handlers.onMessage(msg);
     };
     ws.onclose = (e) => {

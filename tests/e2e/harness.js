@@ -2,6 +2,7 @@
 // Chromium through playwright-core, read what the browser decoded. Every wait is bounded.
 
 import { spawn, execFileSync } from 'node:child_process';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { mkdtempSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -766,4 +767,76 @@ export async function startTurn(secret, { ip = '127.0.0.1', netns = null } = {})
   await poll('coturn to listen', () => /listener opened on|Total UDP servers/i.test(proc.out) || child.exitCode !== null, 10000);
   if (child.exitCode !== null) throw new Error(`turnserver exited: ${proc.out}${proc.stderr}`);
   return proc;
+}
+
+/**
+ * Starts Debian's redis-server on a free loopback port (no persistence, a directory of its
+ * own); resolves once it accepts connections. `proc.url` is redis://127.0.0.1:PORT.
+ */
+export async function startRedis() {
+  const dir = mkdtempSync(join(tmpdir(), 'peerdesk-redis-'));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = new Proc(child, 'redis-server');
+  proc.out = '';
+  child.stdout.on('data', (d) => { proc.out = (proc.out + d).slice(-20000); });
+  running.add(proc);
+  child.on('exit', () => { running.delete(proc); rmSync(dir, { recursive: true, force: true }); });
+  proc.url = `redis://127.0.0.1:${port}`;
+  await poll('redis-server to accept connections', () => /Ready to accept connections/.test(proc.out) || child.exitCode !== null, 10000);
+  if (child.exitCode !== null) throw new Error(`redis-server exited: ${proc.out}${proc.stderr}`);
+  return proc;
+}
+
+/**
+ * A TCP load balancer in front of `backends` (["http://127.0.0.1:PORT", ...]), as a
+ * deployment puts before several `peerdesk serve`: each new connection goes to the first
+ * backend that accepts it, in order (so a test knows where its clients land while every
+ * backend lives). Resolves with { url, close(), counts } on 127.0.0.1.
+ */
+export function startBalancer(backends) {
+  const targets = backends.map((u) => new URL(u));
+  const counts = targets.map(() => 0);
+  const sockets = new Set();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    client.pause();
+    const tryFrom = (i) => {
+      if (i >= targets.length || client.destroyed) { client.destroy(); return; }
+      const upstream = tcpConnect({ host: targets[i].hostname, port: Number(targets[i].port) });
+      upstream.once('error', () => { upstream.destroy(); tryFrom(i + 1); });
+      upstream.once('connect', () => {
+        counts[i] += 1;
+        sockets.add(upstream);
+        upstream.removeAllListeners('error');
+        upstream.on('error', () => client.destroy());
+        upstream.on('close', () => { sockets.delete(upstream); client.destroy(); });
+        client.on('close', () => upstream.destroy());
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+      });
+    };
+    tryFrom(0);
+  });
+  return new Promise((resolvePromise) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolvePromise({
+        url: `http://127.0.0.1:${server.address().port}`,
+        counts,
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+/** A counter or gauge from a server's /metrics. */
+export async function metric(serverUrl, name) {
+  const text = await (await fetch(`${serverUrl}/metrics`)).text();
+  const m = text.match(new RegExp(`^peerdesk_${name} (\\S+)$`, 'm'));
+  if (!m) throw new Error(`no ${name} in ${serverUrl}/metrics`);
+  return Number(m[1]);
 }

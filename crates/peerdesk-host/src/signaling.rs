@@ -420,8 +420,19 @@ async fn on_message(
             guests.left(peer);
             Vec::new()
         }
+        // Back after the server (or one of several) went away, the room may still hold this
+        // host's earlier connection until it times out: wait for it. The first time, another
+        // host holds the room.
+        ServerMessage::Error { code: ErrorCode::HostExists, .. } if *announced => {
+            return Err(Ended::Lost(
+                "the room still counts this host's previous connection; waiting for it to time out".into(),
+            ));
+        }
         ServerMessage::Error { code: ErrorCode::HostExists, .. } => {
             return Err(Ended::Fatal(HostError::RoomTaken(config.room.to_string())));
+        }
+        ServerMessage::Error { code: ErrorCode::Unavailable, message } => {
+            return Err(Ended::Lost(message));
         }
         ServerMessage::Error { code, message } => match code {
             ErrorCode::UnsupportedVersion | ErrorCode::InvalidRoom | ErrorCode::TooManyRooms => {

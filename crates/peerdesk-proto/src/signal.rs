@@ -238,6 +238,9 @@ pub enum ErrorCode {
     NotAllowed,
     /// The sender is sending too fast.
     RateLimited,
+    /// The server cannot do this now (its shared state, Redis, is unreachable); try again in
+    /// a few seconds.
+    Unavailable,
 }
 
 impl ServerMessage {

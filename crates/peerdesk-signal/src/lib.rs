@@ -8,7 +8,10 @@
 //! pairing secrets (they stay in the link's fragment and on the host): what it relays cannot
 //! let it watch or control a host (docs/SECURITY.md).
 //!
-//! Does not own: Redis fan-out (a later issue), nor the process's runtime.
+//! With `serve --redis`, rooms are shared by every instance using the same Redis: the
+//! [`backplane`] (Redis scripts and pub/sub) and [`shared`] (this instance's peers' view).
+//!
+//! Does not own: the process's runtime.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -18,10 +21,12 @@
 //! # }
 //! ```
 
+pub mod backplane;
 pub mod ice;
 pub mod metrics;
 pub mod rooms;
 pub mod serve;
+pub mod shared;
 pub mod web;
 pub mod ws;
 

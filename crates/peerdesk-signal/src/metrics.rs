@@ -19,6 +19,16 @@ impl Counter {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets a gauge.
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
     /// The value now.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
@@ -58,6 +68,20 @@ pub struct Counters {
     pub closed_idle: Counter,
     /// Peers dropped for reading too slowly.
     pub closed_slow_reader: Counter,
+    /// 1 when rooms are shared through Redis (`serve --redis`): the backplane lines show.
+    pub backplane_enabled: Counter,
+    /// 1 while Redis answers.
+    pub backplane_up: Counter,
+    /// The last ping's round trip through Redis pub/sub, in microseconds.
+    pub backplane_lag_micros: Counter,
+    /// Messages published to other instances.
+    pub backplane_published: Counter,
+    /// Messages received from other instances.
+    pub backplane_received: Counter,
+    /// Redis commands that failed, and messages that could not be read.
+    pub backplane_errors: Counter,
+    /// Messages dropped because Redis fell too far behind.
+    pub backplane_dropped: Counter,
 }
 
 impl Counters {
@@ -131,7 +155,50 @@ impl Counters {
             "Peers dropped for reading too slowly.",
             self.closed_slow_reader.get(),
         );
+        if self.backplane_enabled.get() == 1 {
+            self.render_backplane(&mut out);
+        }
         out
+    }
+
+    fn render_backplane(&self, out: &mut String) {
+        let mut one = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP peerdesk_{name} {help}\n# TYPE peerdesk_{name} {kind}\npeerdesk_{name} {value}"
+            );
+        };
+        one("backplane_up", "gauge", "1 while Redis answers.", self.backplane_up.get().to_string());
+        one(
+            "backplane_lag_seconds",
+            "gauge",
+            "Round trip of the last ping through Redis pub/sub.",
+            format!("{:.6}", self.backplane_lag_micros.get() as f64 / 1e6),
+        );
+        one(
+            "backplane_published_total",
+            "counter",
+            "Messages published to other instances.",
+            self.backplane_published.get().to_string(),
+        );
+        one(
+            "backplane_received_total",
+            "counter",
+            "Messages received from other instances.",
+            self.backplane_received.get().to_string(),
+        );
+        one(
+            "backplane_errors_total",
+            "counter",
+            "Redis commands that failed; messages that could not be read.",
+            self.backplane_errors.get().to_string(),
+        );
+        one(
+            "backplane_dropped_total",
+            "counter",
+            "Messages dropped: Redis fell too far behind.",
+            self.backplane_dropped.get().to_string(),
+        );
     }
 }
 
@@ -153,5 +220,9 @@ mod tests {
         );
         assert!(text.contains("peerdesk_connections_open 0\n"));
         assert!(text.contains("peerdesk_rooms 3\n"));
+        assert!(!text.contains("backplane"), "no backplane lines without one");
+        c.backplane_enabled.set(1);
+        c.backplane_lag_micros.set(1500);
+        assert!(c.render(0).contains("peerdesk_backplane_lag_seconds 0.001500\n"));
     }
 }

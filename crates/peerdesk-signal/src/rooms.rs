@@ -75,6 +75,9 @@ pub enum Refusal {
     /// A `deny` with a long message.
     #[error("a deny message is at most {MAX_DENY_MESSAGE} bytes")]
     DenyTooLong,
+    /// The rooms shared with other instances cannot be reached.
+    #[error("{0}; try again in a few seconds")]
+    Unavailable(String),
 }
 
 impl Refusal {
@@ -92,6 +95,7 @@ impl Refusal {
             Self::UnknownPeer(_) => ErrorCode::UnknownPeer,
             Self::MissingPeer | Self::ViewersOnly => ErrorCode::NotAllowed,
             Self::DenyTooLong => ErrorCode::MessageTooLarge,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 
@@ -154,26 +158,10 @@ impl Rooms {
                 let room = RoomId::new(&room).map_err(Refusal::InvalidRoom)?;
                 self.join(from, room, role)
             }
-            ClientMessage::Offer { peer, sdp, auth } => {
-                self.relay(from, peer, |p| ServerMessage::Offer { peer: p, sdp, auth })
-            }
-            ClientMessage::Answer { peer, sdp, auth } => {
-                self.relay(from, peer, |p| ServerMessage::Answer { peer: p, sdp, auth })
-            }
-            ClientMessage::Proof { peer, mac } => {
-                if matches!(self.members.get(&from), Some((_, Role::Host))) {
-                    return Err(Refusal::ViewersOnly);
-                }
-                self.relay(from, peer, |p| ServerMessage::Proof { peer: p, mac })
-            }
-            ClientMessage::Deny { peer, code, message } => {
-                if message.len() > MAX_DENY_MESSAGE {
-                    return Err(Refusal::DenyTooLong);
-                }
-                self.relay(from, peer, |p| ServerMessage::Deny { peer: p, code, message })
-            }
-            ClientMessage::Candidate { peer, candidate, mid } => {
-                self.relay(from, peer, |p| ServerMessage::Candidate { peer: p, candidate, mid })
+            other => {
+                let role = self.members.get(&from).map(|(_, r)| *r);
+                let (to, msg) = relayed(from, role, other)?;
+                self.relay(from, to, msg)
             }
         }
     }
@@ -255,12 +243,7 @@ impl Rooms {
         out
     }
 
-    fn relay(
-        &self,
-        from: PeerId,
-        to: Option<PeerId>,
-        make: impl FnOnce(PeerId) -> ServerMessage,
-    ) -> Result<Vec<Delivery>, Refusal> {
+    fn relay(&self, from: PeerId, to: Option<PeerId>, msg: ServerMessage) -> Result<Vec<Delivery>, Refusal> {
         let (room_id, role) = self.members.get(&from).ok_or(Refusal::NotJoined)?;
         let room = self.rooms.get(room_id).ok_or(Refusal::NotJoined)?;
         let target = match role {
@@ -273,8 +256,39 @@ impl Rooms {
                 to
             }
         };
-        Ok(vec![Delivery { to: target, msg: make(from) }])
+        Ok(vec![Delivery { to: target, msg }])
     }
+}
+
+/// A message to relay, taken apart: the peer it names (a host must name a viewer; a viewer's
+/// go to its host) and what the recipient gets, from `from`. `role` is the sender's, if it
+/// joined. Not for `join`.
+pub(crate) fn relayed(
+    from: PeerId,
+    role: Option<Role>,
+    msg: ClientMessage,
+) -> Result<(Option<PeerId>, ServerMessage), Refusal> {
+    let p = from;
+    Ok(match msg {
+        ClientMessage::Join { .. } => return Err(Refusal::AlreadyJoined),
+        ClientMessage::Offer { peer, sdp, auth } => (peer, ServerMessage::Offer { peer: p, sdp, auth }),
+        ClientMessage::Answer { peer, sdp, auth } => (peer, ServerMessage::Answer { peer: p, sdp, auth }),
+        ClientMessage::Proof { peer, mac } => {
+            if role == Some(Role::Host) {
+                return Err(Refusal::ViewersOnly);
+            }
+            (peer, ServerMessage::Proof { peer: p, mac })
+        }
+        ClientMessage::Deny { peer, code, message } => {
+            if message.len() > MAX_DENY_MESSAGE {
+                return Err(Refusal::DenyTooLong);
+            }
+            (peer, ServerMessage::Deny { peer: p, code, message })
+        }
+        ClientMessage::Candidate { peer, candidate, mid } => {
+            (peer, ServerMessage::Candidate { peer: p, candidate, mid })
+        }
+    })
 }
 
 fn drop_if_empty(rooms: &mut HashMap<RoomId, Room>, id: &RoomId) {

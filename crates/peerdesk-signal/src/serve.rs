@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::Service;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::SignalConfig;
 use crate::metrics::Counters;
@@ -102,15 +102,32 @@ impl Limiter {
     }
 }
 
+/// The hub of a server: its rooms its own, or, with `redis` (`redis://HOST:PORT` and how long
+/// presence lasts without a heartbeat), shared with every instance using that Redis.
+pub async fn hub(config: SignalConfig, redis: Option<(String, Duration)>) -> Result<Arc<Hub>, String> {
+    let counters = Arc::new(Counters::default());
+    let Some((url, ttl)) = redis else {
+        return Ok(Arc::new(Hub::new(config, counters)));
+    };
+    let (bp, envelopes) = crate::backplane::Backplane::connect(&url, ttl, counters.clone()).await?;
+    info!(
+        instance = bp.instance(),
+        "rooms shared through Redis at {} (presence lasts {} s without a heartbeat)",
+        crate::backplane::redacted(&url),
+        ttl.as_secs_f32()
+    );
+    Ok(Hub::shared(config, counters, bp, envelopes))
+}
+
 /// Serves the signaling server on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    config: SignalConfig,
+    hub: Arc<Hub>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let counters = Arc::new(Counters::default());
-    let app = crate::routes(Arc::new(Hub::new(config, counters.clone())));
+    let counters = hub.counters().clone();
+    let app = crate::routes(hub);
     let limiter = Arc::new(Limiter {
         per_ip: Mutex::new(HashMap::new()),
         max_per_ip: options.max_connections_per_ip,

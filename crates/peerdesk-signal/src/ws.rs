@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::SignalConfig;
+use crate::backplane::Backplane;
 use crate::metrics::Counters;
 use crate::rooms::{Delivery, Rooms};
 
@@ -51,14 +52,14 @@ impl std::fmt::Debug for Outgoing {
 
 /// One peer's queue: bounded in messages by the channel and in bytes by `queued`.
 #[derive(Debug, Clone)]
-struct Outbox {
+pub(crate) struct Outbox {
     tx: mpsc::Sender<Outgoing>,
     queued: Arc<AtomicUsize>,
 }
 
 impl Outbox {
     /// Queues a message; false when the queue is over either bound (the peer is then dropped).
-    fn push(&self, msg: &ServerMessage, max_bytes: usize) -> bool {
+    pub(crate) fn push(&self, msg: &ServerMessage, max_bytes: usize) -> bool {
         let text = match serde_json::to_string(msg) {
             Ok(t) => t,
             Err(e) => {
@@ -83,22 +84,39 @@ impl Outbox {
 /// is never held across an `.await`; and the counters.
 #[derive(Debug)]
 pub struct Hub {
-    config: SignalConfig,
-    counters: Arc<Counters>,
-    inner: Mutex<HubInner>,
+    pub(crate) config: SignalConfig,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) inner: Mutex<HubInner>,
+    /// Rooms shared with other instances through Redis (`serve --redis`); else [`Rooms`].
+    pub(crate) backplane: Option<Arc<Backplane>>,
+    /// This hub, for tasks it starts.
+    pub(crate) me: std::sync::Weak<Hub>,
 }
 
-#[derive(Debug)]
-struct HubInner {
-    rooms: Rooms,
-    outboxes: HashMap<PeerId, Outbox>,
+#[derive(Debug, Default)]
+pub(crate) struct HubInner {
+    /// This instance's rooms, when they are not shared.
+    pub(crate) rooms: Rooms,
+    pub(crate) outboxes: HashMap<PeerId, Outbox>,
+    /// With a backplane: what each of this instance's peers knows of its room.
+    pub(crate) sessions: HashMap<PeerId, crate::shared::Session>,
+    /// With a backplane: rooms with one of this instance's peers in them, and how many.
+    pub(crate) local_rooms: HashMap<peerdesk_proto::RoomId, usize>,
+    /// With a backplane: the last local peer number given.
+    pub(crate) next_local: u64,
 }
 
 impl Hub {
     /// A hub with no connections, counting into `counters`.
     pub fn new(config: SignalConfig, counters: Arc<Counters>) -> Self {
         let rooms = Rooms::new(config.limits.clone());
-        Self { config, counters, inner: Mutex::new(HubInner { rooms, outboxes: HashMap::new() }) }
+        Self {
+            config,
+            counters,
+            inner: Mutex::new(HubInner { rooms, ..HubInner::default() }),
+            backplane: None,
+            me: std::sync::Weak::new(),
+        }
     }
 
     /// The counters.
@@ -106,7 +124,7 @@ impl Hub {
         &self.counters
     }
 
-    fn lock(&self) -> MutexGuard<'_, HubInner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HubInner> {
         // A poisoned lock means a panic while holding it; the registry is still consistent
         // because every mutation completes before anything that can panic.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -114,7 +132,13 @@ impl Hub {
 
     fn connect(&self, outbox: Outbox) -> PeerId {
         let mut inner = self.lock();
-        let peer = inner.rooms.connect();
+        let peer = match &self.backplane {
+            Some(bp) => {
+                inner.next_local += 1;
+                PeerId(bp.instance() * crate::backplane::ID_SPAN + inner.next_local)
+            }
+            None => inner.rooms.connect(),
+        };
         inner.outboxes.insert(peer, outbox);
         peer
     }
@@ -122,6 +146,10 @@ impl Hub {
     fn disconnect(&self, peer: PeerId) {
         let mut inner = self.lock();
         inner.outboxes.remove(&peer);
+        if self.backplane.is_some() {
+            self.shared_leave(&mut inner, peer);
+            return;
+        }
         let deliveries = inner.rooms.leave(peer);
         self.deliver(&mut inner, deliveries);
     }
@@ -133,7 +161,7 @@ impl Hub {
         inner.outboxes.get(&peer).is_some_and(|o| o.push(msg, self.config.outbox_bytes))
     }
 
-    fn close(&self, peer: PeerId, reason: &'static str) {
+    pub(crate) fn close(&self, peer: PeerId, reason: &'static str) {
         let inner = self.lock();
         if let Some(o) = inner.outboxes.get(&peer) {
             let _ = o.tx.try_send(Outgoing::Close(reason));
@@ -141,21 +169,28 @@ impl Hub {
     }
 
     /// Handles one message; returns the refusal to tell the sender, if any.
-    fn handle(&self, from: PeerId, msg: ClientMessage) -> Option<ServerMessage> {
+    async fn handle(&self, from: PeerId, msg: ClientMessage) -> Option<ServerMessage> {
+        if let Some(bp) = &self.backplane {
+            return self.shared_handle(bp, from, msg).await.err().map(|r| r.to_message());
+        }
         let mut inner = self.lock();
         match inner.rooms.handle_message(from, msg) {
             Ok(mut deliveries) => {
-                // The joiner learns its STUN and TURN servers, TURN credentials made for it.
-                for d in &mut deliveries {
-                    if let ServerMessage::Joined { peer, ice_servers, ice_policy, .. } = &mut d.msg {
-                        *ice_servers = self.config.ice.servers_for(*peer, std::time::SystemTime::now());
-                        *ice_policy = self.config.ice.policy();
-                    }
-                }
+                self.fill_ice(&mut deliveries);
                 self.deliver(&mut inner, deliveries);
                 None
             }
             Err(refusal) => Some(refusal.to_message()),
+        }
+    }
+
+    /// The joiner learns its STUN and TURN servers, TURN credentials made for it.
+    pub(crate) fn fill_ice(&self, deliveries: &mut [Delivery]) {
+        for d in deliveries {
+            if let ServerMessage::Joined { peer, ice_servers, ice_policy, .. } = &mut d.msg {
+                *ice_servers = self.config.ice.servers_for(*peer, std::time::SystemTime::now());
+                *ice_policy = self.config.ice.policy();
+            }
         }
     }
 
@@ -183,7 +218,8 @@ impl Hub {
     }
 
     fn rooms(&self) -> usize {
-        self.lock().rooms.room_count()
+        let inner = self.lock();
+        if self.backplane.is_some() { inner.local_rooms.len() } else { inner.rooms.room_count() }
     }
 }
 
@@ -367,7 +403,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                         }
                         continue;
                     }
-                    let (reply, join_ok) = handle_text(&hub, peer, text.as_str());
+                    let (reply, join_ok) = handle_text(&hub, peer, text.as_str()).await;
                     joined |= join_ok;
                     reply
                 }
@@ -417,7 +453,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
 }
 
 /// The refusal to send back, if any, and whether the message was an accepted `join`.
-fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> (Option<ServerMessage>, bool) {
+async fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> (Option<ServerMessage>, bool) {
     let max = hub.config.max_message_bytes;
     if text.len() > max {
         return (
@@ -431,7 +467,7 @@ fn handle_text(hub: &Hub, peer: PeerId, text: &str) -> (Option<ServerMessage>, b
     match serde_json::from_str::<ClientMessage>(text) {
         Ok(msg) => {
             let is_join = matches!(msg, ClientMessage::Join { .. });
-            let reply = hub.handle(peer, msg);
+            let reply = hub.handle(peer, msg).await;
             let ok = is_join && reply.is_none();
             (reply, ok)
         }

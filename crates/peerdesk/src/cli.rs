@@ -38,6 +38,15 @@ pub struct ServeArgs {
     /// Most viewers in one room.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub max_viewers: usize,
+    /// Share rooms with every other `peerdesk serve` using this Redis, such as
+    /// redis://127.0.0.1:6379 (or redis://:PASSWORD@HOST:PORT): run several behind a load
+    /// balancer. Without it, this server keeps its rooms to itself.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// With --redis: how long a server's rooms outlive it when it dies without a word (it
+    /// renews them every third of this); its peers' counterparts are told they left then.
+    #[arg(long, default_value = "6s", value_name = "DURATION", value_parser = parse_duration, requires = "redis")]
+    pub redis_ttl: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]

@@ -185,6 +185,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
             if ice.relay_only { " (relay only)" } else { "" }
         );
     }
+    if args.redis_ttl < Duration::from_secs(3) {
+        bail!("--redis-ttl must be at least 3s (servers renew their rooms every third of it)");
+    }
+    let config = SignalConfig { ice, ..signal_config(&args) };
+    let redis = args.redis.clone().map(|url| (url, args.redis_ttl));
+    let hub = peerdesk_signal::serve::hub(config, redis)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("cannot share rooms through Redis (start redis-server, or check --redis; without --redis this server keeps its rooms to itself)")?;
     let (listener, addr) = bind(args.listen).await?;
     let tls = server_tls(&args, addr)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -198,8 +207,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     }
     println!("listening {scheme}://{}", reachable(addr));
     info!("signaling server ready; the web client is at {scheme}://{}/", reachable(addr));
-    let config = SignalConfig { ice, ..signal_config(&args) };
-    peerdesk_signal::serve::serve(listener, config, serve_options(&args, tls), shutdown_signal())
+    peerdesk_signal::serve::serve(listener, hub, serve_options(&args, tls), shutdown_signal())
         .await
         .context("the server stopped")
 }
@@ -399,13 +407,9 @@ async fn demo(args: cli::DemoArgs) -> Result<()> {
     let server = reachable(addr);
     tokio::spawn(async move {
         let forever = std::future::pending();
-        let served = peerdesk_signal::serve::serve(
-            listener,
-            SignalConfig::default(),
-            ServeOptions::default(),
-            forever,
-        )
-        .await;
+        let hub =
+            std::sync::Arc::new(peerdesk_signal::ws::Hub::new(SignalConfig::default(), Default::default()));
+        let served = peerdesk_signal::serve::serve(listener, hub, ServeOptions::default(), forever).await;
         if let Err(e) = served {
             tracing::error!("the demo's signaling server stopped: {e}");
         }

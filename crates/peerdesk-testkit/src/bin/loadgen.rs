@@ -76,7 +76,7 @@ fn parse_args() -> Result<Args, String> {
     if a.viewer_url.is_empty() {
         a.viewer_url = a.url.clone();
     }
-    if a.pairs == 0 || a.sources.is_empty() || !(a.rate > 0.0) || !(a.seconds > 0.0) {
+    if a.pairs == 0 || a.sources.is_empty() || a.rate.is_nan() || a.rate <= 0.0 || a.seconds.is_nan() || a.seconds <= 0.0 {
         return Err("--pairs, --rate, --seconds and --sources must be positive".into());
     }
     Ok(a)
