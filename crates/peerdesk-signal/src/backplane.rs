@@ -43,8 +43,9 @@ const PUBLISH_QUEUE: usize = 65_536;
 /// Publishes sent to Redis in one pipeline at most.
 const PUBLISH_BATCH: usize = 512;
 
-/// Members renewed by one script call at most.
-const REFRESH_BATCH: usize = 1000;
+/// Members renewed by one script call at most: Redis runs nothing else while a script runs,
+/// so a heartbeat goes in slices short enough not to hold up relays (about a tenth of a ms).
+const REFRESH_BATCH: usize = 100;
 
 const JOIN: &str = r"
 -- KEYS: host key, viewers key. ARGV: peer, role, ttl ms, max viewers, instance key prefix, id span
@@ -258,6 +259,16 @@ impl Backplane {
             return Err(format!("Redis at {where_}: no free instance number"));
         }
         conn.subscribe(channel(instance)).await.map_err(|e| format!("Redis at {where_}: subscribe: {e}"))?;
+        // Relays go out on a connection of their own, never queued behind a script's answer.
+        let relay_conn = client
+            .get_connection_manager_with_config(
+                ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(Duration::from_secs(5)))
+                    .set_connection_timeout(Some(Duration::from_secs(3)))
+                    .set_max_delay(Duration::from_secs(2)),
+            )
+            .await
+            .map_err(|e| format!("cannot reach Redis at {where_}: {e}"))?;
         let (publish, publish_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (publish_to, publish_to_rx) = mpsc::channel(PUBLISH_QUEUE);
         let (env_tx, env_rx) = mpsc::unbounded_channel();
@@ -274,7 +285,7 @@ impl Backplane {
             refresh: Script::new(REFRESH),
         });
         counters.backplane_up.set(1);
-        tokio::spawn(publisher(conn, publish_rx, publish_to_rx, instance, counters.clone()));
+        tokio::spawn(publisher(relay_conn, publish_rx, publish_to_rx, instance, counters.clone()));
         tokio::spawn(receiver(push_rx, env_tx, Arc::downgrade(&bp)));
         Ok((bp, env_rx))
     }

@@ -9,6 +9,7 @@
 //!
 //! loadgen --url ws://127.0.0.1:PORT/ws [--viewer-url URL] [--pairs 1000] [--rate 5000]
 //!         [--seconds 10] [--room-prefix load] [--sources 127.0.0.1,127.0.0.2] [--hold-secs 0]
+//!         [--sdp-bytes 3000]
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,7 @@ struct Args {
     prefix: String,
     sources: Vec<IpAddr>,
     hold: f64,
+    sdp_bytes: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -49,6 +51,7 @@ fn parse_args() -> Result<Args, String> {
         prefix: "load".into(),
         sources: vec![IpAddr::from([127, 0, 0, 1])],
         hold: 0.0,
+        sdp_bytes: 3000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Args, String> {
             "--rate" => a.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
             "--seconds" => a.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             "--room-prefix" => a.prefix = value()?,
+            "--sdp-bytes" => a.sdp_bytes = value()?.parse().map_err(|e| format!("--sdp-bytes: {e}"))?,
             "--hold-secs" => a.hold = value()?.parse().map_err(|e| format!("--hold-secs: {e}"))?,
             "--sources" => {
                 a.sources = value()?
@@ -76,7 +80,13 @@ fn parse_args() -> Result<Args, String> {
     if a.viewer_url.is_empty() {
         a.viewer_url = a.url.clone();
     }
-    if a.pairs == 0 || a.sources.is_empty() || a.rate.is_nan() || a.rate <= 0.0 || a.seconds.is_nan() || a.seconds <= 0.0 {
+    if a.pairs == 0
+        || a.sources.is_empty()
+        || a.rate.is_nan()
+        || a.rate <= 0.0
+        || a.seconds.is_nan()
+        || a.seconds <= 0.0
+    {
         return Err("--pairs, --rate, --seconds and --sources must be positive".into());
     }
     Ok(a)
@@ -159,7 +169,7 @@ async fn pair(
         }
         let vj = expect(&mut host, "viewer_joined").await?;
         let vid = vj["peer"].clone();
-        let sdp = "a".repeat(3000);
+        let sdp = "a".repeat(args.sdp_bytes);
         send(&mut viewer, &json!({"type": "offer", "sdp": sdp})).await?;
         expect(&mut host, "offer").await?;
         send(&mut host, &json!({"type": "answer", "peer": vid, "sdp": sdp})).await?;
