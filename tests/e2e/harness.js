@@ -840,3 +840,67 @@ export async function metric(serverUrl, name) {
   if (!m) throw new Error(`no ${name} in ${serverUrl}/metrics`);
   return Number(m[1]);
 }
+
+/**
+ * Three network namespaces of the test's own, the shape of two homes and the internet between
+ * them: `host` (10.77.1.2) and `browser` (10.77.2.2) each reach `mid` (10.77.1.1 and 10.77.2.1,
+ * their default gateway; servers and coturn live there), and `mid` forwards nothing between
+ * them until `route(true)`: no path from one home to the other but through a relay in `mid`.
+ */
+export function makeNatLab(tag) {
+  const names = { mid: `pd-${tag}-m-${process.pid}`, host: `pd-${tag}-h-${process.pid}`, browser: `pd-${tag}-b-${process.pid}` };
+  const ip = (...a) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  const made = [];
+  try {
+    for (const n of Object.values(names)) {
+      ip('netns', 'add', n);
+      made.push(n);
+      ip('-n', n, 'link', 'set', 'lo', 'up');
+    }
+    const wire = (side, net) => {
+      const inside = `${side[0]}0`;
+      const outside = `m${side[0]}`;
+      ip('link', 'add', inside, 'netns', names[side], 'type', 'veth', 'peer', 'name', outside, 'netns', names.mid);
+      ip('-n', names[side], 'addr', 'add', `10.77.${net}.2/24`, 'dev', inside);
+      ip('-n', names.mid, 'addr', 'add', `10.77.${net}.1/24`, 'dev', outside);
+      ip('-n', names[side], 'link', 'set', inside, 'up');
+      ip('-n', names.mid, 'link', 'set', outside, 'up');
+      ip('-n', names[side], 'route', 'add', 'default', 'via', `10.77.${net}.1`);
+    };
+    wire('host', 1);
+    wire('browser', 2);
+  } catch (e) {
+    for (const n of made) { try { ip('netns', 'del', n); } catch { /* gone */ } }
+    throw e;
+  }
+  const ns = (name) => ({ name });
+  return {
+    mid: ns(names.mid),
+    host: ns(names.host),
+    browser: ns(names.browser),
+    /** Lets `mid` forward between the two homes (a direct path), or not. */
+    route(on) {
+      execFileSync('ip', ['netns', 'exec', names.mid, 'sysctl', '-q', '-w', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
+    },
+    remove() {
+      for (const n of Object.values(names)) { try { ip('netns', 'del', n); } catch { /* gone */ } }
+    },
+  };
+}
+
+/** The page's selected ICE candidate pair: its two ends' types and addresses, or null. */
+export function selectedPair(page) {
+  return page.evaluate(async () => {
+    const pc = window.peerdesk?.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    if (!pair) return null;
+    const end = (id) => { const c = stats.get(id); return c ? { type: c.candidateType, address: c.address, port: c.port } : null; };
+    return { local: end(pair.localCandidateId)?.type, remote: end(pair.remoteCandidateId)?.type,
+      localAddress: end(pair.localCandidateId)?.address, remoteAddress: end(pair.remoteCandidateId)?.address };
+  });
+}

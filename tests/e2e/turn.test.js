@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, startTurn, startWithPage, teardown, waitForFrames, poll } from './harness.js';
+import { start, startTurn, startWithPage, teardown, waitForFrames, poll, selectedPair } from './harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'peerdesk-turn-test-'));
 const secret = randomBytes(24).toString('hex');
@@ -30,19 +30,6 @@ after(async () => {
   await teardown(browser);
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** The page's selected candidate pair: the types of its two ends. */
-function selectedPair(p) {
-  return p.evaluate(async () => {
-    const stats = await window.peerdesk.pc.getStats();
-    let pair = null;
-    stats.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-    });
-    if (!pair) return null;
-    return { local: stats.get(pair.localCandidateId)?.candidateType, remote: stats.get(pair.remoteCandidateId)?.candidateType };
-  });
-}
 
 test('with --ice-policy relay the page gets TURN credentials coturn accepts, and the stream goes through the relay', { timeout: 60000 }, async () => {
   const host = await start(['host', '--server', server.url, '--room', 'relayed', '--ephemeral-links',
