@@ -882,6 +882,20 @@ export function makeNatLab(tag) {
     route(on) {
       execFileSync('ip', ['netns', 'exec', names.mid, 'sysctl', '-q', '-w', `net.ipv4.ip_forward=${on ? 1 : 0}`]);
     },
+    /**
+     * Puts the host's home behind a NAT in `mid` (masquerading to the browser's side, letting
+     * back only replies), as a home router does; `false` takes it away.
+     */
+    nat(on) {
+      const ipt = (...a) => execFileSync('ip', ['netns', 'exec', names.mid, 'iptables', ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
+      ipt('-t', 'nat', '-F', 'POSTROUTING');
+      ipt('-F', 'FORWARD');
+      if (!on) return;
+      ipt('-t', 'nat', '-A', 'POSTROUTING', '-s', '10.77.1.0/24', '-o', 'mb', '-j', 'MASQUERADE');
+      ipt('-A', 'FORWARD', '-i', 'mb', '-o', 'mh', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT');
+      ipt('-A', 'FORWARD', '-i', 'mb', '-o', 'mh', '-j', 'DROP');
+      this.route(true);
+    },
     remove() {
       for (const n of Object.values(names)) { try { ip('netns', 'del', n); } catch { /* gone */ } }
     },

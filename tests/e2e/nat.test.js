@@ -72,3 +72,40 @@ test('with a path between the homes, the pair goes direct', { timeout: 90000 }, 
     lab.route(false);
   }
 });
+
+test('the host behind a NAT that lets only replies in: its own checks open the way, and the pair goes direct', { timeout: 90000 }, async () => {
+  lab.nat(true);
+  try {
+    const host = await start(hostArgs('behind-nat'), 'open ', { netns: lab.host });
+    const { page, pair } = await play(host);
+    assert.ok(pair.local !== 'relay' && pair.remote !== 'relay', `direct: ${JSON.stringify(pair)}`);
+    // Learnt from the host's own checks through its NAT (Chromium hides such addresses).
+    assert.equal(pair.remote, 'prflx', `the host as its NAT shows it: ${JSON.stringify(pair)}`);
+    await page.close();
+    await host.kill();
+  } finally {
+    lab.nat(false);
+    lab.route(false);
+  }
+});
+
+test('host --ice-policy relay: the host offers only its own relay on coturn, and the page reaches it there', { timeout: 90000 }, async () => {
+  const host = await start(hostArgs('private', ['--ice-policy', 'relay']), 'open ', { netns: lab.host });
+  const answers = [];
+  const page = await browser.newPage();
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    if (typeof f.payload === 'string' && /"type":"(answer|candidate)"/.test(f.payload)) answers.push(JSON.parse(f.payload));
+  }));
+  await page.goto(host.url);
+  await waitForFrames(page, 10, 30000);
+  const pair = await poll('a selected candidate pair', () => selectedPair(page), 10000);
+  assert.equal(pair.remote, 'relay', `the host is reached at its relay: ${JSON.stringify(pair)}`);
+  assert.equal(pair.remoteAddress, '10.77.1.1', 'on coturn');
+  // Nothing the page was told holds the host's own address.
+  const told = JSON.stringify(answers);
+  assert.ok(!told.includes('10.77.1.2'), `the host's address never reached the page: ${told.slice(0, 400)}`);
+  assert.ok(answers.some((m) => m.type === 'candidate' && / typ relay/.test(m.candidate)), 'the relay was trickled');
+  assert.match(host.stderr, /TURN relay allocated/);
+  await page.close();
+  await host.kill();
+});

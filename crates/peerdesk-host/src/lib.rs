@@ -17,6 +17,7 @@ pub mod addrs;
 pub mod audio;
 pub mod guests;
 pub mod input;
+pub mod nat;
 pub mod pairing;
 pub mod pipeline;
 pub mod rate;
@@ -98,6 +99,10 @@ pub struct HostConfig {
     pub max_playout_delay: Duration,
     /// Include 127.0.0.1 among the ICE candidates.
     pub loopback_candidates: bool,
+    /// Offer only relayed candidates (through the TURN server the signaling server names):
+    /// the viewer never learns this machine's addresses. The server's `--ice-policy relay`
+    /// asks the same.
+    pub relay_only: bool,
     /// Least time between keyframes asked for by one viewer.
     pub keyframe_interval: Duration,
     /// How often to log a status line.

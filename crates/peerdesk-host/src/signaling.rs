@@ -131,7 +131,15 @@ pub async fn run(
     let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder), rate)?);
     let audio = start_audio(&config, scene_audio);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
+    let (nat_tx, nat_rx) = tokio::sync::watch::channel(Arc::new(crate::nat::NatServers {
+        relay_only: config.relay_only,
+        ..Default::default()
+    }));
+    let (signal_tx, mut signal_rx) = tokio::sync::mpsc::unbounded_channel();
+    let nat_tx = Arc::new(nat_tx);
     let ctx = ViewerContext {
+        nat: nat_rx,
+        signal: signal_tx,
         stats: stats_rx,
         cursor: watch_cursor(&config.source),
         audio: audio.clone(),
@@ -159,7 +167,7 @@ pub async fn run(
         let ended = tokio::select! {
             () = &mut shutdown => Ended::Shutdown,
             why = pipeline.failed() => Ended::Fatal(HostError::SourceLost(why)),
-            ended = connect_and_serve(&config, tls.clone(), &ctx, &mut guests, &mut console, &mut announced, &mut backoff) => ended,
+            ended = connect_and_serve(&config, tls.clone(), &ctx, &nat_tx, &mut signal_rx, &mut guests, &mut console, &mut announced, &mut backoff) => ended,
         };
         match ended {
             Ended::Shutdown => break Ok(()),
@@ -295,10 +303,13 @@ fn start_audio(config: &HostConfig, scene: Option<AudioKind>) -> Option<Arc<Audi
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connect_and_serve(
     config: &HostConfig,
     tls: Option<Connector>,
     ctx: &ViewerContext,
+    nat: &tokio::sync::watch::Sender<Arc<crate::nat::NatServers>>,
+    signal_rx: &mut tokio::sync::mpsc::UnboundedReceiver<ClientMessage>,
     guests: &mut Guests,
     console: &mut Option<tokio::sync::mpsc::Receiver<String>>,
     announced: &mut bool,
@@ -349,11 +360,25 @@ async fn connect_and_serve(
                         continue;
                     }
                 };
+                if let ServerMessage::Joined { ice_servers, ice_policy, .. } = &msg {
+                    let relay_only = config.relay_only || *ice_policy == Some(peerdesk_proto::IcePolicy::Relay);
+                    let servers = crate::nat::resolve(ice_servers, relay_only).await;
+                    if !servers.stun.is_empty() || relay_only {
+                        info!(
+                            "NAT traversal: STUN {:?}, TURN {:?}{}",
+                            servers.stun,
+                            servers.turn.iter().map(|t| t.addr).collect::<Vec<_>>(),
+                            if relay_only { " (relays only)" } else { "" }
+                        );
+                    }
+                    nat.send_replace(Arc::new(servers));
+                }
                 match on_message(config, ctx, guests, msg, announced, backoff).await {
                     Ok(out) => out,
                     Err(ended) => return ended,
                 }
             }
+            Some(msg) = signal_rx.recv() => vec![msg],
             line = next_line(console) => match line {
                 Some(line) if !line.trim().is_empty() => {
                     let outcome = match HostCommand::parse(&line) {

@@ -8,13 +8,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peerdesk_proto::{HostMessage, InputEvent, PeerId, ViewerRole};
+use peerdesk_proto::{ClientMessage, HostMessage, InputEvent, PeerId, ViewerRole};
 use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::input::InputSink;
+use crate::nat::{Found, Gatherer, NatServers, Received};
 use crate::pipeline::Pipeline;
 use crate::rate::{NetworkReport, ReportSlot};
 
@@ -50,6 +51,11 @@ pub struct ViewerContext {
     pub audio: Option<Arc<crate::audio::AudioStream>>,
     /// The host's figures of the last second, as a `stats` control message.
     pub stats: watch::Receiver<Option<Arc<str>>>,
+    /// The STUN and TURN servers the signaling server gave, resolved (and whether to use
+    /// relays only).
+    pub nat: watch::Receiver<Arc<NatServers>>,
+    /// Messages to the signaling server (the candidates found after the answer).
+    pub signal: mpsc::UnboundedSender<ClientMessage>,
 }
 
 /// The latest cursor messages of the source, ready to send.
@@ -124,6 +130,7 @@ pub async fn start(
     offer: &str,
     ctx: &ViewerContext,
 ) -> Result<(String, ViewerHandle), ViewerError> {
+    let nat = ctx.nat.borrow().clone();
     let mut sockets = Vec::new();
     for &ip in &ctx.ips {
         match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
@@ -131,11 +138,26 @@ pub async fn start(
             Err(e) => warn!(%ip, "cannot bind a UDP socket: {e}"),
         }
     }
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
+    // The TURN server is reached from a socket of its own, through whichever interface routes.
+    let mut turn_local = None;
+    if !nat.turn.is_empty() {
+        let s = UdpSocket::bind(SocketAddr::from(([0, 0, 0, 0], 0))).await?;
+        let local = s.local_addr()?;
+        turn_local = Some(local);
+        sockets.push((local, Arc::new(s)));
+    }
     if sockets.is_empty() {
         return Err(ViewerError::Socket(std::io::Error::other("no local address could be bound")));
     }
-    let addrs: Vec<SocketAddr> = sockets.iter().map(|(a, _)| *a).collect();
-    let (session, answer) = Session::accept_offer(offer, &addrs, Instant::now(), &ctx.session)?;
+    if nat.relay_only && turn_local.is_none() {
+        warn!("relays only, but the signaling server gave no TURN server: this viewer cannot connect");
+    }
+    // Relays only: no host candidate in the answer; the relayed one follows once allocated.
+    let offered: &[SocketAddr] = if nat.relay_only { &[] } else { &addrs };
+    let now = Instant::now();
+    let (session, answer) = Session::accept_offer(offer, offered, now, &ctx.session)?;
+    let gatherer = Gatherer::new(&nat, &addrs, turn_local, now);
     let (tx, rx) = mpsc::channel(64);
     let abuse = Arc::new(Mutex::new(None));
     // Only a page that takes sound makes the host record it.
@@ -143,6 +165,7 @@ pub async fn start(
     let task = ViewerTask {
         peer,
         session,
+        gatherer,
         sockets,
         frames: ctx.pipeline.subscribe(),
         audio,
@@ -163,6 +186,7 @@ pub async fn start(
 struct ViewerTask {
     peer: PeerId,
     session: Session,
+    gatherer: Gatherer,
     sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
     frames: broadcast::Receiver<VideoFrame>,
     audio: Option<broadcast::Receiver<AudioFrame>>,
@@ -301,11 +325,21 @@ impl ViewerTask {
             if let Some(reason) = self.flush().await {
                 return Ok(reason);
             }
-            let deadline = tokio::time::Instant::from_std(self.session.poll_timeout());
+            let mut deadline = self.session.poll_timeout();
+            if let Some(t) = self.gatherer.timeout() {
+                deadline = deadline.min(t);
+            }
+            let deadline = tokio::time::Instant::from_std(deadline);
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => match cmd {
-                    Some(ViewerCommand::Candidate(c)) => self.session.add_remote_candidate(Instant::now(), &c)?,
+                    Some(ViewerCommand::Candidate(c)) => {
+                        let now = Instant::now();
+                        if let Some(addr) = self.session.add_remote_candidate(now, &c)? {
+                            // The viewer may reach us through our relay from there.
+                            self.gatherer.permit(addr.ip(), now);
+                        }
+                    }
                     Some(ViewerCommand::SetRole { role, may_control }) => self.set_role(role, may_control)?,
                     None => {
                         self.session.close();
@@ -313,7 +347,12 @@ impl ViewerTask {
                     }
                 },
                 Some((source, local, bytes)) = net_rx.recv() => {
-                    self.session.handle_receive(Instant::now(), source, local, &bytes)?;
+                    let now = Instant::now();
+                    match self.gatherer.handle_receive(now, source, local, &bytes) {
+                        Received::NotOurs => self.session.handle_receive(now, source, local, &bytes)?,
+                        Received::Handled => {}
+                        Received::Peer { from, relayed, data } => self.session.handle_receive(now, from, relayed, &data)?,
+                    }
                 }
                 frame = self.frames.recv() => match frame {
                     // Nothing reaches a viewer that has not proved its link.
@@ -354,9 +393,21 @@ impl ViewerTask {
                     Err(_) => cursor_alive = false,
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    self.session.handle_timeout(Instant::now())?;
+                    let now = Instant::now();
+                    self.gatherer.handle_timeout(now);
+                    self.session.handle_timeout(now)?;
                 }
             }
+        }
+    }
+
+    async fn send_from(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let sock =
+            self.sockets.iter().find(|(a, _)| *a == from).or(self.sockets.first()).map(|(_, s)| s.clone());
+        if let Some(sock) = sock
+            && let Err(e) = sock.send_to(bytes, to).await
+        {
+            debug!("send to {to} failed: {e}");
         }
     }
 
@@ -419,17 +470,29 @@ impl ViewerTask {
 
     /// Sends what the session queued and acts on its events; `Some(reason)` when it ended.
     async fn flush(&mut self) -> Option<&'static str> {
+        let now = Instant::now();
         while let Some(t) = self.session.poll_transmit() {
-            let sock = self
-                .sockets
-                .iter()
-                .find(|(a, _)| *a == t.source)
-                .or(self.sockets.first())
-                .map(|(_, s)| s.clone());
-            if let Some(sock) = sock
-                && let Err(e) = sock.send_to(&t.contents, t.destination).await
-            {
-                debug!("send to {} failed: {e}", t.destination);
+            // From our relayed address: wrapped for the TURN server.
+            if self.gatherer.send(now, t.source, t.destination, &t.contents) {
+                continue;
+            }
+            self.send_from(t.source, t.destination, &t.contents).await;
+        }
+        while let Some((from, to, bytes)) = self.gatherer.poll_transmit() {
+            self.send_from(from, to, &bytes).await;
+        }
+        while let Some(found) = self.gatherer.poll_found() {
+            let (addr, base, relayed) = match found {
+                Found::Reflexive { addr, base } => (addr, base, false),
+                Found::Relayed { addr, local } => (addr, local, true),
+            };
+            if let Some(candidate) = self.session.add_local_candidate(addr, base, relayed) {
+                debug!(%candidate, "trickling a candidate to the viewer");
+                let _ = self.ctx.signal.send(ClientMessage::Candidate {
+                    peer: Some(self.peer),
+                    candidate,
+                    mid: None,
+                });
             }
         }
         while let Some(e) = self.session.poll_event() {

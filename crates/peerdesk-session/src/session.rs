@@ -196,7 +196,8 @@ const CONTROL_CHANNEL: &str = "input";
 
 impl Session {
     /// Answers a viewer's offer. `local` are the host's addresses to offer as ICE candidates
-    /// (the host is ICE-lite: the viewer's checks find the way). Returns the session and the
+    /// (the host is a full ICE agent: it checks the viewer's addresses as the viewer checks
+    /// its own; more come with [`Session::add_local_candidate`]). Returns the session and the
     /// answer SDP to send back.
     pub fn accept_offer(
         offer: &str,
@@ -209,7 +210,9 @@ impl Session {
         let audio_mids = media_mids(offer, "audio");
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let mut rtc = Rtc::builder()
-            .set_ice_lite(true)
+            // Full ICE: the host checks the viewer's addresses too, which opens its own NAT's
+            // way in, and it can use relayed and server-reflexive candidates.
+            .set_ice_lite(false)
             .clear_codecs()
             .enable_h264(true)
             .enable_opus(config.audio, false)
@@ -306,20 +309,47 @@ impl Session {
         self.drain(now)
     }
 
-    /// A trickled candidate from the viewer (`candidate:...`). Bad ones are ignored: an ICE-lite
-    /// host learns the viewer's address from its checks anyway.
-    pub fn add_remote_candidate(&mut self, now: Instant, candidate: &str) -> Result<(), SessionError> {
+    /// A trickled candidate from the viewer (`candidate:...`); its address, to let it reach
+    /// our relay. Bad ones (mDNS names and the like) are ignored: the viewer's own checks
+    /// teach us its address anyway.
+    pub fn add_remote_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &str,
+    ) -> Result<Option<SocketAddr>, SessionError> {
         let line = candidate.strip_prefix("a=").unwrap_or(candidate);
         match Candidate::from_sdp_string(line) {
             Ok(c) => {
+                let addr = c.addr();
                 self.rtc.add_remote_candidate(c);
-                self.drain(now)
+                self.drain(now)?;
+                Ok(Some(addr))
             }
             Err(e) => {
                 debug!("ignoring a candidate the viewer sent: {e}");
-                Ok(())
+                Ok(None)
             }
         }
+    }
+
+    /// Adds a candidate gathered after the answer: `addr` as a STUN server saw the socket
+    /// `base`, or (`relayed`) an address on a TURN server talking to us from `base`. The
+    /// `candidate:` line to trickle to the viewer, or `None` when it adds nothing.
+    pub fn add_local_candidate(
+        &mut self,
+        addr: SocketAddr,
+        base: SocketAddr,
+        relayed: bool,
+    ) -> Option<String> {
+        let c = if relayed {
+            Candidate::relayed(addr, base, "udp")
+        } else {
+            Candidate::builder().udp().server_reflexive(addr, base).build()
+        };
+        let c = c.map_err(|e| debug!("not a usable candidate {addr}: {e}")).ok()?;
+        let added = self.rtc.add_local_candidate(c)?;
+        let line = added.to_sdp_string();
+        Some(line.strip_prefix("a=").unwrap_or(&line).to_owned())
     }
 
     /// Sends one video frame. Until the viewer has a keyframe, other frames are skipped (they

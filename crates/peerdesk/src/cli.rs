@@ -381,6 +381,11 @@ pub struct HostArgs {
     /// Offer 127.0.0.1 as an ICE candidate (automatic when the server is on loopback).
     #[arg(long)]
     pub ice_loopback: bool,
+    /// `relay`: offer viewers only an address on the TURN server the signaling server names
+    /// (they never learn this machine's addresses; for privacy, and to test the relay).
+    /// `all`: this machine's addresses, its public address through STUN, and the relay.
+    #[arg(long, value_enum, default_value_t = IcePolicyArg::All)]
+    pub ice_policy: IcePolicyArg,
 }
 
 #[derive(Debug, Args)]

@@ -39,7 +39,16 @@ fn main() -> std::process::ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    // The STUN and TURN crates log every call at info: quiet unless asked for by name.
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    for noisy in ["turn_client_proto", "stun_proto", "turn_types", "stun_types"] {
+        if !asked.contains(noisy)
+            && let Ok(d) = format!("{noisy}=warn").parse()
+        {
+            filter = filter.add_directive(d);
+        }
+    }
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
@@ -263,6 +272,7 @@ fn host_config(
         audio_bitrate_bps: stream.audio_bitrate.saturating_mul(1000),
         max_playout_delay: if stream.av_sync { Duration::from_millis(100) } else { Duration::ZERO },
         loopback_candidates: loopback || server_is_loopback,
+        relay_only: false,
         keyframe_interval: Duration::from_millis(300),
         status_interval: Duration::from_secs(stream.status_every),
         state_dir: if pairing.ephemeral_links { None } else { Some(state_dir(pairing)?) },
@@ -397,6 +407,7 @@ async fn host(args: HostArgs) -> Result<()> {
         },
     };
     let mut config = host_config(&args.server, room, source, &args.stream, &args.pairing, args.ice_loopback)?;
+    config.relay_only = args.ice_policy == cli::IcePolicyArg::Relay;
     config.server_ca = args.server_ca.clone();
     peerdesk_host::run(config, Some(console()), shutdown_signal()).await?;
     Ok(())
