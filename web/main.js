@@ -137,6 +137,9 @@ function run(room, secretText) {
       case 'answer':
         if (peer) onAnswer(peer, m);
         break;
+      case 'offer':
+        if (peer) onRestart(peer, m);
+        break;
       case 'deny':
         onDenied(m);
         break;
@@ -212,6 +215,7 @@ function run(room, secretText) {
       if (ok) {
         if (peer !== p) return;
         await p.acceptAnswer(m.sdp);
+        p.proved = true;
         signaling.send({ type: 'proof', mac: await viewerProof(hs.secret, h) });
         return;
       }
@@ -223,6 +227,24 @@ function run(room, secretText) {
     }
     signaling.send({ type: 'deny', code: 'host_proof_mismatch', message: '' });
     stopFor('The host could not prove it holds this link’s key: the signaling server may be tampering with the connection, or the link belongs to another host. Not connected.');
+  }
+
+  // The host's network changed: it offers new ICE details for the same session. Only for a
+  // host that proved itself, with the same DTLS fingerprint: a new path for a session that
+  // stays encrypted end to end, so whoever relays the offer cannot take it over.
+  async function onRestart(p, m) {
+    const current = p.pc.remoteDescription?.sdp;
+    if (!p.proved || !current || typeof m.sdp !== 'string' || sdpFingerprint(m.sdp) !== sdpFingerprint(current)) {
+      console.warn('peerdesk: ignoring an offer that does not continue this session');
+      return;
+    }
+    try {
+      const sdp = await p.acceptRestart(m.sdp);
+      if (peer === p) signaling.send({ type: 'answer', sdp });
+      console.info('peerdesk: the host moved to another network; the connection follows');
+    } catch (e) {
+      console.warn('peerdesk: the host\'s ICE restart failed', e);
+    }
   }
 
   function onDenied(m) {

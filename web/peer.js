@@ -59,6 +59,13 @@ export class Peer {
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
   }
 
+  /** The host's ICE restart offer (its network changed): applies it, returns our answer. */
+  async acceptRestart(sdp) {
+    await this.pc.setRemoteDescription({ type: 'offer', sdp });
+    await this.pc.setLocalDescription(await this.pc.createAnswer());
+    return this.pc.localDescription.sdp;
+  }
+
   async addCandidate(candidate, mid) {
     try {
       await this.pc.addIceCandidate({ candidate, sdpMid: mid ?? '0' });

@@ -172,6 +172,8 @@ struct Relay {
 /// traffic.
 pub struct Gatherer {
     base: Instant,
+    stun: Vec<SocketAddr>,
+    relay_only: bool,
     requests: Vec<StunRequest>,
     relay: Option<Relay>,
     out: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
@@ -199,21 +201,15 @@ impl Gatherer {
     ) -> Self {
         let mut g = Self {
             base: now,
+            stun: servers.stun.clone(),
+            relay_only: servers.relay_only,
             requests: Vec::new(),
             relay: None,
             out: Vec::new(),
             found: Vec::new(),
             reflexive: HashSet::new(),
         };
-        if !servers.relay_only {
-            for &local in locals.iter().filter(|l| !l.ip().is_loopback()) {
-                for &server in &servers.stun {
-                    let bytes = Message::builder_request(BINDING, MessageWriteVec::new()).finish();
-                    let Ok(id) = Message::from_bytes(&bytes).map(|m| m.transaction_id()) else { continue };
-                    g.requests.push(StunRequest { id, local, server, bytes, tries: 0, next: now });
-                }
-            }
-        }
+        g.gather_from(locals, now);
         if let (Some(turn), Some(local)) = (servers.turn.first(), turn_local) {
             let config = TurnConfig::new(TurnCredentials::new(&turn.username, &turn.password));
             let client = TurnClientUdp::allocate(local, turn.addr, config);
@@ -222,6 +218,21 @@ impl Gatherer {
         }
         g.handle_timeout(now);
         g
+    }
+
+    /// Asks the STUN servers about more sockets (opened after a change of network).
+    pub fn gather_from(&mut self, locals: &[SocketAddr], now: Instant) {
+        if self.relay_only {
+            return;
+        }
+        for &local in locals.iter().filter(|l| !l.ip().is_loopback()) {
+            for &server in &self.stun {
+                let bytes = Message::builder_request(BINDING, MessageWriteVec::new()).finish();
+                let Ok(id) = Message::from_bytes(&bytes).map(|m| m.transaction_id()) else { continue };
+                self.requests.push(StunRequest { id, local, server, bytes, tries: 0, next: now });
+            }
+        }
+        self.handle_timeout(now);
     }
 
     fn at(&self, now: Instant) -> turn_client_proto::stun::Instant {

@@ -151,11 +151,11 @@ pub async fn run(
             max_playout_delay: config.max_playout_delay,
             bandwidth: config.rate_control.then(|| bandwidth_config(&config)),
         },
-        ips: crate::addrs::candidate_ips(config.loopback_candidates),
+        ips: watch_addresses(config.loopback_candidates),
     };
     info!(
         room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
-        width, height, config.fps, config.bitrate_bps / 1000, ctx.ips
+        width, height, config.fps, config.bitrate_bps / 1000, ctx.ips.borrow()
     );
     let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps };
     let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, fixed, stats_tx));
@@ -188,6 +188,28 @@ pub async fn run(
     status.abort();
     drop(guests);
     result
+}
+
+/// This machine's candidate addresses, checked every 2 s: a change (a new network, a cable
+/// pulled, a VPN up) makes every session restart ICE.
+fn watch_addresses(loopback: bool) -> tokio::sync::watch::Receiver<Vec<std::net::IpAddr>> {
+    let (tx, rx) = tokio::sync::watch::channel(crate::addrs::candidate_ips(loopback));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = tokio::task::spawn_blocking(move || crate::addrs::candidate_ips(loopback)).await;
+            let Ok(now) = now else { break };
+            if *tx.borrow() != now {
+                info!(addresses = ?now, "this machine's network changed");
+                if tx.send(now).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    rx
 }
 
 /// Follows the source's cursor shape and position on a thread of its own, as ready-to-send
@@ -468,7 +490,11 @@ async fn on_message(
                 Vec::new()
             }
         },
-        ServerMessage::HostOnline { .. } | ServerMessage::HostOffline | ServerMessage::Answer { .. } => {
+        ServerMessage::Answer { peer, sdp, .. } => {
+            guests.candidate(peer, ViewerCommand::Answer(sdp));
+            Vec::new()
+        }
+        ServerMessage::HostOnline { .. } | ServerMessage::HostOffline => {
             debug!("ignoring a message meant for viewers");
             Vec::new()
         }

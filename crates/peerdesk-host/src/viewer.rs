@@ -43,8 +43,9 @@ pub struct ViewerContext {
     pub input: Arc<Mutex<dyn InputSink>>,
     /// Session settings.
     pub session: SessionConfig,
-    /// Local IPs to offer as candidates.
-    pub ips: Vec<std::net::IpAddr>,
+    /// Local IPs to offer as candidates, kept up to date: when they change, every session
+    /// restarts ICE on the new ones.
+    pub ips: watch::Receiver<Vec<std::net::IpAddr>>,
     /// The current cursor as control messages (JSON), when the source has one.
     pub cursor: watch::Receiver<CursorState>,
     /// The sound, when the host streams some.
@@ -78,6 +79,8 @@ impl std::fmt::Debug for ViewerContext {
 pub enum ViewerCommand {
     /// A trickled ICE candidate from the browser.
     Candidate(String),
+    /// The browser's answer to our ICE restart offer.
+    Answer(String),
     /// The viewer proved its link: what it may do now. Until the first of these the task sends
     /// the viewer nothing and drops its input.
     SetRole {
@@ -131,8 +134,10 @@ pub async fn start(
     ctx: &ViewerContext,
 ) -> Result<(String, ViewerHandle), ViewerError> {
     let nat = ctx.nat.borrow().clone();
+    let mut ips_now = ctx.ips.clone();
+    let ips = ips_now.borrow_and_update().clone();
     let mut sockets = Vec::new();
-    for &ip in &ctx.ips {
+    for &ip in &ips {
         match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
             Ok(s) => sockets.push((s.local_addr()?, Arc::new(s))),
             Err(e) => warn!(%ip, "cannot bind a UDP socket: {e}"),
@@ -166,6 +171,9 @@ pub async fn start(
         peer,
         session,
         gatherer,
+        ips: ips_now,
+        net_tx: None,
+        readers: Vec::new(),
         sockets,
         frames: ctx.pipeline.subscribe(),
         audio,
@@ -187,6 +195,11 @@ struct ViewerTask {
     peer: PeerId,
     session: Session,
     gatherer: Gatherer,
+    /// This machine's addresses, to notice a change of network.
+    ips: watch::Receiver<Vec<std::net::IpAddr>>,
+    /// Where the socket readers send what arrives (for sockets opened later).
+    net_tx: Option<mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
     sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
     frames: broadcast::Receiver<VideoFrame>,
     audio: Option<broadcast::Receiver<AudioFrame>>,
@@ -291,12 +304,12 @@ impl ViewerTask {
         let _count = self.ctx.pipeline.add_viewer();
         let _input = InputGuard { peer: self.peer, input: self.ctx.input.clone() };
         let (net_tx, mut net_rx) = mpsc::channel(NET_QUEUE);
-        let readers: Vec<_> = self
+        self.readers = self
             .sockets
             .iter()
             .map(|(local, sock)| tokio::spawn(read_socket(*local, sock.clone(), net_tx.clone())))
             .collect();
-        drop(net_tx);
+        self.net_tx = Some(net_tx);
 
         match self.drive(&mut net_rx).await {
             Ok(reason) => info!("viewer session ended: {reason}"),
@@ -308,9 +321,41 @@ impl ViewerTask {
                 self.budget.dropped
             );
         }
-        for r in readers {
+        for r in self.readers.drain(..) {
             r.abort();
         }
+    }
+
+    /// This machine's addresses changed: sockets on the new ones, and an ICE restart offering
+    /// them (the viewer answers through the signaling server; DTLS and the channels go on).
+    async fn network_changed(&mut self) -> Result<(), SessionError> {
+        let ips = self.ips.borrow_and_update().clone();
+        let now = Instant::now();
+        let mut added = Vec::new();
+        for ip in ips {
+            if self.sockets.iter().any(|(a, _)| a.ip() == ip) {
+                continue;
+            }
+            match UdpSocket::bind(SocketAddr::new(ip, 0)).await {
+                Ok(s) => {
+                    let Ok(local) = s.local_addr() else { continue };
+                    let sock = Arc::new(s);
+                    if let Some(tx) = &self.net_tx {
+                        self.readers.push(tokio::spawn(read_socket(local, sock.clone(), tx.clone())));
+                    }
+                    self.sockets.push((local, sock));
+                    added.push(local);
+                }
+                Err(e) => warn!(%ip, "cannot bind a UDP socket: {e}"),
+            }
+        }
+        let relay_only = self.ctx.nat.borrow().relay_only;
+        let offered: &[SocketAddr] = if relay_only { &[] } else { &added };
+        let offer = self.session.restart_ice(now, offered)?;
+        self.gatherer.gather_from(&added, now);
+        info!(new = ?added, "network changed: restarting ICE with the viewer");
+        let _ = self.ctx.signal.send(ClientMessage::Offer { peer: Some(self.peer), sdp: offer, auth: None });
+        Ok(())
     }
 
     async fn drive(
@@ -321,6 +366,7 @@ impl ViewerTask {
         let mut cursor_alive = true;
         let mut stats = self.ctx.stats.clone();
         let mut stats_alive = true;
+        let mut ips_alive = true;
         loop {
             if let Some(reason) = self.flush().await {
                 return Ok(reason);
@@ -341,6 +387,11 @@ impl ViewerTask {
                         }
                     }
                     Some(ViewerCommand::SetRole { role, may_control }) => self.set_role(role, may_control)?,
+                    Some(ViewerCommand::Answer(sdp)) => {
+                        if let Err(e) = self.session.accept_answer(Instant::now(), &sdp) {
+                            debug!("ignoring the viewer's answer: {e}");
+                        }
+                    }
                     None => {
                         self.session.close();
                         return Ok("closed by the host");
@@ -384,6 +435,10 @@ impl ViewerTask {
                         }
                     }
                     Err(_) => stats_alive = false,
+                },
+                changed = self.ips.changed(), if ips_alive => match changed {
+                    Ok(()) => self.network_changed().await?,
+                    Err(_) => ips_alive = false,
                 },
                 changed = cursor.changed(), if cursor_alive => match changed {
                     Ok(()) => {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use peerdesk_proto::{InputDecodeError, InputEvent};
 use str0m::bwe::{Bitrate, BweKind};
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
@@ -140,6 +140,12 @@ pub enum SessionError {
         "the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support"
     )]
     NoH264,
+    /// An answer came with no offer of ours waiting for it.
+    #[error("an answer from the viewer without an offer of ours")]
+    UnexpectedAnswer,
+    /// The viewer's answer is not valid SDP.
+    #[error("the viewer's answer is not valid SDP: {0}")]
+    BadAnswer(String),
     /// A local address could not be used as an ICE candidate.
     #[error("cannot use {0} as an ICE candidate")]
     BadCandidate(SocketAddr),
@@ -186,6 +192,8 @@ pub struct Session {
     counters: SessionCounters,
     control: Option<str0m::channel::ChannelId>,
     network: NetworkStats,
+    /// Our ICE restart offer, waiting for the viewer's answer.
+    pending: Option<SdpPendingOffer>,
 }
 
 /// How often str0m reports its statistics (loss, round trip, feedback counts).
@@ -250,6 +258,7 @@ impl Session {
             counters: SessionCounters::default(),
             control: None,
             network: NetworkStats::default(),
+            pending: None,
         };
         // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
         for mid in &video_mids {
@@ -330,6 +339,30 @@ impl Session {
                 Ok(None)
             }
         }
+    }
+
+    /// Restarts ICE (the host's network changed): new credentials, `new_local` added as host
+    /// candidates; DTLS, the media and the data channels go on. The offer to send the viewer;
+    /// its answer goes to [`Session::accept_answer`].
+    pub fn restart_ice(&mut self, now: Instant, new_local: &[SocketAddr]) -> Result<String, SessionError> {
+        for &addr in new_local {
+            let c = Candidate::host(addr, "udp").map_err(|_| SessionError::BadCandidate(addr))?;
+            self.rtc.add_local_candidate(c);
+        }
+        let mut api = self.rtc.sdp_api();
+        api.ice_restart(true);
+        let (offer, pending) = api.apply().ok_or(SessionError::UnexpectedAnswer)?;
+        self.pending = Some(pending);
+        self.drain(now)?;
+        Ok(offer.to_sdp_string())
+    }
+
+    /// The viewer's answer to our ICE restart.
+    pub fn accept_answer(&mut self, now: Instant, sdp: &str) -> Result<(), SessionError> {
+        let pending = self.pending.take().ok_or(SessionError::UnexpectedAnswer)?;
+        let answer = SdpAnswer::from_sdp_string(sdp).map_err(|e| SessionError::BadAnswer(e.to_string()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.drain(now)
     }
 
     /// Adds a candidate gathered after the answer: `addr` as a STUN server saw the socket

@@ -40,6 +40,11 @@ pub struct Pair {
     pending: Option<SdpPendingOffer>,
     /// Drop every datagram from host to viewer while set (simulated loss).
     pub drop_to_viewer: bool,
+    /// A host address that no longer works (its network went): nothing leaves from it and
+    /// nothing reaches it.
+    pub dead: Option<SocketAddr>,
+    /// Source addresses the host sent from since the last take.
+    pub host_sources: Vec<SocketAddr>,
 }
 
 fn addr(s: &str) -> SocketAddr {
@@ -76,7 +81,10 @@ impl Pair {
         let (offer, pending) = api.apply().unwrap();
         let (host, answer) = Session::accept_offer(&offer.to_sdp_string(), &[addr(HOST)], now, &config)
             .expect("host accepts the offer");
-        assert!(!answer.contains("a=ice-lite"), "the host is a full ICE agent (it checks the viewer's addresses too)");
+        assert!(
+            !answer.contains("a=ice-lite"),
+            "the host is a full ICE agent (it checks the viewer's addresses too)"
+        );
         let answer_text = answer.clone();
         let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
         rtc.sdp_api().accept_answer(pending, answer).unwrap();
@@ -98,6 +106,8 @@ impl Pair {
             host_events: vec![],
             pending: None,
             drop_to_viewer: false,
+            dead: None,
+            host_sources: vec![],
         };
         pair.pump();
         pair
@@ -116,6 +126,9 @@ impl Pair {
                     }
                     Output::Transmit(t) => {
                         moved = true;
+                        if Some(t.destination) == self.dead {
+                            continue;
+                        }
                         self.host.handle_receive(self.now, t.source, t.destination, &t.contents).unwrap();
                     }
                     Output::Event(e) => match e {
@@ -129,9 +142,10 @@ impl Pair {
             // Host's output.
             while let Some(t) = self.host.poll_transmit() {
                 moved = true;
-                if self.drop_to_viewer {
+                if self.drop_to_viewer || Some(t.source) == self.dead {
                     continue;
                 }
+                self.host_sources.push(t.source);
                 let input = Input::Receive(
                     self.now,
                     Receive {
