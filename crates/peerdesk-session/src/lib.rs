@@ -7,6 +7,8 @@
 //! transport-wide feedback (TWCC) and paces packets; [`Session::network`] reports the estimate,
 //! loss and round trip for the host's rate control.
 //!
+//! Also [`nat`]: the viewer's server-reflexive and relayed candidates (STUN, TURN), sans-IO.
+//!
 //! Does not own: sockets, threads or clocks. Every entry point takes `now`; the host's runtime
 //! moves bytes and time in and out.
 //!
@@ -16,6 +18,7 @@
 //! 2. send every [`Session::poll_transmit`], act on every [`Session::poll_event`];
 //! 3. wait until [`Session::poll_timeout`] or the next input, then go to 1.
 
+pub mod nat;
 mod session;
 mod throttle;
 
