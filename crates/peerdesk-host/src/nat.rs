@@ -79,5 +79,4 @@ mod tests {
         assert_eq!(parse_url("stun:"), None);
         assert_eq!(parse_url("http://x"), None);
     }
-
 }

@@ -93,7 +93,7 @@ pub fn turn_password(secret: &str, username: &str) -> String {
     base64_std(hmac::sign(&key, username.as_bytes()).as_ref())
 }
 
-fn base64_std(bytes: &[u8]) -> String {
+pub(crate) fn base64_std(bytes: &[u8]) -> String {
     peerdesk_proto::control::base64(bytes)
 }
 

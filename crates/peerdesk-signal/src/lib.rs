@@ -29,6 +29,7 @@ pub mod serve;
 pub mod shared;
 pub mod web;
 pub mod ws;
+pub mod wsframe;
 
 use std::sync::Arc;
 use std::time::Duration;

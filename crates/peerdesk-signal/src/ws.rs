@@ -14,10 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use peerdesk_proto::{ClientMessage, ErrorCode, PeerId, ServerMessage};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -27,10 +25,7 @@ use crate::SignalConfig;
 use crate::backplane::Backplane;
 use crate::metrics::Counters;
 use crate::rooms::{Delivery, Rooms};
-
-/// The read buffer a WebSocket starts with (tungstenite still reads 4 KiB chunks; this only
-/// keeps idle connections small: bench/load.js, docs/PERFORMANCE.md).
-const READ_BUFFER: usize = 512;
+use crate::wsframe::{FrameError, Incoming, ReadError, Reader, Writer};
 
 /// Close code for a policy violation (RFC 6455).
 const CLOSE_POLICY: u16 = 1008;
@@ -38,6 +33,8 @@ const CLOSE_POLICY: u16 = 1008;
 enum Outgoing {
     /// A serialized message and its size, counted in the outbox's bytes until written.
     Text(String),
+    /// The answer to a client's ping.
+    Pong(Vec<u8>),
     Close(&'static str),
 }
 
@@ -45,6 +42,7 @@ impl std::fmt::Debug for Outgoing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            Self::Pong(p) => write!(f, "Pong({} bytes)", p.len()),
             Self::Close(r) => f.debug_tuple("Close").field(r).finish(),
         }
     }
@@ -161,6 +159,14 @@ impl Hub {
         inner.outboxes.get(&peer).is_some_and(|o| o.push(msg, self.config.outbox_bytes))
     }
 
+    /// Answers a client's ping (through the outbox, in order with the messages).
+    fn pong(&self, peer: PeerId, data: Vec<u8>) {
+        let inner = self.lock();
+        if let Some(o) = inner.outboxes.get(&peer) {
+            let _ = o.tx.try_send(Outgoing::Pong(data));
+        }
+    }
+
     pub(crate) fn close(&self, peer: PeerId, reason: &'static str) {
         let inner = self.lock();
         if let Some(o) = inner.outboxes.get(&peer) {
@@ -246,14 +252,14 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     !authority.is_empty() && authority.eq_ignore_ascii_case(host)
 }
 
-/// `GET /ws`: upgrades to a WebSocket.
+/// `GET /ws`: upgrades to a WebSocket (our own framing: [`crate::wsframe`]).
 pub async fn upgrade(
     State(hub): State<Arc<Hub>>,
     slot: Option<axum::Extension<crate::serve::ConnSlot>>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    mut req: axum::extract::Request,
 ) -> Response {
-    if !origin_allowed(&headers, &hub.config.allowed_origins) {
+    let headers = req.headers();
+    if !origin_allowed(headers, &hub.config.allowed_origins) {
         hub.counters.refused_origin.inc();
         debug!("refused a WebSocket from another origin");
         return (
@@ -262,18 +268,43 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let max = hub.config.max_frame_bytes;
-    // Small buffers: most connections sit idle for hours with nothing to read or write, and
-    // tungstenite's defaults (128 KiB each way) would cost a quarter MiB apiece.
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
-        .on_upgrade(move |socket| async move {
-            // The connection's place under the server's limits lasts as long as the WebSocket.
-            let _slot = slot;
-            run(hub, socket).await;
-        })
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).and_then(|k| k.to_str().ok()).map(str::to_owned);
+    let version_ok = headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v.as_bytes() == b"13");
+    let (Some(key), true, true, true) =
+        (key, has(header::CONNECTION, "upgrade"), has(header::UPGRADE, "websocket"), version_ok)
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "/ws speaks WebSocket (version 13): connect with a WebSocket client\n",
+        )
+            .into_response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        // The connection's place under the server's limits lasts as long as the WebSocket.
+        let _slot = slot;
+        match on_upgrade.await {
+            Ok(upgraded) => run(hub, hyper_util::rt::TokioIo::new(upgraded)).await,
+            Err(e) => debug!("the WebSocket upgrade failed: {e}"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, "websocket".to_owned()),
+            (header::CONNECTION, "Upgrade".to_owned()),
+            (header::SEC_WEBSOCKET_ACCEPT, crate::wsframe::accept_key(&key)),
+        ],
+    )
+        .into_response()
 }
 
 /// A token bucket: `rate` a second, up to `burst`.
@@ -303,7 +334,10 @@ impl Bucket {
     }
 }
 
-async fn run(hub: Arc<Hub>, socket: WebSocket) {
+async fn run<S>(hub: Arc<Hub>, socket: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
     // The hub holds the only sender: when it drops a slow peer's outbox, the writer below
     // drains what is queued and closes the socket.
     let (tx, mut rx) = mpsc::channel(hub.config.outbox_capacity);
@@ -314,35 +348,34 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
     let span = info_span!("signal", %peer);
     async move {
         debug!("connected");
-        let (mut sink, mut stream) = socket.split();
+        let (read_half, write_half) = tokio::io::split(socket);
+        let max = hub.config.max_frame_bytes;
+        let mut stream = Reader::new(read_half, max, max);
+        let mut sink = Writer::new(write_half);
         let ping_every = hub.config.ping_interval;
         let mut writer = tokio::spawn(async move {
             let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
             loop {
-                let frame = tokio::select! {
+                let sent = tokio::select! {
                     out = rx.recv() => match out {
                         Some(Outgoing::Text(text)) => {
                             queued.fetch_sub(text.len(), Ordering::Relaxed);
-                            Message::Text(text.into())
+                            sink.text(&text).await
                         }
+                        Some(Outgoing::Pong(data)) => sink.pong(&data).await,
                         Some(Outgoing::Close(reason)) => {
-                            let _ = sink
-                                .send(Message::Close(Some(CloseFrame {
-                                    code: CLOSE_POLICY,
-                                    reason: Utf8Bytes::from_static(reason),
-                                })))
-                                .await;
-                            break;
+                            let _ = sink.close(CLOSE_POLICY, reason).await;
+                            return;
                         }
                         None => break,
                     },
-                    _ = ping.tick() => Message::Ping(Default::default()),
+                    _ = ping.tick() => sink.ping().await,
                 };
-                if sink.send(frame).await.is_err() {
-                    break;
+                if sent.is_err() {
+                    return;
                 }
             }
-            let _ = sink.close().await;
+            let _ = sink.close(crate::wsframe::CLOSE_NORMAL, "").await;
         });
 
         let config = &hub.config;
@@ -358,13 +391,13 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                 config.join_timeout.saturating_sub(opened.elapsed())
             };
             let next = tokio::select! {
+                // Cancelling a read mid-frame is fine: every way out of here closes.
                 next = tokio::time::timeout(wait, stream.next()) => next,
                 // The writer ended: the peer was dropped as too slow, or the socket failed.
                 _ = &mut writer => break,
             };
             let frame = match next {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
+                Ok(frame) => frame,
                 Err(_) if joined => {
                     info!("closing a silent connection (no frame for {} s)", config.idle_timeout.as_secs());
                     counters.closed_idle.inc();
@@ -379,7 +412,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                 }
             };
             let reply = match frame {
-                Ok(Message::Text(text)) => {
+                Ok(Incoming::Text(text)) => {
                     counters.messages_received.inc();
                     let now = Instant::now();
                     if !bucket.take(now) {
@@ -407,19 +440,32 @@ async fn run(hub: Arc<Hub>, socket: WebSocket) {
                     joined |= join_ok;
                     reply
                 }
-                Ok(Message::Binary(_)) => Some(ServerMessage::error(
+                Ok(Incoming::Binary(_)) => Some(ServerMessage::error(
                     ErrorCode::BinaryNotSupported,
                     "binary frames are not supported; send JSON text",
                 )),
-                Ok(Message::Close(_)) => break,
-                Ok(Message::Ping(_) | Message::Pong(_)) => None,
-                Err(e) => {
-                    info!("connection dropped: {e}");
-                    // tungstenite's capacity errors: a frame or message over the limit.
-                    let what = e.to_string();
-                    if what.contains("Space limit") || what.contains("too long") || what.contains("too big") {
-                        counters.closed_abuse.inc();
-                    }
+                Ok(Incoming::Close(_)) => break,
+                Ok(Incoming::Ping(data)) => {
+                    hub.pong(peer, data);
+                    None
+                }
+                Ok(Incoming::Pong) => None,
+                Err(ReadError::Io(e)) => {
+                    debug!("connection dropped: {e}");
+                    break;
+                }
+                Err(ReadError::Frame(e)) => {
+                    // A frame or message over the limit, or broken framing: abuse.
+                    info!("closing a connection that broke the WebSocket rules: {e}");
+                    counters.closed_abuse.inc();
+                    hub.close(
+                        peer,
+                        if matches!(e, FrameError::TooBig(_) | FrameError::MessageTooBig) {
+                            "frame too large"
+                        } else {
+                            "protocol error"
+                        },
+                    );
                     break;
                 }
             };
