@@ -89,6 +89,36 @@ test('the host behind a NAT that lets only replies in: its own checks open the w
   }
 });
 
+test('behind its NAT the host learns its public address from a STUN server outside and trickles it', { timeout: 90000 }, async () => {
+  // A STUN server on the browser's side of the host's NAT (coturn answers STUN without
+  // credentials), and a server that names only it.
+  const stun = await startTurn(secret, { ip: '10.77.2.2', netns: lab.browser });
+  const stunUrl = stun.url.replace(/^turn:/, 'stun:').replace(/\?.*$/, '');
+  const plain = await start(['serve', '--listen', '10.77.1.1:0', '--stun', stunUrl], 'listening ', { netns: lab.mid });
+  lab.nat(true);
+  try {
+    const host = await start(['host', '--server', plain.url, '--room', 'public', '--ephemeral-links', '--width', '640',
+      '--height', '360', '--fps', '30', '--audio', 'none'], 'open ', { netns: lab.host });
+    const ctx = await launch({ netns: lab.browser, args: [`--unsafely-treat-insecure-origin-as-secure=${plain.url}`] });
+    const page = await ctx.newPage();
+    const trickled = [];
+    page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+      if (typeof f.payload === 'string' && f.payload.includes('"candidate"')) trickled.push(JSON.parse(f.payload).candidate);
+    }));
+    await page.goto(host.url);
+    await waitForFrames(page, 10, 30000);
+    const srflx = await poll('a server-reflexive candidate from the host', () => trickled.find((c) => / typ srflx /.test(c)), 10000);
+    assert.match(srflx, / 10\.77\.2\.1 \d+ typ srflx raddr /, `the NAT's outside address: ${srflx}`);
+    await ctx.close_();
+    await host.kill();
+  } finally {
+    lab.nat(false);
+    lab.route(false);
+    await plain.kill();
+    await stun.kill();
+  }
+});
+
 test('host --ice-policy relay: the host offers only its own relay on coturn, and the page reaches it there', { timeout: 90000 }, async () => {
   const host = await start(hostArgs('private', ['--ice-policy', 'relay']), 'open ', { netns: lab.host });
   const answers = [];
