@@ -54,6 +54,8 @@ function run(room, secretText) {
   // When the host last sent anything on the data channels, and the check after host_offline.
   let lastFromHost = 0;
   let aliveTimer = null;
+  let restartTimer = null;
+  let watchdog = null;
   let lastSample = null;
   const OVERLAY_KEY = 'peerdesk.overlay';
   const renderOverlay = () => { if (view.overlayShown && lastSample) view.setOverlay(overlaySections(lastSample, hostStats)); };
@@ -206,6 +208,21 @@ function run(room, secretText) {
   // The host's answer is applied only when its proof covers this page's fingerprint and its
   // own: otherwise someone between the two (the signaling server) changed the session.
   async function onAnswer(p, m) {
+    // The answer to our ICE restart: the same session, so the same fingerprint.
+    if (p.restarting) {
+      p.restarting = false;
+      const current = p.pc.remoteDescription?.sdp;
+      if (typeof m.sdp !== 'string' || !current || sdpFingerprint(m.sdp) !== sdpFingerprint(current)) {
+        console.warn('peerdesk: ignoring an answer that does not continue this session');
+        return;
+      }
+      try {
+        await p.acceptAnswer(m.sdp);
+      } catch (e) {
+        console.warn('peerdesk: the ICE restart failed', e);
+      }
+      return;
+    }
     const hs = p.handshake;
     if (!hs) return;
     let ok = false;
@@ -216,6 +233,7 @@ function run(room, secretText) {
         if (peer !== p) return;
         await p.acceptAnswer(m.sdp);
         p.proved = true;
+        watchHost(p);
         signaling.send({ type: 'proof', mac: await viewerProof(hs.secret, h) });
         return;
       }
@@ -238,6 +256,8 @@ function run(room, secretText) {
       console.warn('peerdesk: ignoring an offer that does not continue this session');
       return;
     }
+    p.restartedAt = performance.now();
+    p.restarting = false;
     try {
       const sdp = await p.acceptRestart(m.sdp);
       if (peer === p) signaling.send({ type: 'answer', sdp });
@@ -275,14 +295,46 @@ function run(room, secretText) {
   function onPeerState(p, state) {
     if (p !== peer) return;
     if (state === 'connected') {
+      clearTimeout(restartTimer);
       input.setEnabled(role?.role === 'control');
       if (!view.video.paused) view.setStatus('', null);
       else view.setStatus('Connected. Waiting for the first picture…');
     } else if (state === 'disconnected') {
       input.setEnabled(false);
       view.setStatus('Connection to the host interrupted; trying to recover…');
+      // Still cut off in 2 s (this browser's network changed?): new ICE details for the
+      // same session, before giving up on it.
+      clearTimeout(restartTimer);
+      restartTimer = setTimeout(() => restartIce(p), 2000);
     } else if (state === 'failed') {
       failed('Connection to the host failed.');
+    }
+  }
+
+  // The host speaks every second (its figures): five silent seconds on a connection that says
+  // it is up mean the path is gone (Chromium may keep saying "connected" for long after this
+  // machine's address went away): restart ICE.
+  function watchHost(p) {
+    clearInterval(watchdog);
+    watchdog = setInterval(() => {
+      if (peer !== p || !p.proved || p.restarting) return;
+      if (performance.now() - Math.max(lastFromHost, p.restartedAt || 0) > 5000) restartIce(p);
+    }, 1000);
+  }
+
+  async function restartIce(p) {
+    if (p !== peer || !p.proved || p.restarting) return;
+    p.restartedAt = performance.now();
+    try {
+      p.restarting = true;
+      // No answer in 10 s: the next silence may try again.
+      setTimeout(() => { p.restarting = false; }, 10000);
+      const sdp = await p.offerRestart();
+      if (peer === p) signaling.send({ type: 'offer', sdp });
+      console.info('peerdesk: restarting ICE');
+    } catch (e) {
+      p.restarting = false;
+      console.warn('peerdesk: cannot restart ICE', e);
     }
   }
 
@@ -313,6 +365,8 @@ function run(room, secretText) {
 
   function closePeer() {
     clearTimeout(retryTimer);
+    clearInterval(watchdog);
+    clearTimeout(restartTimer);
     clearTimeout(aliveTimer);
     input.setEnabled(false);
     if (peer) {

@@ -59,6 +59,12 @@ export class Peer {
     await this.pc.setRemoteDescription({ type: 'answer', sdp });
   }
 
+  /** An offer restarting ICE on this connection (this browser's network changed). */
+  async offerRestart() {
+    await this.pc.setLocalDescription(await this.pc.createOffer({ iceRestart: true }));
+    return this.pc.localDescription.sdp;
+  }
+
   /** The host's ICE restart offer (its network changed): applies it, returns our answer. */
   async acceptRestart(sdp) {
     await this.pc.setRemoteDescription({ type: 'offer', sdp });

@@ -150,6 +150,15 @@ impl Guests {
         ctx: &ViewerContext,
         now: Instant,
     ) -> Vec<ClientMessage> {
+        // A viewer that is in restarts ICE with an offer for the same session (no new
+        // handshake: the session checks the DTLS fingerprint is the one it proved).
+        if auth.is_none()
+            && let Some(g) = self.guests.get(&peer)
+            && matches!(g.state, State::In { .. })
+        {
+            g.handle.send(ViewerCommand::Restart(sdp.to_owned()));
+            return Vec::new();
+        }
         self.remove(peer);
         let grant = match self.keyring.admit(auth, SystemTime::now()) {
             Ok(g) => g,

@@ -81,6 +81,8 @@ pub enum ViewerCommand {
     Candidate(String),
     /// The browser's answer to our ICE restart offer.
     Answer(String),
+    /// The browser restarts ICE (its network changed): its new offer for this session.
+    Restart(String),
     /// The viewer proved its link: what it may do now. Until the first of these the task sends
     /// the viewer nothing and drops its input.
     SetRole {
@@ -387,6 +389,13 @@ impl ViewerTask {
                         }
                     }
                     Some(ViewerCommand::SetRole { role, may_control }) => self.set_role(role, may_control)?,
+                    Some(ViewerCommand::Restart(sdp)) => match self.session.accept_restart(Instant::now(), &sdp) {
+                        Ok(answer) => {
+                            info!("the viewer restarts ICE (its network changed)");
+                            let _ = self.ctx.signal.send(ClientMessage::Answer { peer: Some(self.peer), sdp: answer, auth: None });
+                        }
+                        Err(e) => warn!("refused the viewer's ICE restart: {e}"),
+                    },
                     Some(ViewerCommand::Answer(sdp)) => {
                         if let Err(e) = self.session.accept_answer(Instant::now(), &sdp) {
                             debug!("ignoring the viewer's answer: {e}");

@@ -140,6 +140,9 @@ pub enum SessionError {
         "the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support"
     )]
     NoH264,
+    /// A new offer for a running session with another DTLS fingerprint: not the same viewer.
+    #[error("a new offer for this session with another DTLS fingerprint")]
+    FingerprintChanged,
     /// An answer came with no offer of ours waiting for it.
     #[error("an answer from the viewer without an offer of ours")]
     UnexpectedAnswer,
@@ -194,6 +197,8 @@ pub struct Session {
     network: NetworkStats,
     /// Our ICE restart offer, waiting for the viewer's answer.
     pending: Option<SdpPendingOffer>,
+    /// The viewer's DTLS fingerprint line, which an ICE restart must not change.
+    fingerprint: Option<String>,
 }
 
 /// How often str0m reports its statistics (loss, round trip, feedback counts).
@@ -201,6 +206,11 @@ const STATS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Label of the reliable data channel, which also carries the host's control messages.
 const CONTROL_CHANNEL: &str = "input";
+
+/// The `a=fingerprint:` line of an SDP (the first; they are all the same in a bundle).
+fn fingerprint_line(sdp: &str) -> Option<String> {
+    sdp.lines().map(str::trim).find(|l| l.starts_with("a=fingerprint:")).map(|l| l.to_ascii_lowercase())
+}
 
 impl Session {
     /// Answers a viewer's offer. `local` are the host's addresses to offer as ICE candidates
@@ -216,6 +226,7 @@ impl Session {
         crate::init_crypto();
         let video_mids = media_mids(offer, "video");
         let audio_mids = media_mids(offer, "audio");
+        let offer_text = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
         let mut rtc = Rtc::builder()
             // Full ICE: the host checks the viewer's addresses too, which opens its own NAT's
@@ -259,6 +270,7 @@ impl Session {
             control: None,
             network: NetworkStats::default(),
             pending: None,
+            fingerprint: fingerprint_line(offer_text),
         };
         // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
         for mid in &video_mids {
@@ -355,6 +367,19 @@ impl Session {
         self.pending = Some(pending);
         self.drain(now)?;
         Ok(offer.to_sdp_string())
+    }
+
+    /// The viewer's ICE restart (its network changed): its new offer for this session, which
+    /// must keep its DTLS fingerprint. Our answer to send back.
+    pub fn accept_restart(&mut self, now: Instant, offer: &str) -> Result<String, SessionError> {
+        if fingerprint_line(offer) != self.fingerprint {
+            return Err(SessionError::FingerprintChanged);
+        }
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        self.pending = None;
+        let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        self.drain(now)?;
+        Ok(answer.to_sdp_string())
     }
 
     /// The viewer's answer to our ICE restart.

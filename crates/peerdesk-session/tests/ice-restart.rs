@@ -44,3 +44,24 @@ fn without_a_restart_the_session_dies_with_its_address() {
     pair.advance(Duration::from_secs(40));
     assert!(!pair.host.is_alive() || !pair.host.is_connected(), "the old path is gone");
 }
+
+#[test]
+fn the_viewer_restarts_ice_and_an_offer_of_another_dtls_identity_is_refused() {
+    let mut pair = Pair::new();
+    pair.connect();
+    let mut api = pair.viewer.rtc.sdp_api();
+    api.ice_restart(true);
+    let (offer, pending) = api.apply().expect("a restart offer");
+    let answer = pair.host.accept_restart(pair.now, &offer.to_sdp_string()).unwrap();
+    let answer = str0m::change::SdpAnswer::from_sdp_string(&answer).unwrap();
+    pair.viewer.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    pair.advance(Duration::from_secs(10));
+    assert!(pair.host.is_alive() && pair.host.is_connected(), "the session goes on");
+    // Another peer's offer (another DTLS certificate) cannot take the session over.
+    let mut rtc = str0m::Rtc::builder().build(pair.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(str0m::media::MediaKind::Video, str0m::media::Direction::RecvOnly, None, None, None);
+    let (foreign, _) = api.apply().unwrap();
+    let refused = pair.host.accept_restart(pair.now, &foreign.to_sdp_string());
+    assert!(matches!(refused, Err(peerdesk_session::SessionError::FingerprintChanged)), "{refused:?}");
+}
