@@ -70,7 +70,45 @@ function run(room, secretText) {
     toggleOverlay();
     view.stage.focus();
   });
-  input.hotkeys = { KeyS: toggleOverlay };
+  // Fullscreen takes the keyboard (Keyboard Lock): Escape, Alt+Tab and the system keys go to
+  // the host. Ctrl+Alt+Shift+Q always gets out (fullscreen, keyboard and pointer lock).
+  let keyboardLocked = false;
+  async function enterFullscreen() {
+    try {
+      await view.stage.requestFullscreen();
+    } catch {
+      return;
+    }
+    try {
+      await navigator.keyboard.lock();
+      keyboardLocked = true;
+    } catch (e) {
+      keyboardLocked = false;
+      console.info(`peerdesk: no keyboard lock in this browser (${e.message}); the browser keeps Escape`);
+    }
+    flash(keyboardLocked
+      ? 'Fullscreen: every key goes to the host. Ctrl+Alt+Shift+Q leaves.'
+      : 'Fullscreen. Ctrl+Alt+Shift+Q or Escape leaves.');
+  }
+  function leaveFullscreen() {
+    input.releaseAll();
+    navigator.keyboard?.unlock();
+    keyboardLocked = false;
+    if (document.pointerLockElement) document.exitPointerLock();
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  }
+  document.addEventListener('fullscreenchange', () => {
+    if (document.fullscreenElement) return;
+    navigator.keyboard?.unlock();
+    keyboardLocked = false;
+  });
+  view.onFullscreen = () => (document.fullscreenElement ? leaveFullscreen() : enterFullscreen());
+  /** A status line that clears itself after a few seconds unless something else replaced it. */
+  function flash(text) {
+    view.setStatus(text);
+    setTimeout(() => { if (view.statusText.textContent === text) view.setStatus('', null); }, 4000);
+  }
+  input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen };
   const stats = new StatsSampler(() => peer?.pc, (s) => {
     lastSample = s;
     view.setStats(formatStats(s));
@@ -86,6 +124,8 @@ function run(room, secretText) {
     get stream() { return view.video.srcObject; },
     get hostStats() { return hostStats; },
     get role() { return role; },
+    get fullscreen() { return !!document.fullscreenElement; },
+    get keyboardLocked() { return keyboardLocked; },
     // The raw data channels, for people debugging (and for the tests of a hostile page).
     get channels() { return peer ? { input: peer.reliable, motion: peer.motion } : null; },
   };

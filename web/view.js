@@ -69,8 +69,7 @@ export class View {
     this.doc.title = `${room} · peerdesk`;
     this.stage.focus();
     this.fullscreen.addEventListener('click', () => {
-      if (this.doc.fullscreenElement) this.doc.exitFullscreen();
-      else this.stage.requestFullscreen?.().catch(() => {});
+      this.onFullscreen?.();
       this.stage.focus();
     });
   }

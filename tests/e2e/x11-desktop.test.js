@@ -216,6 +216,25 @@ test('pointer lock sends relative motion, the host moves relatively, and the pag
   probe.events.length = 0;
 });
 
+test('in fullscreen the keyboard is locked: Escape reaches the desktop, Ctrl+Alt+Shift+Q gets out', { timeout: 30000 }, async () => {
+  await page.click('#fullscreen');
+  await poll('fullscreen with the keyboard locked', () => page.evaluate(() => window.peerdesk.fullscreen && window.peerdesk.keyboardLocked), 5000);
+  probe.events.length = 0;
+  await page.keyboard.press('Escape');
+  await probe.waitFor((e) => e.type === 'key_press' && e.keycode === 9, 'press of Escape');
+  assert.ok(await page.evaluate(() => window.peerdesk.fullscreen), 'Escape did not end fullscreen');
+  await page.keyboard.down('ControlLeft');
+  await page.keyboard.down('AltLeft');
+  await page.keyboard.down('ShiftLeft');
+  await page.keyboard.press('KeyQ');
+  await page.keyboard.up('ShiftLeft');
+  await page.keyboard.up('AltLeft');
+  await page.keyboard.up('ControlLeft');
+  await poll('out of fullscreen, keyboard free', () => page.evaluate(() => !window.peerdesk.fullscreen && !window.peerdesk.keyboardLocked), 5000);
+  assert.ok(!probe.events.some((e) => e.type === 'key_press' && e.keycode === 24), 'the chord\'s Q stayed on the page');
+  probe.events.length = 0;
+});
+
 test('back and forward buttons arrive as X buttons 8 and 9', { timeout: 30000 }, async () => {
   const r = await pictureRect(page);
   const cdp = await page.context().newCDPSession(page);
