@@ -1,0 +1,53 @@
+// The pages at desktop and phone sizes (1280x720, 390x844): screenshots of the join page and a
+// session with its bar go to tests/e2e/artifacts for people to look at; every control of the
+// bar and of the join form lies inside the screen, on one line.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDemoPage, screenshot, teardown } from './harness.js';
+
+let browser;
+let page;
+let proc;
+
+before(async () => {
+  ({ proc, browser, page } = await startDemoPage(['--audio', 'none']));
+});
+
+after(async () => {
+  await teardown(browser);
+});
+
+/** The boxes of `selectors` that are visible: their rectangles, in CSS pixels. */
+function boxes(p, selectors) {
+  return p.evaluate((sels) => sels.map((s) => {
+    const el = document.querySelector(s);
+    if (!el || el.hidden || getComputedStyle(el).display === 'none') return null;
+    const r = el.getBoundingClientRect();
+    return { s, left: r.left, right: r.right, top: r.top, bottom: r.bottom };
+  }).filter(Boolean), selectors);
+}
+
+for (const [w, h] of [[1280, 720], [390, 844]]) {
+  test(`at ${w}x${h} the session's bar and the join page fit the screen`, { timeout: 30000 }, async () => {
+    await page.setViewportSize({ width: w, height: h });
+    await page.waitForTimeout(300);
+    const bar = await boxes(page, ['#room-label', '#role', '#sound', '#volume', '#stats-toggle', '#lock', '#fullscreen']);
+    assert.equal(bar.length, 7, `every control shows: ${JSON.stringify(bar)}`);
+    for (const b of bar) {
+      assert.ok(b.left >= 0 && b.right <= w, `${b.s} inside the screen: ${JSON.stringify(b)}`);
+    }
+    const tops = new Set(bar.map((b) => Math.round((b.top + b.bottom) / 2 / 8)));
+    assert.ok(tops.size <= 1, `the bar is one line: ${JSON.stringify(bar)}`);
+    await screenshot(page, `screen-session-${w}x${h}`);
+
+    const join = await browser.newPage();
+    await join.setViewportSize({ width: w, height: h });
+    await join.goto(proc.url.split('?')[0]);
+    const form = await boxes(join, ['#join', '#join input', '#join button']);
+    assert.equal(form.length, 3);
+    for (const b of form) assert.ok(b.left >= 0 && b.right <= w, `${b.s} inside the screen: ${JSON.stringify(b)}`);
+    await screenshot(join, `screen-join-${w}x${h}`);
+    await join.close();
+  });
+}
