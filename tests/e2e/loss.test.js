@@ -61,7 +61,10 @@ test('under 5% loss the picture keeps coming: lost packets are asked for and res
 test('under heavy loss keyframes are asked for and sent; after it the stream is back at full rate', { timeout: 60000 }, async () => {
   const before0 = await counters();
   ns.dropUdp(0.4);
-  const heavy = await sample(4);
+  // A frame decodes only once every packet of it (or of the keyframe it needs) crossed 40%
+  // loss, resends included: a matter of chance, so the window is 6 s (4 s came up empty once in
+  // a CI run on a busy machine).
+  const heavy = await sample(6);
   ns.dropUdp(0);
   const during = heavy[heavy.length - 1];
   assert.ok(during.framesDecoded > before0.framesDecoded, 'frames still arrive under 40% loss');
