@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of untrusted bytes for a while each (default 60 s):
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
-# Targets: input_event, signal_message, session_offer, nat_datagram, ws_frame. Uses cargo-fuzz (installed if missing);
+# Targets: input_event, signal_message, session_offer, nat_datagram, ws_frame, viewer_message. Uses cargo-fuzz (installed if missing);
 # on a stable toolchain RUSTC_BOOTSTRAP=1 lets it use the sanitizer flags it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(input_event signal_message session_offer nat_datagram ws_frame)
+[ "${#targets[@]}" -gt 0 ] || targets=(input_event signal_message session_offer nat_datagram ws_frame viewer_message)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 log=$(mktemp)

@@ -12,7 +12,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
+  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

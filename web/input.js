@@ -3,8 +3,13 @@
 // (correct under letterboxing), and everything held is released when focus is lost.
 
 import { BUTTONS, isValidKeyCode, isValidText, toWireCoord } from './protocol.js';
+import { isPasteKey } from './clipboard.js';
 
 const WHEEL_NOTCH = 120;
+/** Events held back while a paste's text goes to the host, at most. */
+const MAX_HELD = 512;
+/** How long a paste shortcut waits for the browser's own `paste` event. */
+const PASTE_EVENT_WAIT_MS = 150;
 
 /** The rectangle, in client pixels, where the video's picture is drawn (object-fit: contain). */
 export function contentRect(video) {
@@ -65,6 +70,43 @@ export class InputCapture {
     document.addEventListener('pointerlockchange', () => { this.locked = document.pointerLockElement === stage; }, opts);
     this.locked = false;
     document.addEventListener('visibilitychange', () => { if (document.hidden) this.releaseAll(); }, opts);
+    // A paste shortcut: the browser's own paste event brings the user's clipboard text with no
+    // permission prompt (`beforePaste` sends it to the host before the keys).
+    window.addEventListener('paste', (e) => {
+      if (!this.pasteWaiter) return;
+      e.preventDefault();
+      this.pasteWaiter(e.clipboardData?.getData('text/plain') ?? null);
+    }, { ...opts, capture: true });
+    /** Set by the page: async (text or null) => sends the user's clipboard to the host. */
+    this.beforePaste = null;
+    this.held = null;
+    this.pasteWaiter = null;
+  }
+
+  /** Sends an event, or holds it while a paste's text is on its way. */
+  emit(ev) {
+    if (this.held) {
+      if (this.held.length < MAX_HELD) this.held.push(ev);
+      return true;
+    }
+    return this.send(ev);
+  }
+
+  /** The paste shortcut went down: the clipboard text first, then `ev` and what came since. */
+  paste(ev) {
+    this.held = [ev];
+    const fromEvent = new Promise((resolve) => {
+      this.pasteWaiter = resolve;
+      setTimeout(() => resolve(null), PASTE_EVENT_WAIT_MS);
+    });
+    return fromEvent
+      .then((text) => { this.pasteWaiter = null; return this.beforePaste(text); })
+      .catch(() => {})
+      .finally(() => {
+        const held = this.held || [];
+        this.held = null;
+        for (const h of held) this.send(h);
+      });
   }
 
   setEnabled(on) {
@@ -88,15 +130,21 @@ export class InputCapture {
       // one): send the character itself, for the host to type however it can.
       if (down && !e.ctrlKey && !e.metaKey && [...e.key].length === 1 && isValidText(e.key)) {
         e.preventDefault();
-        this.send({ type: 'text', text: e.key });
+        this.emit({ type: 'text', text: e.key });
       }
+      return;
+    }
+    if (down && !e.repeat && !this.held && this.beforePaste && isPasteKey(e)) {
+      // Not prevented: the browser then fires its paste event with the clipboard's text.
+      this.keys.add(e.code);
+      this.paste({ type: 'key', code: e.code, down: true });
       return;
     }
     e.preventDefault();
     if (!down && !this.keys.has(e.code)) return;
     if (down) this.keys.add(e.code); else this.keys.delete(e.code);
     // Browser auto-repeat arrives as further key-downs; the host passes them on as repeats.
-    this.send({ type: 'key', code: e.code, down });
+    this.emit({ type: 'key', code: e.code, down });
   }
 
   /** Asks the browser to lock the pointer (needs a click or key press to allow it). */
@@ -111,11 +159,11 @@ export class InputCapture {
     if (!this.enabled) return;
     if (this.locked) {
       // Pointer lock (games): relative motion, as the mouse moved.
-      if (e.movementX || e.movementY) this.send({ type: 'pointer_relative', dx: e.movementX, dy: e.movementY });
+      if (e.movementX || e.movementY) this.emit({ type: 'pointer_relative', dx: e.movementX, dy: e.movementY });
       return;
     }
     const p = toVideoPoint(this.video, e.clientX, e.clientY);
-    if (p) this.send({ type: 'pointer_move', x: p.x, y: p.y });
+    if (p) this.emit({ type: 'pointer_move', x: p.x, y: p.y });
   }
 
   onButton(e, down) {
@@ -130,13 +178,13 @@ export class InputCapture {
       if (!p) return;
       e.preventDefault();
       this.video.parentElement.focus?.();
-      this.send({ type: 'pointer_move', x: p.x, y: p.y });
+      this.emit({ type: 'pointer_move', x: p.x, y: p.y });
       this.buttons.add(e.button);
     } else {
       if (!this.buttons.has(e.button)) return;
       this.buttons.delete(e.button);
     }
-    this.send({ type: 'button', button: BUTTONS[e.button], down });
+    this.emit({ type: 'button', button: BUTTONS[e.button], down });
   }
 
   onWheel(e) {
@@ -150,11 +198,11 @@ export class InputCapture {
     if (dx === 0 && dy === 0) return;
     this.wheelRest.dx -= dx;
     this.wheelRest.dy -= dy;
-    this.send({ type: 'wheel', dx, dy });
+    this.emit({ type: 'wheel', dx, dy });
   }
 
   releaseAll() {
-    if (this.keys.size || this.buttons.size) this.send({ type: 'release_all' });
+    if (this.keys.size || this.buttons.size) this.emit({ type: 'release_all' });
     this.keys.clear();
     this.buttons.clear();
   }

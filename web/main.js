@@ -3,6 +3,7 @@
 import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
 import { InputCapture } from './input.js';
+import { ClipboardBridge } from './clipboard.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
@@ -104,10 +105,17 @@ function run(room, secretText) {
   });
   view.onFullscreen = () => (document.fullscreenElement ? leaveFullscreen() : enterFullscreen());
   /** A status line that clears itself after a few seconds unless something else replaced it. */
-  function flash(text) {
-    view.setStatus(text);
-    setTimeout(() => { if (view.statusText.textContent === text) view.setStatus('', null); }, 4000);
+  function flash(text, kind = 'info') {
+    view.setStatus(text, kind);
+    setTimeout(() => { if (view.statusText.textContent === text) view.setStatus('', null); }, kind === 'error' ? 8000 : 3000);
   }
+  // Copy and paste across: the host's copies land on this machine's clipboard, a paste here
+  // sends this machine's clipboard to the host first. Controllers only.
+  const clipboard = new ClipboardBridge({
+    send: (m) => (peer && role?.role === 'control' ? peer.sendMessage(m) : false),
+    notify: flash,
+  });
+  input.beforePaste = (text) => clipboard.beforePaste(text);
   input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen };
   const stats = new StatsSampler(() => peer?.pc, (s) => {
     lastSample = s;
@@ -126,6 +134,8 @@ function run(room, secretText) {
     get role() { return role; },
     get fullscreen() { return !!document.fullscreenElement; },
     get keyboardLocked() { return keyboardLocked; },
+    // The host's copy waiting for a gesture, and the text last crossed either way.
+    get clipboard() { return { pending: clipboard.pending, last: clipboard.last }; },
     // The raw data channels, for people debugging (and for the tests of a hostile page).
     get channels() { return peer ? { input: peer.reliable, motion: peer.motion } : null; },
   };
@@ -240,6 +250,7 @@ function run(room, secretText) {
         else if (m.type === 'cursor') view.setCursor(m);
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
         else if (m.type === 'stats') hostStats = m;
+        else if (m.type === 'clipboard') clipboard.fromHost(m.text);
       },
     }, ice.servers, ice.policy);
     return p;
@@ -329,6 +340,7 @@ function run(room, secretText) {
     if (!['control', 'view'].includes(m.role)) return;
     role = { role: m.role, may_control: !!m.may_control, peer: m.peer };
     view.setRole(role);
+    clipboard.setEnabled(role.role === 'control');
     input.setEnabled(role.role === 'control' && peer?.pc.connectionState === 'connected');
   }
 

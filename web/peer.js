@@ -90,6 +90,13 @@ export class Peer {
     return true;
   }
 
+  /** Sends a JSON message to the host on the reliable channel; false when it is not open. */
+  sendMessage(m) {
+    if (this.reliable.readyState !== 'open') return false;
+    this.reliable.send(JSON.stringify(m));
+    return true;
+  }
+
   close() {
     this.pc.close();
   }

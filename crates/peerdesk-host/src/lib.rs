@@ -118,4 +118,6 @@ pub struct HostConfig {
     pub qr: bool,
     /// For tests: append every input event injected to this file, one line each.
     pub record_input: Option<std::path::PathBuf>,
+    /// Share the desktop's clipboard with the controlling viewer (both ways).
+    pub clipboard: bool,
 }

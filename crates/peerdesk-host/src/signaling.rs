@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
+use peerdesk_proto::control::MAX_CLIPBOARD_TEXT;
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
 use tokio_tungstenite::Connector;
@@ -88,6 +89,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), HostError> {
     let (capturer, sink, scene_audio) = open_source(&config)?;
+    let (clipboard, host_clipboard) = open_clipboard(&config);
     let sink: Arc<Mutex<dyn InputSink>> = match &config.record_input {
         Some(path) => Arc::new(Mutex::new(RecordingSink::create(path, sink).map_err(HostError::Record)?)),
         None => sink,
@@ -145,6 +147,8 @@ pub async fn run(
         audio: audio.clone(),
         pipeline: pipeline.clone(),
         input: sink,
+        clipboard,
+        host_clipboard,
         session: SessionConfig {
             keyframe_interval: config.keyframe_interval,
             audio: audio.is_some(),
@@ -298,6 +302,34 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             (Box::new(capturer), sink, None)
         }
     })
+}
+
+/// The latest of a kind of message for viewers, ready to send.
+type MessageWatch = tokio::sync::watch::Receiver<Option<Arc<str>>>;
+
+/// The desktop's clipboard, when the source is a desktop and sharing it is on, and the host's
+/// latest copy as a `clipboard` message ready to send.
+fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipboard>>, MessageWatch) {
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    let SourceKind::X11 { display, .. } = &config.source else { return (None, rx) };
+    if !config.clipboard {
+        info!("clipboard sharing is off (--no-clipboard)");
+        return (None, rx);
+    }
+    let on_copy =
+        Box::new(move |text: String| match serde_json::to_string(&HostMessage::Clipboard { text }) {
+            Ok(msg) => {
+                tx.send_replace(Some(Arc::from(msg)));
+            }
+            Err(e) => warn!("cannot encode the clipboard: {e}"),
+        });
+    match peerdesk_input::platform::open_clipboard(display.as_deref(), MAX_CLIPBOARD_TEXT, on_copy) {
+        Ok(c) => (Some(c), rx),
+        Err(e) => {
+            warn!("{e}; the clipboard is not shared");
+            (None, rx)
+        }
+    }
 }
 
 /// Starts the audio thread for the configured sound, if any.

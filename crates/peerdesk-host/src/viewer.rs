@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peerdesk_proto::{ClientMessage, HostMessage, InputEvent, PeerId, ViewerRole};
+use peerdesk_proto::{ClientMessage, HostMessage, InputEvent, PeerId, ViewerMessage, ViewerRole};
 use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -41,6 +41,10 @@ pub struct ViewerContext {
     pub pipeline: Arc<Pipeline>,
     /// Where input goes.
     pub input: Arc<Mutex<dyn InputSink>>,
+    /// The desktop's clipboard, when it is shared: the controller's pastes go there.
+    pub clipboard: Option<Arc<dyn peerdesk_input::Clipboard>>,
+    /// The desktop's latest copy as a `clipboard` message, for the controller.
+    pub host_clipboard: watch::Receiver<Option<Arc<str>>>,
     /// Session settings.
     pub session: SessionConfig,
     /// Local IPs to offer as candidates, kept up to date: when they change, every session
@@ -183,6 +187,7 @@ pub async fn start(
         ctx: ctx.clone(),
         sent_shape: None,
         sent_position: None,
+        sent_clipboard: None,
         report: ctx.pipeline.network().join(),
         role: None,
         role_sent: false,
@@ -210,6 +215,8 @@ struct ViewerTask {
     /// The cursor messages the page has, to send each change once.
     sent_shape: Option<Arc<str>>,
     sent_position: Option<Arc<str>>,
+    /// The host's copy the page has (controllers only).
+    sent_clipboard: Option<Arc<str>>,
     /// This viewer's network report for rate control.
     report: ReportSlot,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
@@ -368,6 +375,8 @@ impl ViewerTask {
         let mut cursor_alive = true;
         let mut stats = self.ctx.stats.clone();
         let mut stats_alive = true;
+        let mut clipboard = self.ctx.host_clipboard.clone();
+        let mut clipboard_alive = true;
         let mut ips_alive = true;
         loop {
             if let Some(reason) = self.flush().await {
@@ -449,6 +458,13 @@ impl ViewerTask {
                     Ok(()) => self.network_changed().await?,
                     Err(_) => ips_alive = false,
                 },
+                changed = clipboard.changed(), if clipboard_alive => match changed {
+                    Ok(()) => {
+                        clipboard.borrow_and_update();
+                        self.send_clipboard()?;
+                    }
+                    Err(_) => clipboard_alive = false,
+                },
                 changed = cursor.changed(), if cursor_alive => match changed {
                     Ok(()) => {
                         cursor.borrow_and_update();
@@ -498,7 +514,44 @@ impl ViewerTask {
             self.session.resync(Instant::now());
         }
         self.send_role()?;
-        self.send_cursor()
+        self.send_cursor()?;
+        self.send_clipboard()
+    }
+
+    /// Gives a controller the host's latest copy where it lacks it and the channel is open.
+    fn send_clipboard(&mut self) -> Result<(), SessionError> {
+        if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
+            return Ok(());
+        }
+        let msg = self.ctx.host_clipboard.borrow().clone();
+        if let Some(msg) = msg
+            && !self.sent_clipboard.as_ref().is_some_and(|s| Arc::ptr_eq(s, &msg))
+            && self.session.send_control(Instant::now(), &msg)?
+        {
+            self.sent_clipboard = Some(msg);
+        }
+        Ok(())
+    }
+
+    /// A text message from the page.
+    fn on_message(&mut self, msg: ViewerMessage) {
+        match msg {
+            ViewerMessage::Clipboard { text } => {
+                if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
+                    self.budget.dropped += 1;
+                    return;
+                }
+                let Some(clipboard) = &self.ctx.clipboard else {
+                    debug!("the viewer pasted, but the clipboard is not shared");
+                    return;
+                };
+                // Set before the paste keys behind it on the same ordered channel are injected.
+                match clipboard.set_text(&text) {
+                    Ok(()) => debug!(bytes = text.len(), "the viewer's paste is on the host's clipboard"),
+                    Err(e) => warn!("cannot set the host's clipboard: {e}"),
+                }
+            }
+        }
     }
 
     /// Tells the page its role, once the channel is open.
@@ -590,8 +643,24 @@ impl ViewerTask {
                         return Some(self.ended_for_abuse(reason));
                     }
                 }
+                SessionEvent::Message(msg) => {
+                    if let Err(reason) = self.budget.take(Instant::now()) {
+                        return Some(self.ended_for_abuse(reason));
+                    }
+                    self.on_message(msg);
+                }
+                SessionEvent::BadMessage(err) => {
+                    debug!("dropped a bad message: {err}");
+                    if let Err(reason) = self.budget.bad(Instant::now()) {
+                        return Some(self.ended_for_abuse(reason));
+                    }
+                }
                 SessionEvent::ControlReady => {
-                    if let Err(e) = self.send_role().and_then(|()| self.send_cursor()) {
+                    if let Err(e) = self
+                        .send_role()
+                        .and_then(|()| self.send_cursor())
+                        .and_then(|()| self.send_clipboard())
+                    {
                         debug!("cannot send the role or the cursor: {e}");
                     }
                 }

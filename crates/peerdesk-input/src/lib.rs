@@ -2,7 +2,8 @@
 //!
 //! Owns: the [`InputSink`] trait every injector implements, the table from physical keys
 //! (`KeyboardEvent.code`) to Linux evdev codes ([`keymap`]), and the platform injectors under
-//! `platform/` (XTest on X11 now; uinput and Windows `SendInput` later).
+//! `platform/` (XTest on X11 now; uinput and Windows `SendInput` later), and the desktop's
+//! clipboard ([`Clipboard`]: the X11 CLIPBOARD selection).
 //!
 //! Does not own: decoding (peerdesk-proto), nor who may send input (the host decides).
 //!
@@ -32,6 +33,13 @@ impl<T: InputSink + ?Sized> InputSink for Box<T> {
     fn release(&mut self, peer: PeerId) {
         (**self).release(peer);
     }
+}
+
+/// The desktop's clipboard, text only. Copies made on the desktop reach the host through the
+/// callback given when it is opened (`platform::open_clipboard`).
+pub trait Clipboard: Send + Sync {
+    /// Puts `text` on the clipboard, ours until something else copies.
+    fn set_text(&self, text: &str) -> Result<(), InputError>;
 }
 
 /// Why an injector could not be opened.

@@ -1,5 +1,6 @@
-//! Messages from the host to a viewer on the reliable `input` data channel, as JSON text
-//! (input from the viewer is binary on the same channel; the two never mix).
+//! JSON text messages on the reliable `input` data channel, both ways: [`HostMessage`] from the
+//! host to the page, [`ViewerMessage`] from the page to the host (the viewer's input events are
+//! binary on the same channel, so the two never mix).
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,61 @@ pub enum HostMessage {
         /// This viewer's id (the host's console lists it as `p` and this number).
         peer: u64,
     },
+    /// The host's clipboard text changed (or this viewer was just given control): the page puts
+    /// it on the user's clipboard. Only controllers get it.
+    Clipboard {
+        /// The text, at most [`MAX_CLIPBOARD_TEXT`] bytes.
+        text: String,
+    },
+}
+
+/// Longest clipboard text that crosses, in bytes of UTF-8 (both ways). The JSON message around
+/// it stays under both sides' SCTP message limit (256 KiB in str0m and in Chromium).
+pub const MAX_CLIPBOARD_TEXT: usize = 120 * 1024;
+
+/// Largest text message the host takes from a page, in bytes.
+pub const MAX_VIEWER_MESSAGE: usize = 256 * 1024;
+
+/// A message from the page to the host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ViewerMessage {
+    /// The user pasted: put this text on the host's clipboard (then the paste keys follow).
+    Clipboard {
+        /// The text, at most [`MAX_CLIPBOARD_TEXT`] bytes.
+        text: String,
+    },
+}
+
+/// Why a text message from the page was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ViewerMessageError {
+    /// Over [`MAX_VIEWER_MESSAGE`].
+    #[error("viewer message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    /// Not JSON, or not a message we know.
+    #[error("malformed viewer message: {0}")]
+    Malformed(String),
+    /// Clipboard text over [`MAX_CLIPBOARD_TEXT`].
+    #[error("clipboard text of {0} bytes is over the limit of {MAX_CLIPBOARD_TEXT}")]
+    ClipboardTooLarge(usize),
+}
+
+impl ViewerMessage {
+    /// Decodes and checks untrusted bytes from a page.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ViewerMessageError> {
+        if bytes.len() > MAX_VIEWER_MESSAGE {
+            return Err(ViewerMessageError::TooLarge(bytes.len()));
+        }
+        let msg: Self =
+            serde_json::from_slice(bytes).map_err(|e| ViewerMessageError::Malformed(e.to_string()))?;
+        match &msg {
+            Self::Clipboard { text } if text.len() > MAX_CLIPBOARD_TEXT => {
+                Err(ViewerMessageError::ClipboardTooLarge(text.len()))
+            }
+            _ => Ok(msg),
+        }
+    }
 }
 
 /// A viewer's role in the session.
@@ -125,6 +181,26 @@ mod tests {
         let role = HostMessage::Role { role: ViewerRole::View, may_control: true, peer: 3 };
         let json = serde_json::to_string(&role).unwrap();
         assert_eq!(json, r#"{"type":"role","role":"view","may_control":true,"peer":3}"#);
+    }
+
+    #[test]
+    fn viewer_messages_are_checked() {
+        let ok = ViewerMessage::decode(br#"{"type":"clipboard","text":"h\u00e9llo"}"#).unwrap();
+        assert_eq!(ok, ViewerMessage::Clipboard { text: "h\u{e9}llo".into() });
+        assert!(matches!(ViewerMessage::decode(b"{}"), Err(ViewerMessageError::Malformed(_))));
+        assert!(matches!(
+            ViewerMessage::decode(br#"{"type":"clipboard","text":"a","x":1}"#),
+            Err(ViewerMessageError::Malformed(_))
+        ));
+        let big = format!(r#"{{"type":"clipboard","text":"{}"}}"#, "a".repeat(MAX_CLIPBOARD_TEXT + 1));
+        assert_eq!(
+            ViewerMessage::decode(big.as_bytes()),
+            Err(ViewerMessageError::ClipboardTooLarge(MAX_CLIPBOARD_TEXT + 1))
+        );
+        let huge = vec![b' '; MAX_VIEWER_MESSAGE + 1];
+        assert_eq!(ViewerMessage::decode(&huge), Err(ViewerMessageError::TooLarge(MAX_VIEWER_MESSAGE + 1)));
+        let back = serde_json::to_string(&HostMessage::Clipboard { text: "x\ny".into() }).unwrap();
+        assert_eq!(back, r#"{"type":"clipboard","text":"x\ny"}"#);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! - [`auth`]: the pairing handshake's fields, transcript and fingerprint rule;
 //! - [`signal`]: the JSON messages on the signaling WebSocket (versioned by [`PROTOCOL_VERSION`]);
 //! - [`input`]: the compact binary input events on the WebRTC data channels;
-//! - [`control`]: JSON messages from the host to the page on the reliable data channel;
+//! - [`control`]: JSON messages between the host and the page on the reliable data channel;
 //! - [`ids`]: validated identifiers (`RoomId`, `PeerId`).
 //!
 //! It owns no I/O. Every decoder here takes untrusted bytes and returns a typed error, never
@@ -18,7 +18,7 @@ pub mod input;
 pub mod signal;
 
 pub use auth::{AnswerAuth, DenyCode, OfferAuth, Token};
-pub use control::{HostMessage, ViewerRole};
+pub use control::{HostMessage, ViewerMessage, ViewerMessageError, ViewerRole};
 pub use ids::{PeerId, RoomId, RoomIdError};
 pub use input::{InputDecodeError, InputEvent};
 pub use signal::{ClientMessage, ErrorCode, IcePolicy, IceServer, Role, ServerMessage};

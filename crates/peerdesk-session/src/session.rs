@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerdesk_proto::{InputDecodeError, InputEvent};
+use peerdesk_proto::{InputDecodeError, InputEvent, ViewerMessage, ViewerMessageError};
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -87,6 +87,10 @@ pub enum SessionEvent {
     Input(InputEvent),
     /// The viewer sent bytes that are not an input event; they were dropped.
     BadInput(InputDecodeError),
+    /// The page sent a text message (clipboard, settings).
+    Message(ViewerMessage),
+    /// The page sent text that is not a message we take; it was dropped.
+    BadMessage(ViewerMessageError),
     /// The reliable `input` channel is open: the host can send control messages now.
     ControlReady,
     /// The connection is gone; drop the session.
@@ -582,8 +586,13 @@ impl Session {
             }
             Event::ChannelData(d) => {
                 if !d.binary {
-                    self.counters.bad_input += 1;
-                    self.events.push_back(SessionEvent::BadInput(InputDecodeError::Empty));
+                    match ViewerMessage::decode(&d.data) {
+                        Ok(m) => self.events.push_back(SessionEvent::Message(m)),
+                        Err(err) => {
+                            self.counters.bad_input += 1;
+                            self.events.push_back(SessionEvent::BadMessage(err));
+                        }
+                    }
                     return;
                 }
                 match InputEvent::decode(&d.data) {

@@ -25,6 +25,7 @@ web_files! {
     "stats.js" => "text/javascript; charset=utf-8",
     "sound.js" => "text/javascript; charset=utf-8",
     "pairing.js" => "text/javascript; charset=utf-8",
+    "clipboard.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

@@ -316,6 +316,11 @@ pub struct PairingArgs {
     /// Draw the link as a QR code on stderr (auto: when stderr is a terminal).
     #[arg(long, value_enum, default_value_t = QrMode::Auto)]
     pub qr: QrMode,
+    /// Share no clipboard: copies on this machine stay here, and viewers cannot paste into it.
+    /// By default the controlling viewer's pastes reach this machine's clipboard and its copies
+    /// reach the viewer (view-only viewers get neither).
+    #[arg(long)]
+    pub no_clipboard: bool,
     /// For tests: append every input event that reaches this machine's input to FILE.
     #[arg(long, value_name = "FILE", hide = true)]
     pub record_input: Option<std::path::PathBuf>,

@@ -284,6 +284,7 @@ fn host_config(
             QrMode::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
         },
         record_input: pairing.record_input.clone(),
+        clipboard: !pairing.no_clipboard,
     })
 }
 

@@ -11,3 +11,12 @@ pub fn open_xtest(
 ) -> Result<Box<dyn InputSink>, InputError> {
     Err(InputError::Unsupported("X11 input is only available on Linux"))
 }
+
+/// No X11 clipboard on this platform.
+pub fn open_clipboard(
+    _display: Option<&str>,
+    _limit: usize,
+    _on_copy: Box<dyn FnMut(String) + Send>,
+) -> Result<std::sync::Arc<dyn crate::Clipboard>, InputError> {
+    Err(InputError::Unsupported("the X11 clipboard is only available on Linux"))
+}

@@ -1,0 +1,16 @@
+//! Text messages from a page (clipboard, settings): decoding never panics, and whatever
+//! decodes is within the limits it promises.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use peerdesk_proto::ViewerMessage;
+use peerdesk_proto::control::{MAX_CLIPBOARD_TEXT, MAX_VIEWER_MESSAGE};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(msg) = ViewerMessage::decode(data) {
+        assert!(data.len() <= MAX_VIEWER_MESSAGE);
+        match msg {
+            ViewerMessage::Clipboard { text } => assert!(text.len() <= MAX_CLIPBOARD_TEXT),
+        }
+    }
+});
