@@ -124,7 +124,7 @@ export class InputCapture {
     if (!this.enabled) return;
     if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
     // Keys aimed at the page's own controls (a focused bar button) stay on the page.
-    if (e.target instanceof Element && e.target.closest('#bar')) return;
+    if (e.target instanceof Element && e.target.closest('#bar, #settings')) return;
     if (!isValidKeyCode(e.code)) {
       // No physical key (a virtual keyboard, an IME, a character the layout makes without
       // one): send the character itself, for the host to type however it can.
@@ -169,7 +169,7 @@ export class InputCapture {
   onButton(e, down) {
     if (!this.enabled || e.button < 0 || e.button > 4) return;
     // The page's own controls (the bar) are not the remote desktop.
-    if (down && e.target instanceof Element && e.target.closest('#bar')) return;
+    if (down && e.target instanceof Element && e.target.closest('#bar, #settings')) return;
     if (down && this.locked) {
       e.preventDefault();
       this.buttons.add(e.button);

@@ -4,6 +4,7 @@ import { Signaling } from './signaling.js';
 import { Peer } from './peer.js';
 import { InputCapture } from './input.js';
 import { ClipboardBridge } from './clipboard.js';
+import { SettingsPanel } from './settings.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
@@ -116,7 +117,14 @@ function run(room, secretText) {
     notify: flash,
   });
   input.beforePaste = (text) => clipboard.beforePaste(text);
-  input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen };
+  // The settings panel: the stream's size, frame rate and bitrate, sound, the overlay.
+  const settings = new SettingsPanel(document, {
+    send: (m) => (peer ? peer.sendMessage(m) : false),
+    toggleOverlay,
+    overlayShown: () => view.overlayShown,
+    onClose: () => view.stage.focus(),
+  });
+  input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen, KeyO: () => settings.toggle() };
   const stats = new StatsSampler(() => peer?.pc, (s) => {
     lastSample = s;
     view.setStats(formatStats(s));
@@ -134,6 +142,8 @@ function run(room, secretText) {
     get role() { return role; },
     get fullscreen() { return !!document.fullscreenElement; },
     get keyboardLocked() { return keyboardLocked; },
+    // The choices made here and what the host said of its stream.
+    get settings() { return { choices: { ...settings.choices }, host: settings.limits }; },
     // The host's copy waiting for a gesture, and the text last crossed either way.
     get clipboard() { return { pending: clipboard.pending, last: clipboard.last }; },
     // The raw data channels, for people debugging (and for the tests of a hostile page).
@@ -251,6 +261,7 @@ function run(room, secretText) {
         else if (m.type === 'cursor_position') view.setCursorPosition(m);
         else if (m.type === 'stats') hostStats = m;
         else if (m.type === 'clipboard') clipboard.fromHost(m.text);
+        else if (m.type === 'settings') settings.fromHost(m);
       },
     }, ice.servers, ice.policy);
     return p;
@@ -341,6 +352,9 @@ function run(room, secretText) {
     role = { role: m.role, may_control: !!m.may_control, peer: m.peer };
     view.setRole(role);
     clipboard.setEnabled(role.role === 'control');
+    settings.setRole(role);
+    // This browser's choices, again on every connection (the host starts from its own).
+    settings.send();
     input.setEnabled(role.role === 'control' && peer?.pc.connectionState === 'connected');
   }
 

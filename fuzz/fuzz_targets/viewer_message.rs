@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(data.len() <= MAX_VIEWER_MESSAGE);
         match msg {
             ViewerMessage::Clipboard { text } => assert!(text.len() <= MAX_CLIPBOARD_TEXT),
+            ViewerMessage::Settings { stream, .. } => assert!(stream.check().is_ok()),
         }
     }
 });

@@ -1,6 +1,6 @@
-// The pages at desktop and phone sizes (1280x720, 390x844): screenshots of the join page and a
-// session with its bar go to tests/e2e/artifacts for people to look at; every control of the
-// bar and of the join form lies inside the screen, on one line.
+// The pages at desktop and phone sizes (1280x720, 390x844): screenshots of the join page, a
+// session with its bar and the settings panel go to tests/e2e/artifacts for people to look at;
+// every control of the bar, the panel and the join form lies inside the screen.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,14 +32,25 @@ for (const [w, h] of [[1280, 720], [390, 844]]) {
   test(`at ${w}x${h} the session's bar and the join page fit the screen`, { timeout: 30000 }, async () => {
     await page.setViewportSize({ width: w, height: h });
     await page.waitForTimeout(300);
-    const bar = await boxes(page, ['#room-label', '#role', '#sound', '#volume', '#stats-toggle', '#lock', '#fullscreen']);
-    assert.equal(bar.length, 7, `every control shows: ${JSON.stringify(bar)}`);
+    const bar = await boxes(page, ['#room-label', '#role', '#sound', '#volume', '#stats-toggle', '#lock', '#settings-toggle', '#fullscreen']);
+    assert.equal(bar.length, 8, `every control shows: ${JSON.stringify(bar)}`);
     for (const b of bar) {
       assert.ok(b.left >= 0 && b.right <= w, `${b.s} inside the screen: ${JSON.stringify(b)}`);
     }
     const tops = new Set(bar.map((b) => Math.round((b.top + b.bottom) / 2 / 8)));
     assert.ok(tops.size <= 1, `the bar is one line: ${JSON.stringify(bar)}`);
     await screenshot(page, `screen-session-${w}x${h}`);
+
+    // The settings panel opens inside the screen, every control of it reachable.
+    await page.click('#settings-toggle');
+    await page.waitForFunction(() => !document.getElementById('set-size').disabled);
+    const panel = await boxes(page, ['#settings', '#set-size', '#set-fps', '#set-bitrate', '#set-audio', '#set-overlay', '#settings-close']);
+    assert.equal(panel.length, 7, `the panel's controls show: ${JSON.stringify(panel)}`);
+    for (const b of panel) {
+      assert.ok(b.left >= 0 && b.right <= w && b.top >= 0 && b.bottom <= h, `${b.s} inside the screen: ${JSON.stringify(b)}`);
+    }
+    await screenshot(page, `screen-settings-${w}x${h}`);
+    await page.click('#settings-close');
 
     const join = await browser.newPage();
     await join.setViewportSize({ width: w, height: h });

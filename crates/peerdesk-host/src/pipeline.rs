@@ -13,7 +13,10 @@ use peerdesk_session::VideoFrame;
 use tokio::sync::broadcast;
 use tracing::{debug, error, info, warn};
 
-use crate::rate::{NetworkReports, RateDecision, RatePolicy, RateSetup};
+use peerdesk_proto::{PeerId, StreamRequest};
+use tokio::sync::watch;
+
+use crate::rate::{NetworkReport, NetworkReports, RateDecision, RateLimits, RatePolicy};
 
 /// How long a thread waits before re-checking whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
@@ -119,6 +122,34 @@ impl PipelineStats {
     }
 }
 
+/// The host's own bounds on the stream, and whether rate control runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSetup {
+    /// Frame rate (`--fps`): the most a viewer gets.
+    pub fps: u32,
+    /// Bitrate (`--bitrate`): the most a viewer gets.
+    pub max_bps: u32,
+    /// Largest width and height (`--width/--height`); `None` on a side: no bound.
+    pub max_size: (Option<u32>, Option<u32>),
+    /// Rate control's least bitrate; `None`: no rate control (`--fixed-bitrate`).
+    pub rate_min_bps: Option<u32>,
+}
+
+/// What the stream is: its full size and what the controller asked of it. Viewer tasks watch it
+/// to tell their pages; the encode thread applies the request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamState {
+    /// The full size of the stream (the source fitted into `--width/--height`); zero before
+    /// the first frame.
+    pub full: (u32, u32),
+    /// The host's frame rate and bitrate.
+    pub max_fps: u32,
+    /// The most bitrate.
+    pub max_bps: u32,
+    /// The request in force, and who made it.
+    pub request: Option<(PeerId, StreamRequest)>,
+}
+
 /// The running capture and encode threads.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -131,6 +162,7 @@ pub struct Pipeline {
     threads: Vec<JoinHandle<()>>,
     failure: Arc<Failure>,
     network: Arc<NetworkReports>,
+    state: Arc<watch::Sender<StreamState>>,
 }
 
 /// Why the capture thread stopped, for whoever waits on it.
@@ -141,14 +173,14 @@ struct Failure {
 }
 
 impl Pipeline {
-    /// Starts capturing from `capturer` and encoding with `encoder`. With `rate`, the viewers'
-    /// network reports steer the encoder's bitrate, frame rate and size within those limits
-    /// (`pixels` follows the frames, fitted into the stream's largest size `--width/--height`);
-    /// without, the encoder keeps its settings.
+    /// Starts capturing from `capturer` and encoding with `encoder`, within `setup`'s bounds.
+    /// With rate control, the viewers' network reports steer the encoder's bitrate, frame rate
+    /// and size within them; the controller's request ([`Pipeline::request`]) bounds them
+    /// further.
     pub fn start(
         mut capturer: Box<dyn Capturer>,
         mut encoder: Box<dyn Encoder>,
-        rate: Option<RateSetup>,
+        setup: StreamSetup,
     ) -> std::io::Result<Self> {
         let (frames, _) = broadcast::channel(FRAME_BACKLOG);
         let keyframe = Arc::new(AtomicBool::new(true));
@@ -158,6 +190,12 @@ impl Pipeline {
         let slot = Arc::new(LatestSlot::new());
         let failure = Arc::new(Failure::default());
         let network = Arc::new(NetworkReports::default());
+        let state = Arc::new(watch::Sender::new(StreamState {
+            full: (0, 0),
+            max_fps: setup.fps,
+            max_bps: setup.max_bps,
+            request: None,
+        }));
 
         let capture = {
             let (stop, slot, viewers, failure) =
@@ -192,11 +230,11 @@ impl Pipeline {
                 stats.clone(),
                 network.clone(),
             );
+            let mut shaper = Shaper::new(setup, state.clone());
             std::thread::Builder::new().name("peerdesk-encode".into()).spawn(move || {
                 // The last picture, so a keyframe request on an idle screen (no new frames)
                 // is answered at once instead of waiting for the screen to change.
                 let mut last: Option<Frame> = None;
-                let mut rate = rate.map(RateControl::new);
                 // Capture time of the last frame encoded, for a lowered frame rate.
                 let mut last_encoded: Option<Instant> = None;
                 loop {
@@ -214,12 +252,11 @@ impl Pipeline {
                         },
                         None => continue,
                     };
-                    if let Some(rc) = rate.as_mut() {
-                        rc.tick(&frame, encoder.as_mut(), &network, &stats);
-                    }
-                    // A frame rate lowered by rate control: leave out frames that come too soon
-                    // after the last (at full rate the source's own limit is the only one).
-                    let lowered = rate.as_ref().and_then(RateControl::lowered_fps);
+                    shaper.tick(&frame, encoder.as_mut(), &network, &stats);
+                    // A frame rate lowered by rate control or the viewer: leave out frames that
+                    // come too soon after the last (at full rate the source's own limit is the
+                    // only one).
+                    let lowered = shaper.lowered_fps();
                     if let Some(fps) = lowered
                         && !keyframe.load(Ordering::Acquire)
                         && last_encoded.is_some_and(|t| {
@@ -234,9 +271,7 @@ impl Pipeline {
                     match encoder.encode(&frame, force) {
                         Ok(Some(e)) => {
                             last_encoded = Some(e.captured_at);
-                            if let Some(rc) = rate.as_mut() {
-                                rc.encoded(Instant::now(), e.data.len());
-                            }
+                            shaper.encoded(Instant::now(), e.data.len());
                             stats.record(&e);
                             let video = VideoFrame {
                                 data: Arc::from(e.data),
@@ -270,7 +305,35 @@ impl Pipeline {
             threads: vec![capture, encode],
             failure,
             network,
+            state,
         })
+    }
+
+    /// The stream's full size and the request in force, kept up to date.
+    pub fn state(&self) -> watch::Receiver<StreamState> {
+        self.state.subscribe()
+    }
+
+    /// The controller `peer` asks this of the stream (it replaces any earlier request).
+    pub fn request(&self, peer: PeerId, request: StreamRequest) {
+        self.state.send_if_modified(|s| {
+            let new = Some((peer, request));
+            let changed = s.request != new;
+            s.request = new;
+            changed
+        });
+    }
+
+    /// `peer` left or lost control: its request no longer holds.
+    pub fn withdraw(&self, peer: PeerId) {
+        self.state.send_if_modified(|s| {
+            if s.request.is_some_and(|(p, _)| p == peer) {
+                s.request = None;
+                true
+            } else {
+                false
+            }
+        });
     }
 
     /// Where viewer tasks put their network reports for rate control.
@@ -334,31 +397,120 @@ impl Drop for Pipeline {
     }
 }
 
-/// The encode thread's side of rate control: the policy, fed the worst viewer's report every
-/// [`RATE_EVERY`], and the encoder set to what it decides.
+/// The encode thread's say over the stream: the host's bounds, the controller's request and
+/// rate control's decision, combined into the encoder's bitrate, frame rate and size.
+struct Shaper {
+    setup: StreamSetup,
+    state: Arc<watch::Sender<StreamState>>,
+    requests: watch::Receiver<StreamState>,
+    request: StreamRequest,
+    /// The full size of the stream, from the frames.
+    full: (u32, u32),
+    rate: Option<RateControl>,
+    /// What the encoder was last told: bitrate, frame rate, scale.
+    applied: Option<(u32, u32, f64)>,
+}
+
+impl Shaper {
+    fn new(setup: StreamSetup, state: Arc<watch::Sender<StreamState>>) -> Self {
+        let rate = setup.rate_min_bps.map(|min_bps| {
+            RateControl::new(RateLimits { min_bps, max_bps: setup.max_bps, fps: setup.fps, pixels: 0 })
+        });
+        let requests = state.subscribe();
+        Self { setup, state, requests, request: StreamRequest::default(), full: (0, 0), rate, applied: None }
+    }
+
+    /// The frame rate in force when it is below the stream's own.
+    fn lowered_fps(&self) -> Option<u32> {
+        self.applied.map(|(_, fps, _)| fps).filter(|&fps| fps < self.setup.fps)
+    }
+
+    fn encoded(&mut self, at: Instant, bytes: usize) {
+        if let Some(rc) = self.rate.as_mut() {
+            rc.encoded(at, bytes);
+        }
+    }
+
+    fn tick(
+        &mut self,
+        frame: &Frame,
+        encoder: &mut dyn Encoder,
+        network: &NetworkReports,
+        stats: &PipelineStats,
+    ) {
+        let full = peerdesk_encode::scale::fit((frame.width, frame.height), self.setup.max_size);
+        if full != self.full {
+            self.full = full;
+            self.state.send_if_modified(|s| {
+                let changed = s.full != full;
+                s.full = full;
+                changed
+            });
+        }
+        if self.requests.has_changed().unwrap_or(false) {
+            let request = self.requests.borrow_and_update().request.map(|(_, r)| r).unwrap_or_default();
+            if request != self.request {
+                let or_host =
+                    |v: Option<u32>, unit: &str| v.map_or("the host's".to_owned(), |v| format!("{v}{unit}"));
+                info!(
+                    "the controller asks for height {}, {} fps, {} kb/s",
+                    or_host(request.height, " px"),
+                    or_host(request.fps, ""),
+                    or_host(request.max_kbps, "")
+                );
+                self.request = request;
+            }
+        }
+        let fps_cap = self.request.fps.map_or(self.setup.fps, |f| f.clamp(1, self.setup.fps));
+        let bps_cap = self
+            .request
+            .max_kbps
+            .map_or(self.setup.max_bps, |k| k.saturating_mul(1000).min(self.setup.max_bps));
+        // A smaller picture asked for: a fraction of the full size (never larger).
+        let size = match self.request.height {
+            Some(h) if full.1 > 0 => (f64::from(h) / f64::from(full.1)).min(1.0),
+            _ => 1.0,
+        };
+        let pixels = (f64::from(full.0) * f64::from(full.1) * size * size) as u64;
+        let (bps, fps, scale, estimate, loss) =
+            match self.rate.as_mut().and_then(|rc| rc.tick(pixels, fps_cap, bps_cap, network)) {
+                Some((d, estimate, loss)) => (d.bitrate_bps, d.fps, d.scale, estimate, loss),
+                None => (bps_cap, fps_cap, 1.0, None, 0.0),
+            };
+        let want = (bps, fps, scale * size);
+        // The figures in force, for the stats message: the picture's whole scale.
+        stats.record_rate(RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2 }, estimate, loss);
+        if self.applied == Some(want) {
+            return;
+        }
+        self.applied = Some(want);
+        if let Err(e) = encoder.set_rate(want.0, want.1, want.2) {
+            warn!("cannot change the encoder's rate: {e}");
+        }
+    }
+}
+
+/// Rate control in the encode thread: the policy, fed the worst viewer's report every
+/// [`RATE_EVERY`].
 struct RateControl {
     policy: RatePolicy,
-    max_size: (Option<u32>, Option<u32>),
     next: Instant,
     last: Option<RateDecision>,
+    /// The report the last decision was made from.
+    report: NetworkReport,
     /// Sizes of the frames encoded in the last second, for the bitrate actually sent.
     sent: std::collections::VecDeque<(Instant, usize)>,
 }
 
 impl RateControl {
-    fn new(setup: RateSetup) -> Self {
+    fn new(limits: RateLimits) -> Self {
         Self {
-            policy: RatePolicy::new(setup.limits),
-            max_size: setup.max_size,
+            policy: RatePolicy::new(limits),
             next: Instant::now(),
             last: None,
+            report: NetworkReport::default(),
             sent: std::collections::VecDeque::new(),
         }
-    }
-
-    /// The frame rate in force when rate control has lowered it below the stream's own.
-    fn lowered_fps(&self) -> Option<u32> {
-        self.last.map(|d| d.fps).filter(|&fps| fps < self.policy.full_fps())
     }
 
     fn encoded(&mut self, at: Instant, bytes: usize) {
@@ -377,28 +529,30 @@ impl RateControl {
         self.sent.iter().map(|(_, b)| *b as u64 * 8).sum()
     }
 
+    /// The decision in force (a new one every [`RATE_EVERY`]) with the estimate and loss it
+    /// was made from; `None` before any viewer has reported. `pixels` is a frame at scale 1,
+    /// `fps` and `max_bps` the caps in force.
     fn tick(
         &mut self,
-        frame: &Frame,
-        encoder: &mut dyn Encoder,
+        pixels: u64,
+        fps: u32,
+        max_bps: u32,
         network: &NetworkReports,
-        stats: &PipelineStats,
-    ) {
+    ) -> Option<(RateDecision, Option<u64>, f64)> {
         let now = Instant::now();
         if now < self.next {
-            return;
+            return self.last.map(|d| (d, self.report.estimate_bps, self.report.loss));
         }
         self.next = now + RATE_EVERY;
         // Nobody reported yet (just joined, or no feedback negotiated): keep what is in force.
-        let Some(report) = network.worst() else { return };
-        let (w, h) = peerdesk_encode::scale::fit((frame.width, frame.height), self.max_size);
-        self.policy.set_pixels(u64::from(w) * u64::from(h));
+        let Some(report) = network.worst() else {
+            return self.last.map(|d| (d, self.report.estimate_bps, self.report.loss));
+        };
+        self.report = report;
+        self.policy.set_pixels(pixels);
+        self.policy.set_caps(fps, max_bps);
         let sent = self.sent_bps(now);
         let d = self.policy.update(now, report.estimate_bps, report.loss, sent);
-        stats.record_rate(d, report.estimate_bps, report.loss);
-        if self.last == Some(d) {
-            return;
-        }
         if self.last.is_some_and(|l| (l.fps, l.scale) != (d.fps, d.scale)) {
             info!(
                 "rate control: {} fps at {:.0}% size, {:.2} Mb/s (estimate {}, loss {:.1}%)",
@@ -408,13 +562,11 @@ impl RateControl {
                 report.estimate_bps.map_or("none".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
                 report.loss * 100.0
             );
-        } else {
+        } else if self.last != Some(d) {
             debug!(bitrate = d.bitrate_bps, fps = d.fps, scale = d.scale, "rate control");
         }
         self.last = Some(d);
-        if let Err(e) = encoder.set_rate(d.bitrate_bps, d.fps, d.scale) {
-            warn!("cannot change the encoder's rate: {e}");
-        }
+        Some((d, report.estimate_bps, report.loss))
     }
 }
 

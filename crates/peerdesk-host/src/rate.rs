@@ -48,16 +48,6 @@ pub struct RateLimits {
     pub pixels: u64,
 }
 
-/// Rate control's settings for the pipeline: the limits, and the stream's largest size
-/// (`--width/--height`), which the source's size is fitted into before counting its pixels.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RateSetup {
-    /// The user's bounds.
-    pub limits: RateLimits,
-    /// Largest width and height; `None` on a side: no bound.
-    pub max_size: (Option<u32>, Option<u32>),
-}
-
 /// What the encoder should do now.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateDecision {
@@ -101,9 +91,18 @@ impl RatePolicy {
         self.limits.fps
     }
 
-    /// The source's full size changed (a resolution change on the host).
+    /// The pixels of a frame at scale 1 changed (a resolution change on the host, or a viewer
+    /// asked for a smaller picture).
     pub fn set_pixels(&mut self, pixels: u64) {
         self.limits.pixels = pixels;
+    }
+
+    /// A viewer's settings lowered (or raised back) the frame rate and the most bitrate, within
+    /// the host's own: takes effect at the next update, the bitrate lowered at once.
+    pub fn set_caps(&mut self, fps: u32, max_bps: u32) {
+        self.limits.fps = fps.max(1);
+        self.limits.max_bps = max_bps.max(self.limits.min_bps);
+        self.current = self.current.min(f64::from(self.limits.max_bps));
     }
 
     /// Least bitrate that keeps step `step` above the quality floor.
@@ -268,6 +267,22 @@ mod tests {
         t += Duration::from_millis(100);
         let d = p.update(t, Some(1_300_000), 0.0, 1_100_000);
         assert_eq!((d.fps, d.scale), (30, 0.75));
+    }
+
+    #[test]
+    fn a_viewer_cap_bounds_the_rate_at_once_and_its_frame_rate_halves_from_there() {
+        let (mut p, mut t) = (policy(), Instant::now());
+        run(&mut p, &mut t, 1.0, 50_000_000, 0.0);
+        p.set_caps(30, 2_000_000);
+        let d = run(&mut p, &mut t, 0.1, 50_000_000, 0.0)[0];
+        assert_eq!((d.bitrate_bps, d.fps, d.scale), (2_000_000, 30, 1.0), "capped at once");
+        // Under the cap, congestion halves the viewer's 30 fps, not the host's 60.
+        let d = *run(&mut p, &mut t, 1.0, 800_000, 0.0).last().unwrap();
+        assert_eq!(d.fps, 15);
+        // The cap lifted: back to the host's own, climbing as usual.
+        p.set_caps(60, 6_000_000);
+        let d = *run(&mut p, &mut t, 30.0, 50_000_000, 0.0).last().unwrap();
+        assert_eq!((d.bitrate_bps, d.fps, d.scale), (6_000_000, 60, 1.0));
     }
 
     #[test]

@@ -24,9 +24,8 @@ use crate::audio::{AudioKind, AudioStream, AudioWindow};
 use crate::guests::{Guests, HostCommand, Outcome};
 use crate::input::{InputSink, RecordingSink, SceneInputSink, ViewOnlySink};
 use crate::pairing::{Keyring, Links};
-use crate::pipeline::Pipeline;
 use crate::pipeline::StageWindow;
-use crate::rate::{RateLimits, RateSetup};
+use crate::pipeline::{Pipeline, StreamSetup};
 use crate::viewer::{CursorState, ViewerCommand, ViewerContext};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
@@ -121,16 +120,13 @@ pub async fn run(
     if !peerdesk_encode::ASSEMBLY {
         warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
     }
-    let rate = config.rate_control.then(|| {
-        let limits = RateLimits {
-            min_bps: config.min_bitrate_bps,
-            max_bps: config.bitrate_bps,
-            fps: config.fps,
-            pixels: u64::from(width) * u64::from(height),
-        };
-        RateSetup { limits, max_size: config.max_size }
-    });
-    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder), rate)?);
+    let setup = StreamSetup {
+        fps: config.fps,
+        max_bps: config.bitrate_bps,
+        max_size: config.max_size,
+        rate_min_bps: config.rate_control.then_some(config.min_bitrate_bps),
+    };
+    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder), setup)?);
     let audio = start_audio(&config, scene_audio);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
     let (nat_tx, nat_rx) = tokio::sync::watch::channel(Arc::new(crate::nat::NatServers {
@@ -161,7 +157,7 @@ pub async fn run(
         room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
         width, height, config.fps, config.bitrate_bps / 1000, ctx.ips.borrow()
     );
-    let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps };
+    let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps, rate_control: config.rate_control };
     let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, fixed, stats_tx));
 
     let mut announced = false;
@@ -607,6 +603,8 @@ fn announce(links: &Links, qr: bool) {
 struct Fixed {
     bitrate_bps: u32,
     fps: u32,
+    /// Whether rate control runs (else the status line has no estimate to tell).
+    rate_control: bool,
 }
 
 /// Every second: the host's own figures to every viewer (the page's stats overlay). Every
@@ -681,7 +679,9 @@ async fn status_loop(
             ms(w.total_percentile(95)),
             w.keyframes,
         );
-        if let Some((d, estimate, loss)) = w.rate {
+        if let Some((d, estimate, loss)) = w.rate
+            && fixed.rate_control
+        {
             info!(
                 "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · estimate {} · loss {:.1}%",
                 f64::from(d.bitrate_bps) / 1e6,

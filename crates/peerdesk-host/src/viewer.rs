@@ -188,6 +188,8 @@ pub async fn start(
         sent_shape: None,
         sent_position: None,
         sent_clipboard: None,
+        wants_audio: true,
+        settings_sent: false,
         report: ctx.pipeline.network().join(),
         role: None,
         role_sent: false,
@@ -217,6 +219,10 @@ struct ViewerTask {
     sent_position: Option<Arc<str>>,
     /// The host's copy the page has (controllers only).
     sent_clipboard: Option<Arc<str>>,
+    /// Whether the viewer takes sound (its settings).
+    wants_audio: bool,
+    /// Whether the page has the stream's settings as they are.
+    settings_sent: bool,
     /// This viewer's network report for rate control.
     report: ReportSlot,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
@@ -295,6 +301,18 @@ fn within_limits(ev: &InputEvent) -> bool {
     }
 }
 
+/// Withdraws the viewer's request of the stream when the task ends, however it ends.
+struct RequestGuard {
+    peer: PeerId,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.pipeline.withdraw(self.peer);
+    }
+}
+
 /// Releases the viewer's held input when the task ends, however it ends.
 struct InputGuard {
     peer: PeerId,
@@ -312,6 +330,7 @@ impl ViewerTask {
     async fn run(mut self) {
         let _count = self.ctx.pipeline.add_viewer();
         let _input = InputGuard { peer: self.peer, input: self.ctx.input.clone() };
+        let _request = RequestGuard { peer: self.peer, pipeline: self.ctx.pipeline.clone() };
         let (net_tx, mut net_rx) = mpsc::channel(NET_QUEUE);
         self.readers = self
             .sockets
@@ -377,6 +396,7 @@ impl ViewerTask {
         let mut stats_alive = true;
         let mut clipboard = self.ctx.host_clipboard.clone();
         let mut clipboard_alive = true;
+        let mut stream = self.ctx.pipeline.state();
         let mut ips_alive = true;
         loop {
             if let Some(reason) = self.flush().await {
@@ -437,6 +457,7 @@ impl ViewerTask {
                 },
                 packet = next_audio(&mut self.audio) => match packet {
                     Ok(_) if self.role.is_none() => {}
+                    Ok(_) if !self.wants_audio => {}
                     Ok(p) => {
                         self.session.send_audio(Instant::now(), &p)?;
                     }
@@ -458,6 +479,11 @@ impl ViewerTask {
                     Ok(()) => self.network_changed().await?,
                     Err(_) => ips_alive = false,
                 },
+                Ok(()) = stream.changed() => {
+                    stream.borrow_and_update();
+                    self.settings_sent = false;
+                    self.send_settings()?;
+                }
                 changed = clipboard.changed(), if clipboard_alive => match changed {
                     Ok(()) => {
                         clipboard.borrow_and_update();
@@ -505,6 +531,8 @@ impl ViewerTask {
             // Keys held by a controller that loses control would stay down.
             let mut sink = self.ctx.input.lock().unwrap_or_else(|p| p.into_inner());
             sink.release(self.peer);
+            // Its settings of the stream go with the control.
+            self.ctx.pipeline.withdraw(self.peer);
         }
         self.role = Some((role, may_control));
         self.role_sent = false;
@@ -515,7 +543,29 @@ impl ViewerTask {
         }
         self.send_role()?;
         self.send_cursor()?;
-        self.send_clipboard()
+        self.send_clipboard()?;
+        self.send_settings()
+    }
+
+    /// Tells the page the stream's settings and the host's limits, where it lacks them.
+    fn send_settings(&mut self) -> Result<(), SessionError> {
+        if self.role.is_none() || self.settings_sent {
+            return Ok(());
+        }
+        let state = self.ctx.pipeline.state().borrow().clone();
+        let msg = HostMessage::Settings {
+            width: state.full.0,
+            height: state.full.1,
+            max_fps: state.max_fps,
+            max_kbps: state.max_bps / 1000,
+            asked: state.request.map(|(_, r)| r).unwrap_or_default(),
+            audio: self.wants_audio && self.audio.is_some(),
+            has_audio: self.audio.is_some(),
+        };
+        if let Ok(text) = serde_json::to_string(&msg) {
+            self.settings_sent = self.session.send_control(Instant::now(), &text)?;
+        }
+        Ok(())
     }
 
     /// Gives a controller the host's latest copy where it lacks it and the channel is open.
@@ -536,6 +586,19 @@ impl ViewerTask {
     /// A text message from the page.
     fn on_message(&mut self, msg: ViewerMessage) {
         match msg {
+            ViewerMessage::Settings { stream, audio } => {
+                if audio != self.wants_audio {
+                    info!("the viewer {} sound", if audio { "takes" } else { "turned off" });
+                    self.wants_audio = audio;
+                    self.settings_sent = false;
+                }
+                // One stream for all: only the controller shapes it.
+                if self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
+                    self.ctx.pipeline.request(self.peer, stream);
+                }
+                // A refused or unchanged request still gets the page the truth.
+                self.settings_sent = false;
+            }
             ViewerMessage::Clipboard { text } => {
                 if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
                     self.budget.dropped += 1;
@@ -648,6 +711,9 @@ impl ViewerTask {
                         return Some(self.ended_for_abuse(reason));
                     }
                     self.on_message(msg);
+                    if let Err(e) = self.send_settings() {
+                        debug!("cannot send the settings: {e}");
+                    }
                 }
                 SessionEvent::BadMessage(err) => {
                     debug!("dropped a bad message: {err}");

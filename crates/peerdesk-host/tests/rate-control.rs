@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use peerdesk_capture::{CaptureError, Capturer, Frame};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
-use peerdesk_host::pipeline::Pipeline;
-use peerdesk_host::rate::{NetworkReport, RateLimits, RateSetup};
+use peerdesk_host::pipeline::{Pipeline, StreamSetup};
+use peerdesk_host::rate::NetworkReport;
+use peerdesk_proto::{PeerId, StreamRequest};
 use tokio::sync::broadcast::error::TryRecvError;
 
 const W: u32 = 640;
@@ -80,11 +81,12 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
         max_size: (None, None),
     })
     .unwrap();
-    let limits = RateLimits { min_bps: 50_000, max_bps: 2_000_000, fps: 60, pixels: u64::from(W * H) };
+    let setup =
+        StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps: Some(50_000) };
     let pipeline = Pipeline::start(
         Box::new(Noise { next: Instant::now(), seed: 0x9E37_79B9_7F4A_7C15 }),
         Box::new(encoder),
-        Some(RateSetup { limits, max_size: (None, None) }),
+        setup,
     )
     .unwrap();
     let _viewer = pipeline.add_viewer();
@@ -134,4 +136,52 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
         }
         assert!(Instant::now() < deadline, "not back at full rate: {d:?}");
     }
+}
+
+#[test]
+fn the_controllers_request_bounds_size_frame_rate_and_bitrate_until_withdrawn() {
+    let encoder = OpenH264Encoder::new(EncoderConfig {
+        width: W,
+        height: H,
+        fps: 60,
+        bitrate_bps: 2_000_000,
+        max_size: (None, None),
+    })
+    .unwrap();
+    // No rate control (--fixed-bitrate): the request alone shapes the stream.
+    let setup = StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps: None };
+    let noise = Noise { next: Instant::now(), seed: 0x2545_F491_4F6C_DD1D };
+    let pipeline = Pipeline::start(Box::new(noise), Box::new(encoder), setup).unwrap();
+    let _viewer = pipeline.add_viewer();
+    let mut rx = pipeline.subscribe();
+    let state = pipeline.state();
+    collect(&mut rx, 0.5);
+    assert_eq!(state.borrow().full, (W, H), "the full size is known from the frames");
+
+    let peer = PeerId(7);
+    pipeline.request(peer, StreamRequest { height: Some(240), fps: Some(20), max_kbps: Some(500) });
+    collect(&mut rx, 0.5);
+    pipeline.stats().take();
+    collect(&mut rx, 2.0);
+    let w = pipeline.stats().take();
+    let (d, _, _) = w.rate.expect("the settings in force");
+    assert_eq!((d.bitrate_bps, d.fps, d.scale), (500_000, 20, 0.5));
+    let fps = w.frames as f64 / 2.0;
+    assert!((16.0..=22.0).contains(&fps), "about 20 frames a second: {fps}");
+
+    // Over the host's own limits: held to them.
+    pipeline.request(peer, StreamRequest { height: Some(1080), fps: Some(120), max_kbps: Some(50_000) });
+    collect(&mut rx, 0.5);
+    let (d, _, _) = pipeline.stats().take().rate.expect("the settings in force");
+    assert_eq!((d.bitrate_bps, d.fps, d.scale), (2_000_000, 60, 1.0));
+
+    // Another viewer's withdrawal changes nothing; the controller's own brings the host's back.
+    pipeline.request(peer, StreamRequest { height: None, fps: Some(30), max_kbps: None });
+    pipeline.withdraw(PeerId(8));
+    collect(&mut rx, 0.5);
+    assert_eq!(pipeline.stats().take().rate.unwrap().0.fps, 30);
+    pipeline.withdraw(peer);
+    collect(&mut rx, 0.5);
+    assert_eq!(pipeline.stats().take().rate.unwrap().0.fps, 60);
+    assert_eq!(state.borrow().request, None);
 }

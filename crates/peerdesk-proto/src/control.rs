@@ -83,6 +83,24 @@ pub enum HostMessage {
         /// This viewer's id (the host's console lists it as `p` and this number).
         peer: u64,
     },
+    /// The stream's settings in force and the host's limits: sent when the channel opens and
+    /// on every change (every viewer sees the same stream; the controller chooses).
+    Settings {
+        /// The stream's full width (what "native" is), within the host's own bound.
+        width: u32,
+        /// The stream's full height.
+        height: u32,
+        /// The host's frame rate: the most a viewer may ask for.
+        max_fps: u32,
+        /// The host's bitrate, kbit/s: the most a viewer may ask for.
+        max_kbps: u32,
+        /// What the controller asked for (`null` where it left the host's own).
+        asked: StreamRequest,
+        /// Whether this viewer gets sound (its own choice, when the host has any).
+        audio: bool,
+        /// Whether the host streams sound at all.
+        has_audio: bool,
+    },
     /// The host's clipboard text changed (or this viewer was just given control): the page puts
     /// it on the user's clipboard. Only controllers get it.
     Clipboard {
@@ -107,6 +125,43 @@ pub enum ViewerMessage {
         /// The text, at most [`MAX_CLIPBOARD_TEXT`] bytes.
         text: String,
     },
+    /// The viewer's settings: what it asks of the stream (taken from the controller only) and
+    /// whether it wants sound (anyone).
+    Settings {
+        /// Size, frame rate and bitrate asked for.
+        stream: StreamRequest,
+        /// Whether to send this viewer sound.
+        audio: bool,
+    },
+}
+
+/// What a viewer asks of the stream; `None` leaves the host's own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamRequest {
+    /// Picture height (the width follows the aspect), 144 to 4320; never above the full size.
+    pub height: Option<u32>,
+    /// Frames per second, 1 to 240; never above the host's.
+    pub fps: Option<u32>,
+    /// Most video bitrate, kbit/s, 100 to 500000; never above the host's.
+    pub max_kbps: Option<u32>,
+}
+
+impl StreamRequest {
+    /// Whether every field is in its range.
+    pub fn check(&self) -> Result<(), ViewerMessageError> {
+        let bad = |name: &'static str| Err(ViewerMessageError::BadSettings(name));
+        if self.height.is_some_and(|h| !(144..=4320).contains(&h)) {
+            return bad("height must be 144 to 4320");
+        }
+        if self.fps.is_some_and(|f| !(1..=240).contains(&f)) {
+            return bad("fps must be 1 to 240");
+        }
+        if self.max_kbps.is_some_and(|k| !(100..=500_000).contains(&k)) {
+            return bad("max_kbps must be 100 to 500000");
+        }
+        Ok(())
+    }
 }
 
 /// Why a text message from the page was refused.
@@ -121,6 +176,9 @@ pub enum ViewerMessageError {
     /// Clipboard text over [`MAX_CLIPBOARD_TEXT`].
     #[error("clipboard text of {0} bytes is over the limit of {MAX_CLIPBOARD_TEXT}")]
     ClipboardTooLarge(usize),
+    /// Settings out of range.
+    #[error("bad settings: {0}")]
+    BadSettings(&'static str),
 }
 
 impl ViewerMessage {
@@ -135,7 +193,8 @@ impl ViewerMessage {
             Self::Clipboard { text } if text.len() > MAX_CLIPBOARD_TEXT => {
                 Err(ViewerMessageError::ClipboardTooLarge(text.len()))
             }
-            _ => Ok(msg),
+            Self::Settings { stream, .. } => stream.check().map(|()| msg),
+            Self::Clipboard { .. } => Ok(msg),
         }
     }
 }
@@ -197,6 +256,27 @@ mod tests {
             ViewerMessage::decode(big.as_bytes()),
             Err(ViewerMessageError::ClipboardTooLarge(MAX_CLIPBOARD_TEXT + 1))
         );
+        let settings = ViewerMessage::decode(
+            br#"{"type":"settings","stream":{"height":720,"fps":30,"max_kbps":null},"audio":false}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            settings,
+            ViewerMessage::Settings {
+                stream: StreamRequest { height: Some(720), fps: Some(30), max_kbps: None },
+                audio: false
+            }
+        );
+        for bad in [
+            r#"{"type":"settings","stream":{"height":100,"fps":null,"max_kbps":null},"audio":true}"#,
+            r#"{"type":"settings","stream":{"height":null,"fps":0,"max_kbps":null},"audio":true}"#,
+            r#"{"type":"settings","stream":{"height":null,"fps":null,"max_kbps":99},"audio":true}"#,
+        ] {
+            assert!(
+                matches!(ViewerMessage::decode(bad.as_bytes()), Err(ViewerMessageError::BadSettings(_))),
+                "{bad}"
+            );
+        }
         let huge = vec![b' '; MAX_VIEWER_MESSAGE + 1];
         assert_eq!(ViewerMessage::decode(&huge), Err(ViewerMessageError::TooLarge(MAX_VIEWER_MESSAGE + 1)));
         let back = serde_json::to_string(&HostMessage::Clipboard { text: "x\ny".into() }).unwrap();

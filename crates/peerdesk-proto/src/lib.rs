@@ -18,7 +18,7 @@ pub mod input;
 pub mod signal;
 
 pub use auth::{AnswerAuth, DenyCode, OfferAuth, Token};
-pub use control::{HostMessage, ViewerMessage, ViewerMessageError, ViewerRole};
+pub use control::{HostMessage, StreamRequest, ViewerMessage, ViewerMessageError, ViewerRole};
 pub use ids::{PeerId, RoomId, RoomIdError};
 pub use input::{InputDecodeError, InputEvent};
 pub use signal::{ClientMessage, ErrorCode, IcePolicy, IceServer, Role, ServerMessage};

@@ -26,6 +26,7 @@ web_files! {
     "sound.js" => "text/javascript; charset=utf-8",
     "pairing.js" => "text/javascript; charset=utf-8",
     "clipboard.js" => "text/javascript; charset=utf-8",
+    "settings.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

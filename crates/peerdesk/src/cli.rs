@@ -199,18 +199,20 @@ pub enum Source {
 pub struct StreamArgs {
     /// Stream width in pixels. The test scene is drawn at this size (default 1280); a desktop
     /// streams at its own size unless this (or --height) scales it down, keeping its aspect.
+    /// Viewers may ask for smaller, never larger.
     #[arg(long, value_name = "PX")]
     pub width: Option<u32>,
     /// Stream height in pixels (test scene default 720); see --width.
     #[arg(long, value_name = "PX")]
     pub height: Option<u32>,
-    /// Frames per second.
-    #[arg(long, default_value_t = 60, value_name = "FPS")]
+    /// Frames per second: the most a viewer gets (the viewer in control may ask for fewer in
+    /// the page's settings).
+    #[arg(long, visible_alias = "max-fps", default_value_t = 60, value_name = "FPS")]
     pub fps: u32,
-    /// Video bitrate in kbit/s: the most the host sends. It sends less when the network's
-    /// bandwidth estimate says so, and under heavy congestion lowers the frame rate, then the
-    /// size (see --min-bitrate, --fixed-bitrate).
-    #[arg(long, default_value_t = 6000, value_name = "KBPS")]
+    /// Video bitrate in kbit/s: the most the host sends (the viewer in control may cap it
+    /// lower). It sends less when the network's bandwidth estimate says so, and under heavy
+    /// congestion lowers the frame rate, then the size (see --min-bitrate, --fixed-bitrate).
+    #[arg(long, visible_alias = "max-bitrate", default_value_t = 6000, value_name = "KBPS")]
     pub bitrate: u32,
     /// The least video bitrate rate control goes down to, in kbit/s.
     #[arg(long, default_value_t = 300, value_name = "KBPS")]
