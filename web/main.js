@@ -5,6 +5,7 @@ import { Peer } from './peer.js';
 import { InputCapture } from './input.js';
 import { ClipboardBridge } from './clipboard.js';
 import { SettingsPanel } from './settings.js';
+import { Gamepads } from './gamepad.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
@@ -117,6 +118,8 @@ function run(room, secretText) {
     notify: flash,
   });
   input.beforePaste = (text) => clipboard.beforePaste(text);
+  // Gamepads reach the host while this page controls.
+  const pads = new Gamepads({ send: (ev) => (peer && role?.role === 'control' ? peer.sendInput(ev) : false) });
   // The settings panel: the stream's size, frame rate and bitrate, sound, the overlay.
   const settings = new SettingsPanel(document, {
     send: (m) => (peer ? peer.sendMessage(m) : false),
@@ -142,6 +145,8 @@ function run(room, secretText) {
     get role() { return role; },
     get fullscreen() { return !!document.fullscreenElement; },
     get keyboardLocked() { return keyboardLocked; },
+    // The rumbles the host sent, as played.
+    get rumbles() { return pads.rumbles.slice(); },
     // The choices made here and what the host said of its stream.
     get settings() { return { choices: { ...settings.choices }, host: settings.limits }; },
     // The host's copy waiting for a gesture, and the text last crossed either way.
@@ -262,6 +267,7 @@ function run(room, secretText) {
         else if (m.type === 'stats') hostStats = m;
         else if (m.type === 'clipboard') clipboard.fromHost(m.text);
         else if (m.type === 'settings') settings.fromHost(m);
+        else if (m.type === 'rumble') pads.rumble(m);
       },
     }, ice.servers, ice.policy);
     return p;
@@ -352,6 +358,7 @@ function run(room, secretText) {
     role = { role: m.role, may_control: !!m.may_control, peer: m.peer };
     view.setRole(role);
     clipboard.setEnabled(role.role === 'control');
+    pads.setEnabled(role.role === 'control');
     settings.setRole(role);
     // This browser's choices, again on every connection (the host starts from its own).
     settings.send();
@@ -435,6 +442,8 @@ function run(room, secretText) {
     clearTimeout(restartTimer);
     clearTimeout(aliveTimer);
     input.setEnabled(false);
+    pads.setEnabled(false);
+    clipboard.setEnabled(false);
     if (peer) {
       peer.close();
       peer = null;

@@ -9,7 +9,10 @@ export const MAX_TEXT_LEN = 64;
 
 /** Mouse buttons by `MouseEvent.button` number, as the wire names them. */
 export const BUTTONS = ['left', 'middle', 'right', 'back', 'forward'];
-const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6, text: 7 };
+const KIND = { pointer_move: 1, pointer_relative: 2, button: 3, wheel: 4, key: 5, release_all: 6, text: 7, gamepad: 8, gamepad_removed: 9 };
+/** Gamepads a viewer may use at once (indices 0..3), and the standard mapping's button bits. */
+export const MAX_GAMEPADS = 4;
+export const GAMEPAD_BUTTONS = (1 << 17) - 1;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -82,9 +85,30 @@ export function encodeInput(ev) {
       buf.set(bytes, 2);
       return buf;
     }
+    case 'gamepad': {
+      const index = padIndex(ev.index);
+      const buttons = ev.buttons >>> 0;
+      if (buttons & ~GAMEPAD_BUTTONS) throw new InputCodecError('bad_buttons', `gamepad buttons beyond the standard mapping: ${buttons}`);
+      const buf = new Uint8Array(16);
+      const dv = new DataView(buf.buffer);
+      buf[0] = kind;
+      buf[1] = index;
+      dv.setUint32(2, buttons);
+      buf[6] = clampInt(ev.lt, 0, 255);
+      buf[7] = clampInt(ev.rt, 0, 255);
+      ['lx', 'ly', 'rx', 'ry'].forEach((a, i) => dv.setInt16(8 + 2 * i, clampInt(ev[a], -32768, 32767)));
+      return buf;
+    }
+    case 'gamepad_removed':
+      return Uint8Array.of(kind, padIndex(ev.index));
     default:
       return Uint8Array.of(kind);
   }
+}
+
+function padIndex(i) {
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_GAMEPADS) throw new InputCodecError('bad_pad', `gamepad index must be 0 to 3, got ${i}`);
+  return i;
 }
 
 function exact(kind, body, need) {
@@ -148,6 +172,19 @@ export function decodeInput(bytes) {
       if (!isValidText(text)) throw new InputCodecError('bad_text', 'bad text');
       return { type: 'text', text };
     }
+    case 8: {
+      exact(kind, body, 15);
+      const index = padIndex(body[0]);
+      const buttons = dv.getUint32(1);
+      if (buttons & ~GAMEPAD_BUTTONS) throw new InputCodecError('bad_buttons', 'gamepad buttons beyond the standard mapping');
+      return {
+        type: 'gamepad', index, buttons, lt: body[5], rt: body[6],
+        lx: dv.getInt16(7), ly: dv.getInt16(9), rx: dv.getInt16(11), ry: dv.getInt16(13),
+      };
+    }
+    case 9:
+      exact(kind, body, 1);
+      return { type: 'gamepad_removed', index: padIndex(body[0]) };
     default:
       throw new InputCodecError('unknown_kind', `unknown input event kind ${kind}`);
   }
@@ -155,7 +192,7 @@ export function decodeInput(bytes) {
 
 /** Whether the event must travel on the reliable, ordered channel. */
 export function needsReliable(ev) {
-  return ev.type === 'button' || ev.type === 'key' || ev.type === 'release_all' || ev.type === 'text';
+  return ev.type === 'button' || ev.type === 'key' || ev.type === 'release_all' || ev.type === 'text' || ev.type === 'gamepad_removed';
 }
 
 /** Position on a video of `size` pixels to the wire's 0..65535 scale (v/65536 of the size). */

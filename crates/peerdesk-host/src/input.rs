@@ -58,18 +58,55 @@ impl InputSink for RecordingSink {
     }
 }
 
+/// The viewers' gamepads to virtual pads on this machine; every event (pads included, for the
+/// test scene's marker) also goes on to `inner`.
+pub struct PadSink {
+    pads: peerdesk_input::gamepad::Pads,
+    inner: std::sync::Arc<std::sync::Mutex<dyn InputSink>>,
+}
+
+impl std::fmt::Debug for PadSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PadSink").field("pads", &self.pads).finish_non_exhaustive()
+    }
+}
+
+impl PadSink {
+    /// Pads through `pads`, the rest to `inner`.
+    pub fn new(
+        pads: peerdesk_input::gamepad::Pads,
+        inner: std::sync::Arc<std::sync::Mutex<dyn InputSink>>,
+    ) -> Self {
+        Self { pads, inner }
+    }
+}
+
+impl InputSink for PadSink {
+    fn handle(&mut self, peer: PeerId, event: &InputEvent) {
+        self.pads.handle(peer, event);
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).handle(peer, event);
+    }
+
+    fn release(&mut self, peer: PeerId) {
+        self.pads.release(peer);
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).release(peer);
+    }
+}
+
 /// Feeds the test scene: the pointer moves its dot; each key press or button press (not the
 /// browser's auto-repeat of a held key) toggles its marker.
 #[derive(Debug)]
 pub struct SceneInputSink {
     scene: SceneControl,
     held: HashMap<PeerId, HashSet<String>>,
+    /// Each viewer pad's buttons, to toggle on a press only.
+    pads: HashMap<(PeerId, u8), u32>,
 }
 
 impl SceneInputSink {
     /// A sink driving `scene`.
     pub fn new(scene: SceneControl) -> Self {
-        Self { scene, held: HashMap::new() }
+        Self { scene, held: HashMap::new(), pads: HashMap::new() }
     }
 }
 
@@ -92,6 +129,15 @@ impl InputSink for SceneInputSink {
             }
             InputEvent::ReleaseAll => self.release(peer),
             InputEvent::Text { .. } => self.scene.toggle_marker(),
+            InputEvent::Gamepad { index, buttons, .. } => {
+                let before = self.pads.insert((peer, *index), *buttons).unwrap_or(0);
+                if buttons & !before != 0 {
+                    self.scene.toggle_marker();
+                }
+            }
+            InputEvent::GamepadRemoved { index } => {
+                self.pads.remove(&(peer, *index));
+            }
             InputEvent::Button { down: false, .. }
             | InputEvent::PointerRelative { .. }
             | InputEvent::Wheel { .. } => {}
@@ -100,6 +146,7 @@ impl InputSink for SceneInputSink {
 
     fn release(&mut self, peer: PeerId) {
         self.held.remove(&peer);
+        self.pads.retain(|(p, _), _| *p != peer);
     }
 }
 

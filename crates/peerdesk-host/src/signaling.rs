@@ -14,7 +14,7 @@ use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
 use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
 use peerdesk_proto::control::MAX_CLIPBOARD_TEXT;
-use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, Role, ServerMessage};
+use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
 use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::Message;
@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 
 use crate::audio::{AudioKind, AudioStream, AudioWindow};
 use crate::guests::{Guests, HostCommand, Outcome};
-use crate::input::{InputSink, RecordingSink, SceneInputSink, ViewOnlySink};
+use crate::input::{InputSink, PadSink, RecordingSink, SceneInputSink, ViewOnlySink};
 use crate::pairing::{Keyring, Links};
 use crate::pipeline::StageWindow;
 use crate::pipeline::{Pipeline, StreamSetup};
@@ -88,6 +88,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), HostError> {
     let (capturer, sink, scene_audio) = open_source(&config)?;
+    let (feedback, _) = tokio::sync::broadcast::channel(64);
+    let sink = with_pads(&config, sink, feedback.clone());
     let (clipboard, host_clipboard) = open_clipboard(&config);
     let sink: Arc<Mutex<dyn InputSink>> = match &config.record_input {
         Some(path) => Arc::new(Mutex::new(RecordingSink::create(path, sink).map_err(HostError::Record)?)),
@@ -143,6 +145,7 @@ pub async fn run(
         audio: audio.clone(),
         pipeline: pipeline.clone(),
         input: sink,
+        feedback,
         clipboard,
         host_clipboard,
         session: SessionConfig {
@@ -298,6 +301,35 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             (Box::new(capturer), sink, None)
         }
     })
+}
+
+/// The input sink with the viewers' gamepads in front: virtual pads through uinput (or files,
+/// for tests); their rumble goes back to the viewer whose pad it is, through `feedback`.
+fn with_pads(
+    config: &HostConfig,
+    inner: Arc<Mutex<dyn InputSink>>,
+    feedback: tokio::sync::broadcast::Sender<(PeerId, Arc<str>)>,
+) -> Arc<Mutex<dyn InputSink>> {
+    use peerdesk_input::gamepad::{FileBackend, PadBackend, Pads, Rumble};
+    let backend: Result<Box<dyn PadBackend>, String> = match &config.gamepad_dir {
+        Some(dir) => FileBackend::new(dir)
+            .map(|b| Box::new(b) as Box<dyn PadBackend>)
+            .map_err(|e| format!("cannot write gamepads to {}: {e}", dir.display())),
+        None => peerdesk_input::platform::UinputBackend::open().map(|b| Box::new(b) as Box<dyn PadBackend>),
+    };
+    let on_rumble = Arc::new(move |peer: PeerId, index: u8, r: Rumble| {
+        let msg = HostMessage::Rumble {
+            index,
+            strong: f32::from(r.strong) / f32::from(u16::MAX),
+            weak: f32::from(r.weak) / f32::from(u16::MAX),
+            duration_ms: r.duration_ms,
+        };
+        if let Ok(text) = serde_json::to_string(&msg) {
+            // Nobody listening: the viewer left.
+            let _ = feedback.send((peer, Arc::from(text)));
+        }
+    });
+    Arc::new(Mutex::new(PadSink::new(Pads::new(backend, on_rumble), inner)))
 }
 
 /// The latest of a kind of message for viewers, ready to send.

@@ -41,6 +41,8 @@ pub struct ViewerContext {
     pub pipeline: Arc<Pipeline>,
     /// Where input goes.
     pub input: Arc<Mutex<dyn InputSink>>,
+    /// Messages for one viewer from the input side (rumble for its pads), tagged with it.
+    pub feedback: broadcast::Sender<(PeerId, Arc<str>)>,
     /// The desktop's clipboard, when it is shared: the controller's pastes go there.
     pub clipboard: Option<Arc<dyn peerdesk_input::Clipboard>>,
     /// The desktop's latest copy as a `clipboard` message, for the controller.
@@ -182,6 +184,7 @@ pub async fn start(
         readers: Vec::new(),
         sockets,
         frames: ctx.pipeline.subscribe(),
+        feedback: ctx.feedback.subscribe(),
         audio,
         commands: rx,
         ctx: ctx.clone(),
@@ -211,6 +214,8 @@ struct ViewerTask {
     readers: Vec<tokio::task::JoinHandle<()>>,
     sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
     frames: broadcast::Receiver<VideoFrame>,
+    /// Rumble and the like for some viewer (this one's are sent on).
+    feedback: broadcast::Receiver<(PeerId, Arc<str>)>,
     audio: Option<broadcast::Receiver<AudioFrame>>,
     commands: mpsc::Receiver<ViewerCommand>,
     ctx: ViewerContext,
@@ -464,6 +469,14 @@ impl ViewerTask {
                     // Fell behind: the skipped sound is gone, the next packet plays on time.
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => self.audio = None,
+                },
+                msg = self.feedback.recv() => match msg {
+                    Ok((peer, text)) if peer == self.peer && self.role.is_some_and(|(r, _)| r == ViewerRole::Control) => {
+                        // Not open or backed up: a rumble too late is no use anyway.
+                        self.session.send_control(Instant::now(), &text)?;
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return Ok("the host stopped"),
                 },
                 changed = stats.changed(), if stats_alive => match changed {
                     Ok(()) => {

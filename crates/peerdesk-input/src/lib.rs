@@ -2,7 +2,8 @@
 //!
 //! Owns: the [`InputSink`] trait every injector implements, the table from physical keys
 //! (`KeyboardEvent.code`) to Linux evdev codes ([`keymap`]), and the platform injectors under
-//! `platform/` (XTest on X11 now; uinput and Windows `SendInput` later), and the desktop's
+//! `platform/` (XTest on X11, gamepads through uinput; Windows `SendInput` later), the viewers'
+//! gamepads as virtual Xbox 360 pads ([`gamepad`]), and the desktop's
 //! clipboard ([`Clipboard`]: the X11 CLIPBOARD selection).
 //!
 //! Does not own: decoding (peerdesk-proto), nor who may send input (the host decides).
@@ -10,6 +11,7 @@
 //! Every injector tracks what each viewer holds, so [`InputSink::release`] can let go of it all
 //! when the viewer leaves, loses focus or its session fails: no stuck keys.
 
+pub mod gamepad;
 pub mod keymap;
 pub mod platform;
 

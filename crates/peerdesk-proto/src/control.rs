@@ -101,6 +101,18 @@ pub enum HostMessage {
         /// Whether the host streams sound at all.
         has_audio: bool,
     },
+    /// A game on the host rumbles the pad this viewer sent as `index`: the page plays it on
+    /// that pad (`vibrationActuator`), where the browser can.
+    Rumble {
+        /// The browser's pad index.
+        index: u8,
+        /// The heavy motor, 0 to 1.
+        strong: f32,
+        /// The light motor, 0 to 1.
+        weak: f32,
+        /// How long, in milliseconds; 0 (with both motors at 0) stops it.
+        duration_ms: u16,
+    },
     /// The host's clipboard text changed (or this viewer was just given control): the page puts
     /// it on the user's clipboard. Only controllers get it.
     Clipboard {

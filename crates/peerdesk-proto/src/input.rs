@@ -13,9 +13,12 @@
 //! | 5 | [`InputEvent::Key`] | down u8 (0/1), len u8, `KeyboardEvent.code` (ASCII, 1..=32) |
 //! | 6 | [`InputEvent::ReleaseAll`] | none |
 //! | 7 | [`InputEvent::Text`] | len u8, UTF-8 text (1..=64 bytes, no control characters) |
+//! | 8 | [`InputEvent::Gamepad`] | index u8 (0..=3), buttons u32 (bits 0..=16), lt u8, rt u8, lx i16, ly i16, rx i16, ry i16 |
+//! | 9 | [`InputEvent::GamepadRemoved`] | index u8 (0..=3) |
 //!
-//! Motion and wheel travel on the unordered, no-retransmit channel (latest wins); keys and
-//! buttons on the reliable ordered one.
+//! Motion, wheel and gamepad states travel on the unordered, no-retransmit channel (latest
+//! wins: each gamepad event is the pad's whole state); keys, buttons and a pad's removal on the
+//! reliable ordered one.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +27,12 @@ pub const MAX_KEY_CODE_LEN: usize = 32;
 
 /// Longest text of a [`InputEvent::Text`], in bytes.
 pub const MAX_TEXT_LEN: usize = 64;
+
+/// Gamepads a viewer may use at once (browser indices 0..=3).
+pub const MAX_GAMEPADS: u8 = 4;
+
+/// The buttons of the W3C standard gamepad mapping (bits 0..=16 of [`InputEvent::Gamepad`]).
+pub const GAMEPAD_BUTTONS: u32 = (1 << 17) - 1;
 
 /// Largest encoded event, in bytes.
 pub const MAX_EVENT_LEN: usize = 2 + MAX_TEXT_LEN;
@@ -116,6 +125,31 @@ pub enum InputEvent {
         /// 1 to 64 bytes of UTF-8, no control characters.
         text: String,
     },
+    /// A gamepad's whole state, in the W3C standard mapping.
+    Gamepad {
+        /// The browser's index of the pad, 0 to 3.
+        index: u8,
+        /// Bit i set: standard button i is pressed (0 A, 1 B, 2 X, 3 Y, 4 LB, 5 RB, 6 LT,
+        /// 7 RT, 8 Back, 9 Start, 10 LS, 11 RS, 12-15 d-pad up, down, left, right, 16 Guide).
+        buttons: u32,
+        /// Left trigger, 0 (released) to 255 (fully pressed).
+        lt: u8,
+        /// Right trigger.
+        rt: u8,
+        /// Left stick, -32768 (left) to 32767 (right).
+        lx: i16,
+        /// Left stick, -32768 (up) to 32767 (down).
+        ly: i16,
+        /// Right stick, horizontal.
+        rx: i16,
+        /// Right stick, vertical (down positive).
+        ry: i16,
+    },
+    /// The pad at this browser index went away (unplugged, or the page stopped using it).
+    GamepadRemoved {
+        /// The browser's index of the pad, 0 to 3.
+        index: u8,
+    },
 }
 
 /// Why a buffer is not a valid input event.
@@ -157,6 +191,12 @@ pub enum InputDecodeError {
     /// Text that is empty, too long, not UTF-8 or holds control characters.
     #[error("text must be 1 to {MAX_TEXT_LEN} bytes of UTF-8 without control characters")]
     BadText,
+    /// A gamepad index outside 0..=3.
+    #[error("gamepad index must be 0 to 3, got {0}")]
+    BadPad(u8),
+    /// Gamepad button bits beyond the standard mapping's 17.
+    #[error("gamepad buttons beyond the standard mapping: {0:#x}")]
+    BadButtons(u32),
 }
 
 /// Whether `text` is acceptable in a [`InputEvent::Text`].
@@ -172,7 +212,14 @@ pub fn is_valid_key_code(code: &str) -> bool {
 impl InputEvent {
     /// Whether this event belongs on the reliable, ordered channel (a lost key-up is a stuck key).
     pub fn needs_reliable(&self) -> bool {
-        matches!(self, Self::Button { .. } | Self::Key { .. } | Self::ReleaseAll | Self::Text { .. })
+        matches!(
+            self,
+            Self::Button { .. }
+                | Self::Key { .. }
+                | Self::ReleaseAll
+                | Self::Text { .. }
+                | Self::GamepadRemoved { .. }
+        )
     }
 
     /// Encodes the event. Fails only for a [`InputEvent::Key`] whose code is not valid.
@@ -214,6 +261,22 @@ impl InputEvent {
                 // Cannot truncate: is_valid_text bounds the length by MAX_TEXT_LEN.
                 out.extend_from_slice(&[7, text.len() as u8]);
                 out.extend_from_slice(text.as_bytes());
+            }
+            Self::Gamepad { index, buttons, lt, rt, lx, ly, rx, ry } => {
+                check_pad(*index)?;
+                if buttons & !GAMEPAD_BUTTONS != 0 {
+                    return Err(InputDecodeError::BadButtons(*buttons));
+                }
+                out.extend_from_slice(&[8, *index]);
+                out.extend_from_slice(&buttons.to_be_bytes());
+                out.extend_from_slice(&[*lt, *rt]);
+                for axis in [lx, ly, rx, ry] {
+                    out.extend_from_slice(&axis.to_be_bytes());
+                }
+            }
+            Self::GamepadRemoved { index } => {
+                check_pad(*index)?;
+                out.extend_from_slice(&[9, *index]);
             }
         }
         Ok(out)
@@ -273,6 +336,29 @@ impl InputEvent {
                 }
                 Self::Text { text: text.to_owned() }
             }
+            8 => {
+                let b = fixed(15)?;
+                let index = check_pad(b[0])?;
+                let buttons = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+                if buttons & !GAMEPAD_BUTTONS != 0 {
+                    return Err(InputDecodeError::BadButtons(buttons));
+                }
+                let axis = |i: usize| i16::from_be_bytes([b[7 + 2 * i], b[8 + 2 * i]]);
+                Self::Gamepad {
+                    index,
+                    buttons,
+                    lt: b[5],
+                    rt: b[6],
+                    lx: axis(0),
+                    ly: axis(1),
+                    rx: axis(2),
+                    ry: axis(3),
+                }
+            }
+            9 => {
+                let b = fixed(1)?;
+                Self::GamepadRemoved { index: check_pad(b[0])? }
+            }
             other => return Err(InputDecodeError::UnknownKind(other)),
         })
     }
@@ -284,6 +370,10 @@ fn exact(kind: u8, body: &[u8], need: usize) -> Result<&[u8], InputDecodeError> 
         std::cmp::Ordering::Greater => Err(InputDecodeError::Trailing { kind, extra: body.len() - need }),
         std::cmp::Ordering::Equal => Ok(body),
     }
+}
+
+fn check_pad(index: u8) -> Result<u8, InputDecodeError> {
+    if index < MAX_GAMEPADS { Ok(index) } else { Err(InputDecodeError::BadPad(index)) }
 }
 
 fn flag(b: u8) -> Result<bool, InputDecodeError> {

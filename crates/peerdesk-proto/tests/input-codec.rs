@@ -44,6 +44,8 @@ fn error_name(e: &InputDecodeError) -> &'static str {
         InputDecodeError::BadButton(_) => "bad_button",
         InputDecodeError::BadKeyCode => "bad_key_code",
         InputDecodeError::BadText => "bad_text",
+        InputDecodeError::BadPad(_) => "bad_pad",
+        InputDecodeError::BadButtons(_) => "bad_buttons",
     }
 }
 
@@ -60,7 +62,7 @@ fn golden_vectors_encode_and_decode() {
 #[test]
 fn golden_vectors_cover_every_event_kind() {
     let kinds: std::collections::BTreeSet<u8> = vectors().valid.iter().map(|c| unhex(&c.hex)[0]).collect();
-    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
 }
 
 #[test]

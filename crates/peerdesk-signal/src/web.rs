@@ -27,6 +27,7 @@ web_files! {
     "pairing.js" => "text/javascript; charset=utf-8",
     "clipboard.js" => "text/javascript; charset=utf-8",
     "settings.js" => "text/javascript; charset=utf-8",
+    "gamepad.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 

@@ -323,6 +323,10 @@ pub struct PairingArgs {
     /// reach the viewer (view-only viewers get neither).
     #[arg(long)]
     pub no_clipboard: bool,
+    /// For tests: write each virtual gamepad's evdev events to DIR/padN.events instead of a
+    /// uinput device (and read the games' rumble from the FIFO DIR/ff, if there is one).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub gamepad_dir: Option<std::path::PathBuf>,
     /// For tests: append every input event that reaches this machine's input to FILE.
     #[arg(long, value_name = "FILE", hide = true)]
     pub record_input: Option<std::path::PathBuf>,

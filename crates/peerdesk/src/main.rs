@@ -285,6 +285,7 @@ fn host_config(
         },
         record_input: pairing.record_input.clone(),
         clipboard: !pairing.no_clipboard,
+        gamepad_dir: pairing.gamepad_dir.clone(),
     })
 }
 

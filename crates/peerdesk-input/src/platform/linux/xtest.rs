@@ -242,6 +242,8 @@ impl InputSink for XTestSink {
             }
             InputEvent::ReleaseAll => self.release(peer),
             InputEvent::Text { text } => self.type_text(text),
+            // Pads are virtual devices of their own (`gamepad`), never X events.
+            InputEvent::Gamepad { .. } | InputEvent::GamepadRemoved { .. } => {}
         }
         if let Err(e) = self.conn.flush() {
             warn!("lost the X display while injecting input: {e}");
