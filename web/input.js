@@ -156,7 +156,8 @@ export class InputCapture {
   }
 
   onMove(e) {
-    if (!this.enabled) return;
+    // Fingers are gestures (touch.js), not a mouse.
+    if (!this.enabled || e.pointerType === 'touch') return;
     if (this.locked) {
       // Pointer lock (games): relative motion, as the mouse moved.
       if (e.movementX || e.movementY) this.emit({ type: 'pointer_relative', dx: e.movementX, dy: e.movementY });
@@ -167,7 +168,7 @@ export class InputCapture {
   }
 
   onButton(e, down) {
-    if (!this.enabled || e.button < 0 || e.button > 4) return;
+    if (!this.enabled || e.button < 0 || e.button > 4 || e.pointerType === 'touch') return;
     // The page's own controls (the bar) are not the remote desktop.
     if (down && e.target instanceof Element && e.target.closest('#bar, #settings')) return;
     if (down && this.locked) {

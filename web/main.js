@@ -6,6 +6,7 @@ import { InputCapture } from './input.js';
 import { ClipboardBridge } from './clipboard.js';
 import { SettingsPanel } from './settings.js';
 import { Gamepads } from './gamepad.js';
+import { TouchGestures, SoftKeyboard } from './touch.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections } from './stats.js';
 import { Sound } from './sound.js';
@@ -118,6 +119,13 @@ function run(room, secretText) {
     notify: flash,
   });
   input.beforePaste = (text) => clipboard.beforePaste(text);
+  // Touch screens: gestures for the mouse and wheel, a pinch zooms here, a keyboard button.
+  const sendControl = (ev) => (peer && role?.role === 'control' ? peer.sendInput(ev) : false);
+  const touch = new TouchGestures(view.video, sendControl);
+  touch.onZoom = () => view.placeCursor();
+  const keyboardButton = document.getElementById('keyboard');
+  new SoftKeyboard(keyboardButton, document.getElementById('soft-keyboard'), sendControl);
+  keyboardButton.hidden = !(navigator.maxTouchPoints > 0 || matchMedia('(pointer: coarse)').matches);
   // Gamepads reach the host while this page controls.
   const pads = new Gamepads({ send: (ev) => (peer && role?.role === 'control' ? peer.sendInput(ev) : false) });
   // The settings panel: the stream's size, frame rate and bitrate, sound, the overlay.
@@ -145,6 +153,8 @@ function run(room, secretText) {
     get role() { return role; },
     get fullscreen() { return !!document.fullscreenElement; },
     get keyboardLocked() { return keyboardLocked; },
+    // How far a pinch zoomed the picture here ({scale, x, y}).
+    get zoom() { return { ...touch.zoom }; },
     // The rumbles the host sent, as played.
     get rumbles() { return pads.rumbles.slice(); },
     // The choices made here and what the host said of its stream.
@@ -359,6 +369,7 @@ function run(room, secretText) {
     view.setRole(role);
     clipboard.setEnabled(role.role === 'control');
     pads.setEnabled(role.role === 'control');
+    touch.setEnabled(role.role === 'control');
     settings.setRole(role);
     // This browser's choices, again on every connection (the host starts from its own).
     settings.send();
@@ -443,6 +454,7 @@ function run(room, secretText) {
     clearTimeout(aliveTimer);
     input.setEnabled(false);
     pads.setEnabled(false);
+    touch.setEnabled(false);
     clipboard.setEnabled(false);
     if (peer) {
       peer.close();

@@ -2,6 +2,11 @@
 
 import { contentRect } from './input.js';
 
+/** The bar fades out this long after the pointer left the top of the screen. */
+const BAR_IDLE_MS = 3000;
+/** The pointer this close to the top brings the bar back. */
+const BAR_ZONE_PX = 72;
+
 export class View {
   constructor(doc) {
     this.doc = doc;
@@ -62,9 +67,29 @@ export class View {
         : `This link lets you watch; the host ignores your keyboard and mouse (you are viewer p${role.peer}).`;
   }
 
+  /**
+   * The bar hides itself (fades out) a few seconds after the pointer leaves the top of the
+   * screen, and comes back when the pointer (or a finger) comes near the top; it stays while
+   * hovered, focused, or a panel of it is open.
+   */
+  autoHideBar(doc = this.doc) {
+    const bar = doc.getElementById('bar');
+    let timer = null;
+    const show = () => {
+      bar.classList.remove('idle');
+      clearTimeout(timer);
+      timer = setTimeout(() => bar.classList.add('idle'), BAR_IDLE_MS);
+    };
+    this.stage.addEventListener('pointermove', (e) => { if (e.clientY < BAR_ZONE_PX) show(); });
+    this.stage.addEventListener('pointerdown', (e) => { if (e.clientY < BAR_ZONE_PX) show(); });
+    this.stage.addEventListener('focusin', (e) => { if (e.target.closest?.('#bar')) show(); });
+    show();
+  }
+
   showStage(room) {
     this.join.hidden = true;
     this.stage.hidden = false;
+    this.autoHideBar();
     this.roomLabel.textContent = room;
     this.doc.title = `${room} · peerdesk`;
     this.stage.focus();

@@ -544,8 +544,11 @@ export function makeNetns(tag) {
   };
 }
 
-/** Launches Chromium with a fresh profile directory (inside `netns` when given), with `args` added. */
-export async function launch({ netns = null, args = [] } = {}) {
+/**
+ * Launches Chromium with a fresh profile directory (inside `netns` when given), with `args`
+ * added and Playwright context `options` (a phone: `{ hasTouch: true, isMobile: true, ... }`).
+ */
+export async function launch({ netns = null, args = [], options = {} } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'peerdesk-chromium-'));
   let executablePath = '/usr/bin/chromium';
   if (netns) {
@@ -557,6 +560,7 @@ export async function launch({ netns = null, args = [] } = {}) {
     headless: true,
     args: [...CHROMIUM_ARGS, ...args],
     viewport: { width: 1280, height: 720 },
+    ...options,
   });
   context.close_ = async () => {
     await context.close();

@@ -28,6 +28,7 @@ web_files! {
     "clipboard.js" => "text/javascript; charset=utf-8",
     "settings.js" => "text/javascript; charset=utf-8",
     "gamepad.js" => "text/javascript; charset=utf-8",
+    "touch.js" => "text/javascript; charset=utf-8",
     "favicon.svg" => "image/svg+xml",
 }
 
