@@ -39,6 +39,8 @@ for (const [w, h] of [[1280, 720], [390, 844]]) {
     }
     const tops = new Set(bar.map((b) => Math.round((b.top + b.bottom) / 2 / 8)));
     assert.ok(tops.size <= 1, `the bar is one line: ${JSON.stringify(bar)}`);
+    // The bar as the user sees it with the pointer on it.
+    await page.hover('#stats-toggle');
     await screenshot(page, `screen-session-${w}x${h}`);
 
     // The settings panel opens inside the screen, every control of it reachable.
@@ -59,6 +61,14 @@ for (const [w, h] of [[1280, 720], [390, 844]]) {
     assert.equal(form.length, 3);
     for (const b of form) assert.ok(b.left >= 0 && b.right <= w, `${b.s} inside the screen: ${JSON.stringify(b)}`);
     await screenshot(join, `screen-join-${w}x${h}`);
+
+    // An error, as a user meets one: a link whose key is not the host's.
+    const wrong = proc.url.replace(/#k=.*$/, `#k=${'B'.repeat(43)}`);
+    await join.goto(wrong);
+    await join.waitForSelector('#status[data-kind="error"]', { timeout: 15000 });
+    const status = await boxes(join, ['#status']);
+    assert.ok(status[0].left >= 0 && status[0].right <= w, `the error inside the screen: ${JSON.stringify(status)}`);
+    await screenshot(join, `screen-error-${w}x${h}`);
     await join.close();
   });
 }
