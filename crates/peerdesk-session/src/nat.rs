@@ -108,6 +108,8 @@ struct Relay {
     server: SocketAddr,
     relayed: Option<SocketAddr>,
     permitted: HashSet<IpAddr>,
+    /// When the client last said it wants polling again (from the last `poll(now)`).
+    wait: Option<turn_client_proto::stun::Instant>,
 }
 
 /// Gathers one viewer's server-reflexive and relayed candidates and carries its relayed
@@ -156,7 +158,7 @@ impl Gatherer {
             let config = TurnConfig::new(TurnCredentials::new(&turn.username, &turn.password));
             let client = TurnClientUdp::allocate(local, turn.addr, config);
             g.relay =
-                Some(Relay { client, local, server: turn.addr, relayed: None, permitted: HashSet::new() });
+                Some(Relay { client, local, server: turn.addr, relayed: None, permitted: HashSet::new(), wait: None });
         }
         g.handle_timeout(now);
         g
@@ -198,14 +200,9 @@ impl Gatherer {
     }
 
     /// When [`Gatherer::handle_timeout`] wants calling next.
-    pub fn timeout(&mut self) -> Option<Instant> {
+    pub fn timeout(&self) -> Option<Instant> {
         let stun = self.requests.iter().map(|r| r.next).min();
-        let turn =
-            self.relay.as_mut().and_then(|r| match r.client.poll(turn_client_proto::stun::Instant::ZERO) {
-                TurnPollRet::WaitUntil(t) => Some(t),
-                _ => None,
-            });
-        let turn = turn.map(|t| t.to_std(self.base));
+        let turn = self.relay.as_ref().and_then(|r| r.wait).map(|t| t.to_std(self.base));
         match (stun, turn) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -224,16 +221,21 @@ impl Gatherer {
             }
         }
         let at = self.at(now);
-        if let Some(relay) = &mut self.relay {
-            if let TurnPollRet::Closed = relay.client.poll(at) {
-                debug!("the TURN allocation closed");
-            }
-            self.drain_turn(at);
-        }
+        self.drain_turn(at);
     }
 
+    /// Lets the TURN client act at `at` (retransmits, refreshes), keeps when it wants to act
+    /// next, and takes what it sends and reports.
     fn drain_turn(&mut self, at: turn_client_proto::stun::Instant) {
         let Some(relay) = &mut self.relay else { return };
+        relay.wait = match relay.client.poll(at) {
+            TurnPollRet::WaitUntil(t) => Some(t),
+            TurnPollRet::Closed => {
+                debug!("the TURN allocation closed");
+                None
+            }
+            _ => relay.wait,
+        };
         while let Some(t) = relay.client.poll_transmit(at) {
             self.out.push((t.from, t.to, t.data.to_vec()));
         }
@@ -330,6 +332,7 @@ impl Gatherer {
             Ok(None) => {}
             Err(e) => debug!(%to, "cannot relay to the viewer yet: {e}"),
         }
+        self.drain_turn(at);
         true
     }
 }

@@ -22,7 +22,7 @@ use crate::SignalConfig;
 use crate::backplane::{Backplane, Envelope, JoinError, Member};
 use crate::metrics::Counters;
 use crate::rooms::{Delivery, Refusal, relayed};
-use crate::ws::{Hub, HubInner};
+use crate::ws::{Hub, HubInner, Push};
 
 /// What one of this instance's peers knows of its room.
 #[derive(Debug, Clone)]
@@ -226,16 +226,10 @@ impl Hub {
             // Not (or no longer) in a room here: it left, and its room is being told.
             return;
         }
-        let Some(outbox) = inner.outboxes.get(&to) else { return };
-        if outbox.push(&msg, self.config.outbox_bytes) {
-            if !matches!(msg, ServerMessage::Joined { .. }) {
-                self.counters.messages_relayed.inc();
-            }
-        } else {
-            warn!(peer = %to, "peer reads too slowly; dropping it");
-            self.counters.closed_slow_reader.inc();
-            inner.outboxes.remove(&to);
-            self.shared_leave(inner, to);
+        match self.push(inner, to, &msg) {
+            Push::Queued if !matches!(msg, ServerMessage::Joined { .. }) => self.counters.messages_relayed.inc(),
+            Push::Queued | Push::NoPeer => {}
+            Push::Dropped => self.shared_leave(inner, to),
         }
     }
 }

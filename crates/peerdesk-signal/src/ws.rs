@@ -205,28 +205,45 @@ impl Hub {
         while !work.is_empty() {
             let mut next = Vec::new();
             for d in work {
-                let Some(outbox) = inner.outboxes.get(&d.to) else {
-                    continue;
-                };
-                if outbox.push(&d.msg, self.config.outbox_bytes) {
-                    self.counters.messages_relayed.inc();
-                } else {
-                    warn!(peer = %d.to, "peer reads too slowly; dropping it");
-                    self.counters.closed_slow_reader.inc();
-                    // The writer task sees the channel closed and ends the connection; the
-                    // others in its room are told it left, now.
-                    inner.outboxes.remove(&d.to);
-                    next.extend(inner.rooms.leave(d.to));
+                match self.push(inner, d.to, &d.msg) {
+                    Push::Queued => self.counters.messages_relayed.inc(),
+                    Push::NoPeer => {}
+                    // The others in its room are told it left, now.
+                    Push::Dropped => next.extend(inner.rooms.leave(d.to)),
                 }
             }
             work = next;
         }
     }
 
+    /// Queues `msg` for our peer `to`; a peer whose outbox is full reads too slowly and is
+    /// dropped (its writer task sees the channel closed and ends the connection). The caller
+    /// tells its room.
+    pub(crate) fn push(&self, inner: &mut HubInner, to: PeerId, msg: &ServerMessage) -> Push {
+        let Some(outbox) = inner.outboxes.get(&to) else { return Push::NoPeer };
+        if outbox.push(msg, self.config.outbox_bytes) {
+            return Push::Queued;
+        }
+        warn!(peer = %to, "peer reads too slowly; dropping it");
+        self.counters.closed_slow_reader.inc();
+        inner.outboxes.remove(&to);
+        Push::Dropped
+    }
+
     fn rooms(&self) -> usize {
         let inner = self.lock();
         if self.backplane.is_some() { inner.local_rooms.len() } else { inner.rooms.room_count() }
     }
+}
+
+/// What became of a message for one of our peers.
+pub(crate) enum Push {
+    /// In its outbox.
+    Queued,
+    /// Not connected here (any more).
+    NoPeer,
+    /// Its outbox was full: it is dropped as too slow a reader.
+    Dropped,
 }
 
 /// `GET /metrics`: the counters in the Prometheus text format.
