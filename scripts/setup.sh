@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo, and with
-# --test also what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, ip and iptables for the network
+# --test also what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64 and the Rust
+# target x86_64-pc-windows-gnu for the Windows build, ip and iptables for the network
 # namespaces of the loss tests, the npm packages). Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
+  pkgs+=(mingw-w64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -33,6 +34,14 @@ fi
 if ! command -v cargo >/dev/null; then
   echo "setup: Rust is not installed. Install it with rustup (https://rustup.rs), then run this again." >&2
   exit 1
+fi
+
+if [ "$want_test" = 1 ] && command -v rustup >/dev/null; then
+  # The Windows host is built (not run) in every test run.
+  if ! rustup target list --installed | grep -qx x86_64-pc-windows-gnu; then
+    echo "setup: adding the Rust target x86_64-pc-windows-gnu"
+    rustup target add x86_64-pc-windows-gnu
+  fi
 fi
 
 if [ "$want_test" = 1 ]; then

@@ -17,6 +17,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo build"
 cargo build --workspace --locked
+step "the Windows host: clippy and peerdesk.exe (x86_64-pc-windows-gnu, mingw-w64)"
+./scripts/windows-build.sh
 step "cargo test"
 cargo test --workspace --locked
 step "web client unit tests"

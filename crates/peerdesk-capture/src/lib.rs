@@ -70,6 +70,10 @@ pub trait Capturer: Send {
     /// Blocks until the next picture is due (at most until `deadline`) and returns it, or
     /// `None` when the deadline came first.
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError>;
+
+    /// Captures at most once per `interval` (the stream's frame period). Sources with a pace
+    /// of their own (the test scene) ignore it.
+    fn set_min_interval(&mut self, _interval: std::time::Duration) {}
 }
 
 /// Largest width or height any source may produce.

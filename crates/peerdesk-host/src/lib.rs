@@ -46,6 +46,11 @@ pub enum SourceKind {
         /// Which monitor.
         monitor: MonitorChoice,
     },
+    /// The Windows desktop (GDI capture, `SendInput`), one monitor of it.
+    Windows {
+        /// Which monitor.
+        monitor: MonitorChoice,
+    },
 }
 
 /// Which sound the host streams.

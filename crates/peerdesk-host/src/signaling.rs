@@ -287,8 +287,7 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             (Box::new(scene), sink, Some(tones))
         }
         SourceKind::X11 { display, monitor } => {
-            let mut capturer =
-                peerdesk_capture::platform::X11Capturer::open(display.as_deref(), monitor.clone())?;
+            let mut capturer = peerdesk_capture::platform::open_x11(display.as_deref(), monitor)?;
             capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
             let sink: Arc<Mutex<dyn InputSink>> =
                 match peerdesk_input::platform::open_xtest(display.as_deref(), monitor) {
@@ -298,7 +297,19 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
                         Arc::new(Mutex::new(ViewOnlySink))
                     }
                 };
-            (Box::new(capturer), sink, None)
+            (capturer, sink, None)
+        }
+        SourceKind::Windows { monitor } => {
+            let mut capturer = peerdesk_capture::platform::open_desktop(monitor)?;
+            capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
+            let sink: Arc<Mutex<dyn InputSink>> = match peerdesk_input::platform::open_sendinput(monitor) {
+                Ok(sink) => Arc::new(Mutex::new(sink)),
+                Err(e) => {
+                    warn!("{e}; viewers can watch but not control");
+                    Arc::new(Mutex::new(ViewOnlySink))
+                }
+            };
+            (capturer, sink, None)
         }
     })
 }

@@ -179,6 +179,79 @@ pub fn x_keycode(code: &str) -> Option<u8> {
     evdev_code(code).and_then(|c| u8::try_from(c + 8).ok())
 }
 
+/// A key's PC scan code (set 1, as Windows' `SendInput` takes it with `KEYEVENTF_SCANCODE`):
+/// the code, and whether it carries the `0xE0` prefix (`KEYEVENTF_EXTENDEDKEY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Scancode {
+    /// The make code without prefix.
+    pub code: u16,
+    /// Whether it is an extended (`0xE0`) key.
+    pub extended: bool,
+}
+
+/// The set-1 scan code of a physical key, if it has one `SendInput` can send (Pause, whose
+/// code is a sequence, has none). Evdev codes 1 to 83 are the set-1 codes themselves.
+pub fn scancode(code: &str) -> Option<Scancode> {
+    let evdev = evdev_code(code)?;
+    let plain = |code| Some(Scancode { code, extended: false });
+    let ext = |code| Some(Scancode { code, extended: true });
+    match evdev {
+        1..=83 => plain(evdev),
+        86 => plain(0x56),
+        87 => plain(0x57),
+        88 => plain(0x58),
+        89 => plain(0x73),
+        92 => plain(0x79),
+        93 => plain(0x70),
+        94 => plain(0x7b),
+        117 => plain(0x59),
+        121 => plain(0x7e),
+        124 => plain(0x7d),
+        183..=193 => plain(0x64 + (evdev - 183)),
+        194 => plain(0x76),
+        96 => ext(0x1c),
+        97 => ext(0x1d),
+        98 => ext(0x35),
+        99 => ext(0x37),
+        100 => ext(0x38),
+        102 => ext(0x47),
+        103 => ext(0x48),
+        104 => ext(0x49),
+        105 => ext(0x4b),
+        106 => ext(0x4d),
+        107 => ext(0x4f),
+        108 => ext(0x50),
+        109 => ext(0x51),
+        110 => ext(0x52),
+        111 => ext(0x53),
+        113 => ext(0x20),
+        114 => ext(0x2e),
+        115 => ext(0x30),
+        116 => ext(0x5e),
+        125 => ext(0x5b),
+        126 => ext(0x5c),
+        127 => ext(0x5d),
+        128 => ext(0x68),
+        140 => ext(0x21),
+        142 => ext(0x5f),
+        143 => ext(0x63),
+        155 => ext(0x6c),
+        156 => ext(0x66),
+        157 => ext(0x6b),
+        158 => ext(0x6a),
+        159 => ext(0x69),
+        163 => ext(0x19),
+        164 => ext(0x22),
+        165 => ext(0x10),
+        166 => ext(0x24),
+        172 => ext(0x32),
+        173 => ext(0x67),
+        217 => ext(0x65),
+        226 => ext(0x6d),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +278,32 @@ mod tests {
         assert_eq!(x_keycode("F24"), Some(202));
         assert_eq!(x_keycode("ArrowUp"), Some(111));
         assert_eq!(x_keycode("NoSuchKey"), None);
+    }
+
+    #[test]
+    fn scan_codes_for_sendinput() {
+        let sc = |c| scancode(c).map(|s| (s.code, s.extended));
+        assert_eq!(sc("Escape"), Some((0x01, false)));
+        assert_eq!(sc("KeyA"), Some((0x1e, false)));
+        assert_eq!(sc("Enter"), Some((0x1c, false)));
+        assert_eq!(sc("NumpadEnter"), Some((0x1c, true)));
+        assert_eq!(sc("ControlRight"), Some((0x1d, true)));
+        assert_eq!(sc("AltRight"), Some((0x38, true)));
+        assert_eq!(sc("ArrowLeft"), Some((0x4b, true)));
+        assert_eq!(sc("Numpad4"), Some((0x4b, false)), "the keypad's 4 is the same code, not extended");
+        assert_eq!(sc("MetaLeft"), Some((0x5b, true)));
+        assert_eq!(sc("F11"), Some((0x57, false)));
+        assert_eq!(sc("F13"), Some((0x64, false)));
+        assert_eq!(sc("F23"), Some((0x6e, false)));
+        assert_eq!(sc("F24"), Some((0x76, false)));
+        assert_eq!(sc("Pause"), None, "a sequence, not one code");
+        // No two keys share a code.
+        let mut all: Vec<_> =
+            KEYS.iter().filter_map(|(n, _)| scancode(n)).map(|s| (s.code, s.extended)).collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+        assert!(n > 130, "most keys have one: {n}");
     }
 }

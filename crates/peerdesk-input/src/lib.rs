@@ -11,6 +11,7 @@
 //! Every injector tracks what each viewer holds, so [`InputSink::release`] can let go of it all
 //! when the viewer leaves, loses focus or its session fails: no stuck keys.
 
+pub mod desk;
 pub mod gamepad;
 pub mod keymap;
 pub mod platform;

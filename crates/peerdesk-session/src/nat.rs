@@ -157,8 +157,14 @@ impl Gatherer {
         if let (Some(turn), Some(local)) = (servers.turn.first(), turn_local) {
             let config = TurnConfig::new(TurnCredentials::new(&turn.username, &turn.password));
             let client = TurnClientUdp::allocate(local, turn.addr, config);
-            g.relay =
-                Some(Relay { client, local, server: turn.addr, relayed: None, permitted: HashSet::new(), wait: None });
+            g.relay = Some(Relay {
+                client,
+                local,
+                server: turn.addr,
+                relayed: None,
+                permitted: HashSet::new(),
+                wait: None,
+            });
         }
         g.handle_timeout(now);
         g

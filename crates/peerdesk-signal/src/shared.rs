@@ -227,7 +227,9 @@ impl Hub {
             return;
         }
         match self.push(inner, to, &msg) {
-            Push::Queued if !matches!(msg, ServerMessage::Joined { .. }) => self.counters.messages_relayed.inc(),
+            Push::Queued if !matches!(msg, ServerMessage::Joined { .. }) => {
+                self.counters.messages_relayed.inc()
+            }
             Push::Queued | Push::NoPeer => {}
             Push::Dropped => self.shared_leave(inner, to),
         }

@@ -193,6 +193,9 @@ pub enum Source {
     Testscene,
     /// An X11 desktop (`--display`, default $DISPLAY), one monitor of it (`--monitor`).
     X11,
+    /// This machine's desktop, one monitor of it (`--monitor`): X11 on Linux, GDI and
+    /// SendInput on Windows.
+    Desktop,
 }
 
 #[derive(Debug, Args)]

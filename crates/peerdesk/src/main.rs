@@ -249,7 +249,7 @@ fn host_config(
     let (width, height) = stream.scene_size();
     let max_size = match source {
         SourceKind::TestScene => (None, None),
-        SourceKind::X11 { .. } => (stream.width, stream.height),
+        SourceKind::X11 { .. } | SourceKind::Windows { .. } => (stream.width, stream.height),
     };
     Ok(HostConfig {
         signal_url: format!("{ws}://{authority}/ws"),
@@ -355,6 +355,27 @@ fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
 
 fn list_sources(display: Option<&str>) -> Result<()> {
     println!("testscene   the built-in animated test scene (--source testscene)");
+    #[cfg(windows)]
+    match peerdesk_capture::platform::list_monitors() {
+        Ok(d) => {
+            println!(
+                "desktop   {}x{} virtual desktop (--source desktop; --monitor all for all of it)",
+                d.width, d.height
+            );
+            for (i, m) in d.monitors.iter().enumerate() {
+                println!(
+                    "    monitor {i}: {}  {}x{}{:+}{:+}{}  (--monitor {i})",
+                    m.name,
+                    m.width,
+                    m.height,
+                    m.x,
+                    m.y,
+                    if m.primary { "  primary" } else { "" }
+                );
+            }
+        }
+        Err(e) => println!("desktop: not available: {e}"),
+    }
     match peerdesk_capture::platform::list_x11(display) {
         Ok(d) => {
             println!("x11 {}   {}x{} (--source x11 --display {})", d.name, d.width, d.height, d.name);
@@ -403,7 +424,15 @@ async fn host(args: HostArgs) -> Result<()> {
     let room = args.room.as_deref().context("--room is required")?;
     let source = match args.source {
         Source::Testscene => SourceKind::TestScene,
+        Source::X11 if cfg!(windows) => bail!("X11 is a Linux desktop: on Windows use --source desktop"),
         Source::X11 => SourceKind::X11 {
+            display: args.display.clone(),
+            monitor: monitor_choice(args.monitor.as_deref()),
+        },
+        Source::Desktop if cfg!(windows) => {
+            SourceKind::Windows { monitor: monitor_choice(args.monitor.as_deref()) }
+        }
+        Source::Desktop => SourceKind::X11 {
             display: args.display.clone(),
             monitor: monitor_choice(args.monitor.as_deref()),
         },

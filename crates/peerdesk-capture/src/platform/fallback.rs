@@ -24,3 +24,8 @@ pub fn watch_cursor(
 ) -> Result<(), CaptureError> {
     Err(CaptureError::Unsupported("X11 capture is only available on Linux"))
 }
+
+/// No desktop capture on this platform.
+pub fn open_desktop(_monitor: &MonitorChoice) -> Result<Box<dyn crate::Capturer>, CaptureError> {
+    Err(CaptureError::Unsupported("desktop capture is only available on Linux (X11) and Windows"))
+}

@@ -6,7 +6,11 @@
 #[path = "linux/mod.rs"]
 mod imp;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "windows/mod.rs"]
+mod imp;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 #[path = "fallback.rs"]
 mod imp;
 
@@ -53,4 +57,49 @@ pub struct DisplayInfo {
     pub height: u32,
     /// Its monitors, in RandR order.
     pub monitors: Vec<MonitorInfo>,
+}
+
+/// The monitor `choice` names in `list`; `None` for the whole screen (and for `Primary` when
+/// no monitor is primary).
+pub fn pick_monitor<'a>(
+    list: &'a [MonitorInfo],
+    choice: &MonitorChoice,
+) -> Result<Option<&'a MonitorInfo>, crate::CaptureError> {
+    Ok(match choice {
+        MonitorChoice::WholeScreen => None,
+        MonitorChoice::Primary => list.iter().find(|m| m.primary),
+        MonitorChoice::Index(i) => {
+            Some(list.get(*i).ok_or_else(|| crate::CaptureError::NoSuchMonitor(i.to_string()))?)
+        }
+        MonitorChoice::Name(n) => Some(
+            list.iter()
+                .find(|m| &m.name == n)
+                .ok_or_else(|| crate::CaptureError::NoSuchMonitor(n.clone()))?,
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitors_are_picked_by_choice() {
+        let m = |name: &str, x, primary| MonitorInfo {
+            name: name.into(),
+            x,
+            y: 0,
+            width: 1920,
+            height: 1080,
+            primary,
+        };
+        let list = [m("DP-1", 0, false), m("HDMI-1", 1920, true)];
+        assert_eq!(pick_monitor(&list, &MonitorChoice::Primary).unwrap().unwrap().name, "HDMI-1");
+        assert_eq!(pick_monitor(&list, &MonitorChoice::Index(0)).unwrap().unwrap().name, "DP-1");
+        assert_eq!(pick_monitor(&list, &MonitorChoice::Name("HDMI-1".into())).unwrap().unwrap().x, 1920);
+        assert_eq!(pick_monitor(&list, &MonitorChoice::WholeScreen).unwrap(), None);
+        assert!(pick_monitor(&list, &MonitorChoice::Index(2)).is_err());
+        assert!(pick_monitor(&list, &MonitorChoice::Name("VGA".into())).is_err());
+        assert_eq!(pick_monitor(&[m("a", 0, false)], &MonitorChoice::Primary).unwrap(), None);
+    }
 }

@@ -41,3 +41,12 @@ impl crate::gamepad::PadBackend for UinputBackend {
         Err(std::io::Error::other("no uinput"))
     }
 }
+
+/// No `SendInput` here.
+pub fn open_sendinput(
+    _monitor: &peerdesk_capture::MonitorChoice,
+) -> Result<Box<dyn crate::InputSink>, crate::InputError> {
+    Err(crate::InputError::Unsupported(
+        "input injection is only available on Linux (XTest) and Windows (SendInput)",
+    ))
+}

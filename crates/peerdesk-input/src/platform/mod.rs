@@ -4,7 +4,11 @@
 #[path = "linux/mod.rs"]
 mod imp;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "windows/mod.rs"]
+mod imp;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 #[path = "fallback.rs"]
 mod imp;
 

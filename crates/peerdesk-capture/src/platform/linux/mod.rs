@@ -6,3 +6,10 @@ pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11, watch_cursor};
 
 /// The X11 client library, for other crates that talk to the same display.
 pub use x11rb;
+
+/// The Windows desktop is only captured on Windows.
+pub fn open_desktop(
+    _monitor: &crate::platform::MonitorChoice,
+) -> Result<Box<dyn crate::Capturer>, crate::CaptureError> {
+    Err(crate::CaptureError::Unsupported("the Windows desktop is only captured on Windows; use --source x11"))
+}

@@ -82,17 +82,7 @@ pub fn monitor_rect(
 ) -> Result<(i16, i16, u16, u16), CaptureError> {
     let geometry = conn.get_geometry(root).map_err(lost)?.reply().map_err(lost)?;
     let list = monitors(conn, root)?;
-    let chosen = match choice {
-        MonitorChoice::WholeScreen => None,
-        MonitorChoice::Primary => list.iter().find(|m| m.primary),
-        MonitorChoice::Index(i) => {
-            Some(list.get(*i).ok_or_else(|| CaptureError::NoSuchMonitor(i.to_string()))?)
-        }
-        MonitorChoice::Name(n) => {
-            Some(list.iter().find(|m| &m.name == n).ok_or_else(|| CaptureError::NoSuchMonitor(n.clone()))?)
-        }
-    };
-    Ok(match chosen {
+    Ok(match crate::platform::pick_monitor(&list, choice)? {
         None => (0, 0, geometry.width, geometry.height),
         Some(m) => (
             i16::try_from(m.x).unwrap_or(0),
@@ -204,11 +194,6 @@ impl X11Capturer {
     /// Whether XDamage paces capture (else a timer does).
     pub fn uses_damage(&self) -> bool {
         self.damage.is_some()
-    }
-
-    /// Captures at most once per `interval` (the stream's frame period).
-    pub fn set_min_interval(&mut self, interval: Duration) {
-        self.min_interval = interval;
     }
 
     fn find_area(&self) -> Result<Area, CaptureError> {
@@ -381,6 +366,10 @@ impl X11Capturer {
 impl Capturer for X11Capturer {
     fn size(&self) -> (u32, u32) {
         (u32::from(self.area.width), u32::from(self.area.height))
+    }
+
+    fn set_min_interval(&mut self, interval: Duration) {
+        self.min_interval = interval;
     }
 
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
