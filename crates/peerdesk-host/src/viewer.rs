@@ -603,7 +603,6 @@ impl ViewerTask {
                 if audio != self.wants_audio {
                     info!("the viewer {} sound", if audio { "takes" } else { "turned off" });
                     self.wants_audio = audio;
-                    self.settings_sent = false;
                 }
                 // One stream for all: only the controller shapes it.
                 if self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {

@@ -71,8 +71,9 @@ fn collect(rx: &mut tokio::sync::broadcast::Receiver<peerdesk_session::VideoFram
     sizes
 }
 
-#[test]
-fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_back() {
+/// A 640x480 openh264 pipeline, at most 60 fps and 2 Mbit/s, on the noise source;
+/// `rate_min_bps`: rate control's floor, `None` for none.
+fn noise_pipeline(rate_min_bps: Option<u32>, seed: u64) -> Pipeline {
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width: W,
         height: H,
@@ -81,14 +82,13 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
         max_size: (None, None),
     })
     .unwrap();
-    let setup =
-        StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps: Some(50_000) };
-    let pipeline = Pipeline::start(
-        Box::new(Noise { next: Instant::now(), seed: 0x9E37_79B9_7F4A_7C15 }),
-        Box::new(encoder),
-        setup,
-    )
-    .unwrap();
+    let setup = StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps };
+    Pipeline::start(Box::new(Noise { next: Instant::now(), seed }), Box::new(encoder), setup).unwrap()
+}
+
+#[test]
+fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_back() {
+    let pipeline = noise_pipeline(Some(50_000), 0x9E37_79B9_7F4A_7C15);
     let _viewer = pipeline.add_viewer();
     let mut rx = pipeline.subscribe();
     let mut report = pipeline.network().join();
@@ -140,18 +140,8 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 
 #[test]
 fn the_controllers_request_bounds_size_frame_rate_and_bitrate_until_withdrawn() {
-    let encoder = OpenH264Encoder::new(EncoderConfig {
-        width: W,
-        height: H,
-        fps: 60,
-        bitrate_bps: 2_000_000,
-        max_size: (None, None),
-    })
-    .unwrap();
     // No rate control (--fixed-bitrate): the request alone shapes the stream.
-    let setup = StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps: None };
-    let noise = Noise { next: Instant::now(), seed: 0x2545_F491_4F6C_DD1D };
-    let pipeline = Pipeline::start(Box::new(noise), Box::new(encoder), setup).unwrap();
+    let pipeline = noise_pipeline(None, 0x2545_F491_4F6C_DD1D);
     let _viewer = pipeline.add_viewer();
     let mut rx = pipeline.subscribe();
     let state = pipeline.state();

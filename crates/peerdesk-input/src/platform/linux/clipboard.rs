@@ -55,15 +55,7 @@ pub fn open_clipboard(
     limit: usize,
     on_copy: Box<dyn FnMut(String) + Send>,
 ) -> Result<Arc<dyn Clipboard>, InputError> {
-    let name = match display {
-        Some(d) => d.to_owned(),
-        None => std::env::var("DISPLAY").map_err(|_| InputError::Open {
-            display: "(unset)".into(),
-            why: "DISPLAY is not set; pass --display :N".into(),
-        })?,
-    };
-    let (conn, screen) = RustConnection::connect(Some(&name))
-        .map_err(|e| InputError::Open { display: name.clone(), why: e.to_string() })?;
+    let (conn, screen) = super::connect(display)?;
     if conn.extension_information(xfixes::X11_EXTENSION_NAME).map_err(conn_err)?.is_none() {
         return Err(InputError::Unsupported(
             "the X server lacks XFIXES, so copies on the host cannot be followed",

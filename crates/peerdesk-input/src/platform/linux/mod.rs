@@ -9,6 +9,22 @@ pub use uinput::UinputBackend;
 
 pub use xtest::{XTestSink, open_xtest};
 
+use crate::InputError;
+
+/// A connection to `display` (default `$DISPLAY`) and its default screen, for an injector or
+/// the clipboard; the error names the display and what to do.
+fn connect(display: Option<&str>) -> Result<(x11rb::rust_connection::RustConnection, usize), InputError> {
+    let name = match display {
+        Some(d) => d.to_owned(),
+        None => std::env::var("DISPLAY").map_err(|_| InputError::Open {
+            display: "(unset)".into(),
+            why: "DISPLAY is not set; pass --display :N".into(),
+        })?,
+    };
+    x11rb::rust_connection::RustConnection::connect(Some(&name))
+        .map_err(|e| InputError::Open { display: name.clone(), why: e.to_string() })
+}
+
 /// No `SendInput` here.
 pub fn open_sendinput(
     _monitor: &peerdesk_capture::MonitorChoice,

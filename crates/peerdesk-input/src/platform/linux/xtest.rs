@@ -68,15 +68,7 @@ fn conn_err(e: impl std::fmt::Display) -> InputError {
 impl XTestSink {
     /// Connects to the display and checks for XTEST.
     pub fn open(display: Option<&str>, monitor: MonitorChoice) -> Result<Self, InputError> {
-        let name = match display {
-            Some(d) => d.to_owned(),
-            None => std::env::var("DISPLAY").map_err(|_| InputError::Open {
-                display: "(unset)".into(),
-                why: "DISPLAY is not set; pass --display :N".into(),
-            })?,
-        };
-        let (conn, screen) = RustConnection::connect(Some(&name))
-            .map_err(|e| InputError::Open { display: name.clone(), why: e.to_string() })?;
+        let (conn, screen) = super::connect(display)?;
         if conn.extension_information(xtest::X11_EXTENSION_NAME).map_err(conn_err)?.is_none() {
             return Err(InputError::NoXTest);
         }
