@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo, and with
-# --test also what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64 and the Rust
+# --test also what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64, Wine and the Rust
 # target x86_64-pc-windows-gnu for the Windows build, ip and iptables for the network
 # namespaces of the loss tests, the npm packages). Uses sudo when not root.
 set -euo pipefail
@@ -13,7 +13,7 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(mingw-w64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
+  pkgs+=(mingw-w64 wine wine64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,3 +18,13 @@ if [ -n "$extra" ]; then
   exit 1
 fi
 echo "$exe: $(du -h "$exe" | cut -f1), imports only Windows' own DLLs ($(tr '\n' ' ' <<<"$dlls"))"
+
+# For running it under Wine in the tests (tests/e2e/windows-wine.test.js): Wine 8 lacks
+# bcryptprimitives.dll, which Rust's standard library imports, so a shim goes beside the exe;
+# clicktarget.exe is the Windows program the test clicks on.
+parts="target/$target/debug/wine-test"
+mkdir -p "$parts"
+x86_64-w64-mingw32-gcc -O2 -Wall -Werror -shared -o "$parts/bcryptprimitives.dll" \
+  tests/wine/bcryptprimitives.c tests/wine/bcryptprimitives.def -ladvapi32
+x86_64-w64-mingw32-gcc -O2 -Wall -Werror -mwindows -o "$parts/clicktarget.exe" tests/wine/clicktarget.c
+echo "$parts: bcryptprimitives.dll (ProcessPrng for Wine 8), clicktarget.exe"

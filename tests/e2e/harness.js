@@ -64,12 +64,13 @@ const STATE_HOME = mkdtempSync(join(tmpdir(), 'peerdesk-e2e-state-'));
 process.on('exit', () => rmSync(STATE_HOME, { recursive: true, force: true }));
 
 /**
- * Starts `peerdesk ARGS...` and resolves once stdout prints a line starting with `prefix`
- * ("open " or "listening "), with the URL on that line.
+ * Starts `peerdesk ARGS...` (or `COMMAND... ARGS...`) and resolves once stdout prints a line
+ * starting with `prefix` ("open " or "listening "), with the URL on that line.
  */
-export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {}, netns = null, console = false } = {}) {
-  // In a namespace `ip netns exec` execs the binary itself: the PID stays the one we end.
-  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, BIN, ...args]] : [BIN, args];
+export function start(args, prefix, { timeoutMs = 20000, name = args[0], env = {}, netns = null, console = false, command = [BIN] } = {}) {
+  // In a namespace `ip netns exec` execs the binary itself: the PID stays the one we end. The
+  // same holds for `command` (such as ['wine', 'peerdesk.exe']: Debian's wine script execs).
+  const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, ...command, ...args]] : [command[0], [...command.slice(1), ...args]];
   const child = spawn(cmd, argv, {
     stdio: [console ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', XDG_STATE_HOME: STATE_HOME, ...env },

@@ -157,8 +157,9 @@ pub async fn run(
         ips: watch_addresses(config.loopback_candidates),
     };
     info!(
-        room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {:?}",
-        width, height, config.fps, config.bitrate_bps / 1000, ctx.ips.borrow()
+        room = %config.room, "hosting {}x{} at {} fps, {} kb/s; ICE candidates on {}",
+        width, height, config.fps, config.bitrate_bps / 1000,
+        ctx.ips.borrow().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     );
     let fixed = Fixed { bitrate_bps: config.bitrate_bps, fps: config.fps, rate_control: config.rate_control };
     let status = tokio::spawn(status_loop(pipeline.clone(), audio, config.status_interval, fixed, stats_tx));
@@ -219,8 +220,12 @@ fn watch_addresses(loopback: bool) -> tokio::sync::watch::Receiver<Vec<std::net:
 /// control messages.
 fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState> {
     let (tx, rx) = tokio::sync::watch::channel(CursorState::default());
-    if let SourceKind::X11 { display, monitor } = source {
-        let (display, monitor) = (display.clone(), monitor.clone());
+    let watched = match source {
+        SourceKind::X11 { display, monitor } => Some((display.clone(), monitor.clone())),
+        SourceKind::Windows { monitor } => Some((None, monitor.clone())),
+        SourceKind::TestScene => None,
+    };
+    if let Some((display, monitor)) = watched {
         let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
             let result = peerdesk_capture::platform::watch_cursor(display.as_deref(), &monitor, |event| {
                 let msg = match event {

@@ -146,7 +146,7 @@ pub struct TlsArgs {
     #[arg(long, value_name = "NAME", requires = "tls_self_signed")]
     pub tls_name: Vec<String>,
     /// Where the self-signed certificate is kept (default: $XDG_STATE_HOME/peerdesk, else
-    /// ~/.local/state/peerdesk).
+    /// ~/.local/state/peerdesk; on Windows %LOCALAPPDATA%\peerdesk).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
 }
@@ -312,7 +312,8 @@ pub struct PairingArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub link_ttl: Option<std::time::Duration>,
     /// Where the links' secrets are kept, so links survive a restart of the host (default:
-    /// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk; the file is readable by you only).
+    /// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk, on Windows %LOCALAPPDATA%\peerdesk;
+    /// the file is readable by you only).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<std::path::PathBuf>,
     /// Keep the secrets in memory only: new links every time the host starts.

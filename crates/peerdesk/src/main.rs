@@ -49,7 +49,11 @@ fn init_tracing() {
             filter = filter.add_directive(d);
         }
     }
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours for a person at a terminal only: not in log files, pipes, or a Windows console
+    // that would print the escape codes; NO_COLOR turns them off anywhere.
+    let colour =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -297,9 +301,18 @@ fn state_dir(pairing: &PairingArgs) -> Result<std::path::PathBuf> {
     }
 }
 
-/// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk.
+/// $XDG_STATE_HOME/peerdesk, else ~/.local/state/peerdesk; on Windows %LOCALAPPDATA%\peerdesk
+/// (the user's own, not roaming: readable by that user only, as Windows sets it up).
 fn default_state_dir() -> Result<std::path::PathBuf> {
     let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(std::path::PathBuf::from);
+    if cfg!(windows) {
+        return match var("LOCALAPPDATA") {
+            Some(local) => Ok(local.join("peerdesk")),
+            None => bail!(
+                "no place to keep state (links, certificates): %LOCALAPPDATA% is not set; set --state-dir DIR"
+            ),
+        };
+    }
     if let Some(state) = var("XDG_STATE_HOME") {
         return Ok(state.join("peerdesk"));
     }

@@ -1,9 +1,12 @@
 //! Windows capture: GDI (BitBlt of the screen into a bitmap of ours), the path that works
 //! everywhere (Wine included). Monitors come from `EnumDisplayMonitors`, in virtual-desktop
-//! coordinates. Windows Graphics Capture and DXGI Desktop Duplication come later.
+//! coordinates. The cursor is followed apart (`watch_cursor`). Windows Graphics Capture and DXGI
+//! Desktop Duplication come later.
 
+mod cursor;
 mod gdi;
 
+pub use cursor::watch_cursor;
 pub use gdi::{GdiCapturer, list_monitors, monitor_rect, open_desktop};
 
 use crate::CaptureError;
@@ -20,13 +23,4 @@ pub fn open_x11(
     _monitor: &MonitorChoice,
 ) -> Result<Box<dyn crate::Capturer>, CaptureError> {
     Err(CaptureError::Unsupported("X11 capture is only available on Linux; use --source desktop"))
-}
-
-/// The cursor is not followed on Windows yet.
-pub fn watch_cursor(
-    _display: Option<&str>,
-    _monitor: &MonitorChoice,
-    _on_event: impl FnMut(crate::CursorEvent),
-) -> Result<(), CaptureError> {
-    Err(CaptureError::Unsupported("the cursor is not followed on Windows yet"))
 }

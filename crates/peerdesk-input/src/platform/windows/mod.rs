@@ -12,10 +12,11 @@ use peerdesk_proto::{InputEvent, PeerId};
 use tracing::warn;
 use windows_sys::Win32::UI::Input::KeyboardAndMouse::{
     INPUT, INPUT_0, INPUT_KEYBOARD, INPUT_MOUSE, KEYBDINPUT, KEYEVENTF_EXTENDEDKEY, KEYEVENTF_KEYUP,
-    KEYEVENTF_SCANCODE, KEYEVENTF_UNICODE, MOUSE_EVENT_FLAGS, MOUSEEVENTF_ABSOLUTE, MOUSEEVENTF_HWHEEL,
-    MOUSEEVENTF_LEFTDOWN, MOUSEEVENTF_LEFTUP, MOUSEEVENTF_MIDDLEDOWN, MOUSEEVENTF_MIDDLEUP, MOUSEEVENTF_MOVE,
-    MOUSEEVENTF_RIGHTDOWN, MOUSEEVENTF_RIGHTUP, MOUSEEVENTF_VIRTUALDESK, MOUSEEVENTF_WHEEL,
-    MOUSEEVENTF_XDOWN, MOUSEEVENTF_XUP, MOUSEINPUT, SendInput,
+    KEYEVENTF_SCANCODE, KEYEVENTF_UNICODE, MAPVK_VSC_TO_VK_EX, MOUSE_EVENT_FLAGS, MOUSEEVENTF_ABSOLUTE,
+    MOUSEEVENTF_HWHEEL, MOUSEEVENTF_LEFTDOWN, MOUSEEVENTF_LEFTUP, MOUSEEVENTF_MIDDLEDOWN,
+    MOUSEEVENTF_MIDDLEUP, MOUSEEVENTF_MOVE, MOUSEEVENTF_RIGHTDOWN, MOUSEEVENTF_RIGHTUP,
+    MOUSEEVENTF_VIRTUALDESK, MOUSEEVENTF_WHEEL, MOUSEEVENTF_XDOWN, MOUSEEVENTF_XUP, MOUSEINPUT,
+    MapVirtualKeyW, SendInput,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     GetSystemMetrics, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN, SM_XVIRTUALSCREEN, SM_YVIRTUALSCREEN,
@@ -84,6 +85,9 @@ pub struct SendInputSink {
     monitor: MonitorChoice,
     area: Rect,
     held: HashMap<PeerId, Held>,
+    /// Where the last absolute move put the pointer (virtual-desktop units); `None` after a
+    /// relative one.
+    pointer: Option<(i32, i32)>,
     failed_once: bool,
 }
 
@@ -98,6 +102,8 @@ fn virtual_desktop() -> Rect {
     )
 }
 
+/// A key by its scan code. Windows ignores `wVk` when the scan code is given; Wine does not
+/// (it would make every key virtual key 0), so it carries the layout's mapping too.
 fn key_input(sc: Scancode, up: bool) -> INPUT {
     let mut flags = KEYEVENTF_SCANCODE;
     if sc.extended {
@@ -106,10 +112,13 @@ fn key_input(sc: Scancode, up: bool) -> INPUT {
     if up {
         flags |= KEYEVENTF_KEYUP;
     }
+    let prefixed = u32::from(sc.code) | if sc.extended { 0xe000 } else { 0 };
+    // SAFETY: MapVirtualKeyW takes two integers and only reads the keyboard layout.
+    let vk = unsafe { MapVirtualKeyW(prefixed, MAPVK_VSC_TO_VK_EX) } as u16;
     INPUT {
         r#type: INPUT_KEYBOARD,
         Anonymous: INPUT_0 {
-            ki: KEYBDINPUT { wVk: 0, wScan: sc.code, dwFlags: flags, time: 0, dwExtraInfo: 0 },
+            ki: KEYBDINPUT { wVk: vk, wScan: sc.code, dwFlags: flags, time: 0, dwExtraInfo: 0 },
         },
     }
 }
@@ -123,7 +132,10 @@ fn mouse_input(dx: i32, dy: i32, data: u32, flags: MOUSE_EVENT_FLAGS) -> INPUT {
     }
 }
 
-fn button_input(button: MouseButton, down: bool) -> INPUT {
+/// A button going down or up; at `at` (virtual-desktop units) when the pointer was last placed
+/// absolutely, so the click lands where it was aimed even if something moved the pointer in
+/// between (Wine's desktop does, from stale X events).
+fn button_input(button: MouseButton, down: bool, at: Option<(i32, i32)>) -> INPUT {
     let (flags, data) = match (button, down) {
         (MouseButton::Left, true) => (MOUSEEVENTF_LEFTDOWN, 0),
         (MouseButton::Left, false) => (MOUSEEVENTF_LEFTUP, 0),
@@ -136,7 +148,12 @@ fn button_input(button: MouseButton, down: bool) -> INPUT {
         (MouseButton::Forward, true) => (MOUSEEVENTF_XDOWN, XBUTTON2),
         (MouseButton::Forward, false) => (MOUSEEVENTF_XUP, XBUTTON2),
     };
-    mouse_input(0, 0, data, flags)
+    match at {
+        Some((x, y)) => {
+            mouse_input(x, y, data, flags | MOUSEEVENTF_MOVE | MOUSEEVENTF_ABSOLUTE | MOUSEEVENTF_VIRTUALDESK)
+        }
+        None => mouse_input(0, 0, data, flags),
+    }
 }
 
 impl SendInputSink {
@@ -144,7 +161,7 @@ impl SendInputSink {
     pub fn open(monitor: MonitorChoice) -> Result<Self, InputError> {
         let area = peerdesk_capture::platform::monitor_rect(&monitor)
             .map_err(|e| InputError::Connection(e.to_string()))?;
-        Ok(Self { monitor, area, held: HashMap::new(), failed_once: false })
+        Ok(Self { monitor, area, held: HashMap::new(), pointer: None, failed_once: false })
     }
 
     fn send(&mut self, inputs: &[INPUT]) {
@@ -165,6 +182,7 @@ impl SendInputSink {
 
     fn move_to(&mut self, x: u16, y: u16) {
         let (nx, ny) = to_virtual_desk(to_pixel(x, y, self.area), virtual_desktop());
+        self.pointer = Some((nx, ny));
         self.send(&[mouse_input(
             nx,
             ny,
@@ -195,6 +213,7 @@ impl InputSink for SendInputSink {
         match event {
             InputEvent::PointerMove { x, y } => self.move_to(*x, *y),
             InputEvent::PointerRelative { dx, dy } => {
+                self.pointer = None;
                 self.send(&[mouse_input(i32::from(*dx), i32::from(*dy), 0, MOUSEEVENTF_MOVE)]);
             }
             InputEvent::Button { button, down } => {
@@ -204,7 +223,8 @@ impl InputSink for SendInputSink {
                 } else if !held.buttons.remove(button) {
                     return;
                 }
-                self.send(&[button_input(*button, *down)]);
+                let at = self.pointer;
+                self.send(&[button_input(*button, *down, at)]);
             }
             InputEvent::Wheel { dx, dy } => {
                 // Windows: positive is away from the user (up), the wire's positive is down.
@@ -236,7 +256,7 @@ impl InputSink for SendInputSink {
     fn release(&mut self, peer: PeerId) {
         let Some(held) = self.held.remove(&peer) else { return };
         let mut inputs: Vec<INPUT> = held.keys.into_iter().map(|sc| key_input(sc, true)).collect();
-        inputs.extend(held.buttons.into_iter().map(|b| button_input(b, false)));
+        inputs.extend(held.buttons.into_iter().map(|b| button_input(b, false, None)));
         self.send(&inputs);
         // The monitor may have moved meanwhile.
         if let Ok(area) = peerdesk_capture::platform::monitor_rect(&self.monitor) {
