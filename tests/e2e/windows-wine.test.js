@@ -56,6 +56,25 @@ function clicks() {
   }
 }
 
+/** `xclip` copies `text` on the Xvfb, whose CLIPBOARD Wine's clipboard follows. */
+function xCopy(text) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('xclip', ['-selection', 'clipboard', '-i', '-display', xvfb.display], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`xclip -i exited with ${code}`))));
+    child.stdin.end(text);
+  });
+}
+
+/** What pasting on the Xvfb gives (Wine offers its clipboard there). */
+function xPaste() {
+  try {
+    return execFileSync('xclip', ['-selection', 'clipboard', '-o', '-display', xvfb.display], { timeout: 5000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
 /** Waits for a line that `pred` accepts among those logged after the first `from`. */
 function logged(pred, what, from = 0, timeout = 8000) {
   return poll(`clicktarget to log ${what} (it logged: ${clicks().slice(-6).join(' | ')})`, () => clicks().slice(from).find(pred) ?? null, timeout);
@@ -82,6 +101,7 @@ before(async () => {
     command: ['wine', join(dir, 'peerdesk.exe')], env, timeoutMs: 60000, name: 'peerdesk.exe host',
   });
   browser = await launch();
+  await browser.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(host.url).origin });
   page = await browser.newPage();
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto(host.url);
@@ -205,4 +225,21 @@ test('the host follows the cursor: an image with a hotspot while it shows, nothi
   await page.keyboard.press('F8');
   await logged((l) => l === 'cursor shown', 'its cursor shown', from);
   await poll('the cursor image back in the page', shown, 10000).catch(why);
+});
+
+// Wine's clipboard is the X display's CLIPBOARD: xclip stands in for a Windows program's copy
+// and paste, and the host's side is the Windows clipboard API.
+test('the clipboard crosses both ways, line ends and all', { timeout: 30000 }, async () => {
+  const copied = `copied on Windows ${Date.now()}: h\u00e9llo \u2713\nline two`;
+  await xCopy(copied);
+  await poll('the host\'s copy in the browser\'s clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === copied, 10000);
+  const pasted = `pasted from the browser ${Date.now()}: gr\u00fc\u00dfe \u2603\nzwei`;
+  await page.evaluate((t) => navigator.clipboard.writeText(t), pasted);
+  const from = clicks().length;
+  await page.keyboard.down('ControlLeft');
+  await page.keyboard.press('KeyV');
+  await page.keyboard.up('ControlLeft');
+  await poll('the browser\'s text on the host\'s clipboard', async () => xPaste() === pasted, 10000);
+  // The paste keys follow, for the program to paste.
+  await logged((l) => l === 'key 47 0 86', 'V (scan code 47) pressed', from);
 });

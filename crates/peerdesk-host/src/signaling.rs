@@ -355,7 +355,11 @@ type MessageWatch = tokio::sync::watch::Receiver<Option<Arc<str>>>;
 /// latest copy as a `clipboard` message ready to send.
 fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipboard>>, MessageWatch) {
     let (tx, rx) = tokio::sync::watch::channel(None);
-    let SourceKind::X11 { display, .. } = &config.source else { return (None, rx) };
+    let display = match &config.source {
+        SourceKind::X11 { display, .. } => display.clone(),
+        SourceKind::Windows { .. } => None,
+        SourceKind::TestScene => return (None, rx),
+    };
     if !config.clipboard {
         info!("clipboard sharing is off (--no-clipboard)");
         return (None, rx);

@@ -14,6 +14,7 @@
 pub mod desk;
 pub mod gamepad;
 pub mod keymap;
+pub mod newlines;
 pub mod platform;
 
 use peerdesk_proto::{InputEvent, PeerId};

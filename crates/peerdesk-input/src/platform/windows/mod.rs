@@ -1,8 +1,12 @@
 //! Windows injectors: `SendInput` with scan codes (physical keys, extended keys flagged),
 //! absolute pointer over the virtual desktop (all monitors), relative motion, both wheels,
-//! the five buttons, and text as Unicode. Pads through ViGEmBus come later.
+//! the five buttons, and text as Unicode; the clipboard (text). Pads through ViGEmBus come later.
 
 #![allow(unsafe_code)]
+
+mod clipboard;
+
+pub use clipboard::{WindowsClipboard, open_clipboard};
 
 use std::collections::{HashMap, HashSet};
 
@@ -36,15 +40,6 @@ pub fn open_xtest(
     _monitor: &MonitorChoice,
 ) -> Result<Box<dyn InputSink>, InputError> {
     Err(InputError::Unsupported("X11 input is only available on Linux; on Windows the host uses SendInput"))
-}
-
-/// No X11 clipboard on Windows (the Windows clipboard comes later).
-pub fn open_clipboard(
-    _display: Option<&str>,
-    _limit: usize,
-    _on_copy: Box<dyn FnMut(String) + Send>,
-) -> Result<std::sync::Arc<dyn crate::Clipboard>, InputError> {
-    Err(InputError::Unsupported("the clipboard is not shared on Windows yet"))
 }
 
 /// No uinput on Windows (ViGEmBus comes later).
