@@ -107,6 +107,18 @@ function run(room, secretText) {
     keyboardLocked = false;
   });
   view.onFullscreen = () => (document.fullscreenElement ? leaveFullscreen() : enterFullscreen());
+  // The host's screen cannot be captured for now (a Windows lock screen or UAC prompt): the
+  // picture stands still, and the page says why until the host says it is back.
+  let awayText = null;
+  function screenAway(why) {
+    if (typeof why === 'string' && why) {
+      awayText = why.slice(0, 400);
+      view.setStatus(awayText, 'info');
+    } else if (awayText !== null) {
+      if (view.statusText.textContent === awayText) view.setStatus('', null);
+      awayText = null;
+    }
+  }
   /** A status line that clears itself after a few seconds unless something else replaced it. */
   function flash(text, kind = 'info') {
     view.setStatus(text, kind);
@@ -278,6 +290,7 @@ function run(room, secretText) {
         else if (m.type === 'clipboard') clipboard.fromHost(m.text);
         else if (m.type === 'settings') settings.fromHost(m);
         else if (m.type === 'rumble') pads.rumble(m);
+        else if (m.type === 'screen') screenAway(m.away);
       },
     }, ice.servers, ice.policy);
     return p;

@@ -9,11 +9,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ROOT, start, startXvfb, launch, measureFps, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
+  ROOT, start, startXvfb, launch, measureFps, videoStats, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
 } from './harness.js';
 
 const BUILT = join(ROOT, 'target/x86_64-pc-windows-gnu/debug');
@@ -32,6 +32,11 @@ let server;
 let host;
 let browser;
 let page;
+
+/** The path Windows programs under Wine use for a file of ours (drive Z: is the root). */
+function winPath(path) {
+  return `Z:${path.replaceAll('/', '\\')}`;
+}
 
 /** Runs a Wine tool of this test's prefix to its end (creating the prefix takes a few seconds). */
 function wine(args, timeout = 120000) {
@@ -88,13 +93,17 @@ before(async () => {
   copyFileSync(PARTS[1], join(dir, 'bcryptprimitives.dll'));
   copyFileSync(PARTS[2], join(dir, 'clicktarget.exe'));
   xvfb = await startXvfb('1440x900');
-  env = { ...process.env, WINEPREFIX: join(dir, 'prefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', DISPLAY: xvfb.display };
+  env = {
+    ...process.env, WINEPREFIX: join(dir, 'prefix'), WINEDEBUG: '-all', WINEDLLOVERRIDES: 'mscoree,mshtml=', DISPLAY: xvfb.display,
+    // Test builds of the host act as if the screen were locked while this file exists.
+    PEERDESK_FAULT_DESKTOP_AWAY: winPath(join(dir, 'away')),
+  };
   // Every Wine program of this prefix runs in one virtual desktop of DESK's size. Wine reads
   // that when its desktop starts, so the prefix's server (and the desktop) start over after.
   wine(['reg', 'add', 'HKCU\\Software\\Wine\\Explorer', '/v', 'Desktop', '/d', 'Default', '/f']);
   wine(['reg', 'add', 'HKCU\\Software\\Wine\\Explorer\\Desktops', '/v', 'Default', '/d', DESK.join('x'), '/f']);
   stopWine();
-  target = spawn('wine', ['clicktarget.exe', `Z:${join(dir, 'clicks.log').replaceAll('/', '\\')}`], { cwd: dir, env, stdio: 'ignore' });
+  target = spawn('wine', ['clicktarget.exe', winPath(join(dir, 'clicks.log'))], { cwd: dir, env, stdio: 'ignore' });
   await logged((l) => l.startsWith('ready '), 'its ready line', 0, 60000);
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
   host = await start(['host', '--server', server.url, '--room', 'wine', '--source', 'desktop'], 'open ', {
@@ -242,4 +251,24 @@ test('the clipboard crosses both ways, line ends and all', { timeout: 30000 }, a
   await poll('the browser\'s text on the host\'s clipboard', async () => xPaste() === pasted, 10000);
   // The paste keys follow, for the program to paste.
   await logged((l) => l === 'key 47 0 86', 'V (scan code 47) pressed', from);
+});
+
+// Windows lets no user program capture the lock screen or a UAC prompt; Wine has neither, so
+// the host's test-build switch makes capturing fail as it does there.
+test('while the screen cannot be captured the page says why, and the stream goes on when it is back', { timeout: 30000 }, async () => {
+  const decoded = async () => (await videoStats(page)).framesDecoded;
+  writeFileSync(join(dir, 'away'), '');
+  const shown = await poll('the page to say the screen is locked', async () => {
+    const s = await page.evaluate(() => window.peerdesk.status);
+    return /locked or showing a UAC prompt/.test(s) ? s : null;
+  }, 10000);
+  assert.match(shown, /comes back when it is unlocked/);
+  await screenshot(page, 'windows-wine-locked');
+  await poll('the host to say so', () => /cannot capture the desktop/.test(host.stderr), 5000);
+  rmSync(join(dir, 'away'));
+  await poll('the status cleared', async () => ((await page.evaluate(() => window.peerdesk.status)) === '' ? true : null), 10000);
+  await poll('the host back to streaming', () => /the desktop is back: streaming again/.test(host.stderr), 5000);
+  const before = await decoded();
+  await poll('frames again', async () => ((await decoded()) > before + 10 ? true : null), 10000);
+  assert.ok(host.child.exitCode === null, 'the host kept running');
 });

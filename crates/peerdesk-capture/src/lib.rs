@@ -12,6 +12,7 @@
 pub mod cursor;
 mod frame;
 pub mod platform;
+pub mod presence;
 pub mod scene;
 
 pub use cursor::{CursorEvent, CursorImage, CursorPosition};
@@ -57,6 +58,9 @@ pub enum CaptureError {
     /// The connection to the display failed while capturing.
     #[error("lost the X display: {0}")]
     Lost(String),
+    /// The screen could not be captured this time (a Windows desktop behind the lock screen).
+    #[error("{0}")]
+    Screen(String),
     /// This platform or display cannot do what was asked.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -74,6 +78,12 @@ pub trait Capturer: Send {
     /// Captures at most once per `interval` (the stream's frame period). Sources with a pace
     /// of their own (the test scene) ignore it.
     fn set_min_interval(&mut self, _interval: std::time::Duration) {}
+
+    /// Why the source shows nothing new for now, while it waits to come back by itself (a
+    /// Windows desktop behind the lock screen or a UAC prompt); `None` while it streams.
+    fn away(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Largest width or height any source may produce.

@@ -148,6 +148,8 @@ pub struct StreamState {
     pub max_bps: u32,
     /// The request in force, and who made it.
     pub request: Option<(PeerId, StreamRequest)>,
+    /// Why the source shows nothing new for now (it comes back by itself); `None` while live.
+    pub away: Option<String>,
 }
 
 /// The running capture and encode threads.
@@ -195,13 +197,20 @@ impl Pipeline {
             max_fps: setup.fps,
             max_bps: setup.max_bps,
             request: None,
+            away: None,
         }));
 
         let capture = {
-            let (stop, slot, viewers, failure) =
-                (stop.clone(), slot.clone(), viewers.clone(), failure.clone());
+            let (stop, slot, viewers, failure, state) =
+                (stop.clone(), slot.clone(), viewers.clone(), failure.clone(), state.clone());
             std::thread::Builder::new().name("peerdesk-capture".into()).spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
+                    let away = capturer.away();
+                    state.send_if_modified(|s| {
+                        let changed = s.away != away;
+                        s.away.clone_from(&away);
+                        changed
+                    });
                     if viewers.load(Ordering::Relaxed) == 0 {
                         // Nobody watches: idle, checking now and then.
                         std::thread::park_timeout(POLL);

@@ -193,6 +193,7 @@ pub async fn start(
         sent_clipboard: None,
         wants_audio: true,
         settings_sent: false,
+        screen_sent: None,
         report: ctx.pipeline.network().join(),
         role: None,
         role_sent: false,
@@ -228,6 +229,8 @@ struct ViewerTask {
     wants_audio: bool,
     /// Whether the page has the stream's settings as they are.
     settings_sent: bool,
+    /// What the page was last told of the screen (`None`: nothing yet).
+    screen_sent: Option<Option<String>>,
     /// This viewer's network report for rate control.
     report: ReportSlot,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
@@ -496,6 +499,7 @@ impl ViewerTask {
                     stream.borrow_and_update();
                     self.settings_sent = false;
                     self.send_settings()?;
+                    self.send_screen()?;
                 }
                 changed = clipboard.changed(), if clipboard_alive => match changed {
                     Ok(()) => {
@@ -557,7 +561,25 @@ impl ViewerTask {
         self.send_role()?;
         self.send_cursor()?;
         self.send_clipboard()?;
-        self.send_settings()
+        self.send_settings()?;
+        self.send_screen()
+    }
+
+    /// Tells the page whether the screen can be captured now, where it does not know yet.
+    fn send_screen(&mut self) -> Result<(), SessionError> {
+        if self.role.is_none() {
+            return Ok(());
+        }
+        let away = self.ctx.pipeline.state().borrow().away.clone();
+        if self.screen_sent.as_ref() == Some(&away) {
+            return Ok(());
+        }
+        if let Ok(text) = serde_json::to_string(&HostMessage::Screen { away: away.clone() })
+            && self.session.send_control(Instant::now(), &text)?
+        {
+            self.screen_sent = Some(away);
+        }
+        Ok(())
     }
 
     /// Tells the page the stream's settings and the host's limits, where it lacks them.
@@ -738,6 +760,7 @@ impl ViewerTask {
                         .send_role()
                         .and_then(|()| self.send_cursor())
                         .and_then(|()| self.send_clipboard())
+                        .and_then(|()| self.send_screen())
                     {
                         debug!("cannot send the role or the cursor: {e}");
                     }

@@ -119,6 +119,13 @@ pub enum HostMessage {
         /// The text, at most [`MAX_CLIPBOARD_TEXT`] bytes.
         text: String,
     },
+    /// Whether the host's screen can be captured now: sent when the channel opens and on every
+    /// change. While it cannot (a Windows desktop behind the lock screen or a UAC prompt) the
+    /// picture stands still and the page says why; it goes on by itself when the screen is back.
+    Screen {
+        /// Why the picture stands still, for the page to show; `null` while it streams.
+        away: Option<String>,
+    },
 }
 
 /// Longest clipboard text that crosses, in bytes of UTF-8 (both ways). The JSON message around
@@ -293,6 +300,14 @@ mod tests {
         assert_eq!(ViewerMessage::decode(&huge), Err(ViewerMessageError::TooLarge(MAX_VIEWER_MESSAGE + 1)));
         let back = serde_json::to_string(&HostMessage::Clipboard { text: "x\ny".into() }).unwrap();
         assert_eq!(back, r#"{"type":"clipboard","text":"x\ny"}"#);
+    }
+
+    #[test]
+    fn screen_says_why_the_picture_stands_still_or_null() {
+        let away = HostMessage::Screen { away: Some("locked".into()) };
+        assert_eq!(serde_json::to_string(&away).unwrap(), r#"{"type":"screen","away":"locked"}"#);
+        let back = HostMessage::Screen { away: None };
+        assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"type":"screen","away":null}"#);
     }
 
     #[test]

@@ -19,10 +19,27 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use crate::platform::{DisplayInfo, MonitorChoice, MonitorInfo};
+use crate::presence::{Change, Presence};
 use crate::{CaptureError, Capturer, Frame};
 
 /// How often the monitor's rectangle is looked up again.
 const RECHECK: Duration = Duration::from_secs(1);
+/// How often a desktop that cannot be captured is tried again.
+const RETRY: Duration = Duration::from_millis(250);
+/// What viewers are told while the desktop cannot be captured.
+const AWAY: &str = "The host's screen is locked or showing a UAC prompt, which Windows lets no program capture. The picture comes back when it is unlocked or the prompt is answered.";
+
+/// Test builds only: while the file named by PEERDESK_FAULT_DESKTOP_AWAY exists, capturing
+/// fails as it does behind the lock screen (which Wine, where the tests run, does not have).
+#[cfg(debug_assertions)]
+fn fault_injected() -> bool {
+    std::env::var_os("PEERDESK_FAULT_DESKTOP_AWAY").is_some_and(|p| std::path::Path::new(&p).exists())
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_injected() -> bool {
+    false
+}
 
 /// The virtual desktop (all monitors): left, top, width, height.
 fn virtual_desktop() -> (i32, i32, u32, u32) {
@@ -162,7 +179,7 @@ impl Surface {
         let (copied, rows) = unsafe {
             let screen = GetDC(std::ptr::null_mut());
             if screen.is_null() {
-                return Err(CaptureError::Lost(
+                return Err(CaptureError::Screen(
                     "the screen's device context went away (secure desktop, UAC prompt or a locked session)"
                         .into(),
                 ));
@@ -181,7 +198,7 @@ impl Surface {
             (copied, rows)
         };
         if copied == 0 || rows != h {
-            return Err(CaptureError::Lost(
+            return Err(CaptureError::Screen(
                 "BitBlt of the screen failed (secure desktop, UAC prompt or a locked session)".into(),
             ));
         }
@@ -209,6 +226,7 @@ pub struct GdiCapturer {
     min_interval: Duration,
     next: Instant,
     checked: Instant,
+    presence: Presence,
 }
 
 impl std::fmt::Debug for GdiCapturer {
@@ -233,7 +251,15 @@ impl GdiCapturer {
             area.1
         );
         let now = Instant::now();
-        Ok(Self { monitor, area, surface, min_interval: Duration::from_millis(16), next: now, checked: now })
+        Ok(Self {
+            monitor,
+            area,
+            surface,
+            min_interval: Duration::from_millis(16),
+            next: now,
+            checked: now,
+            presence: Presence::new(RETRY, now),
+        })
     }
 }
 
@@ -251,16 +277,45 @@ impl Capturer for GdiCapturer {
         self.min_interval = interval;
     }
 
+    fn away(&self) -> Option<String> {
+        self.presence.away().map(str::to_owned)
+    }
+
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
-        if self.next > deadline {
+        let due = self.next.max(self.presence.next_try(Instant::now()));
+        if due > deadline {
             std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
             return Ok(None);
         }
         // The source's own clock: GDI tells nothing of changes, so it samples each period.
-        std::thread::sleep(self.next.saturating_duration_since(Instant::now()));
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let start = Instant::now();
         self.next = self.next.max(start - self.min_interval) + self.min_interval;
-        if start.duration_since(self.checked) >= RECHECK {
+        match self.grab(start) {
+            Ok(frame) => {
+                if self.presence.succeeded() == Change::Back {
+                    tracing::info!("the desktop is back: streaming again");
+                }
+                Ok(Some(frame))
+            }
+            // Behind the lock screen or a UAC prompt nothing can be captured: wait for the
+            // desktop to come back rather than end the stream.
+            Err(e) => {
+                if self.presence.failed(AWAY, start) == Change::Left {
+                    tracing::warn!(
+                        "cannot capture the desktop ({e}): the screen is locked or a UAC prompt shows; viewers see the last picture until it is back"
+                    );
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl GdiCapturer {
+    /// One picture of the monitor, following changes of its rectangle.
+    fn grab(&mut self, start: Instant) -> Result<Frame, CaptureError> {
+        if start.duration_since(self.checked) >= RECHECK || self.presence.away().is_some() {
             self.checked = start;
             let area = even(monitor_rect(&self.monitor)?);
             if area != self.area {
@@ -269,16 +324,19 @@ impl Capturer for GdiCapturer {
                 self.area = area;
             }
         }
+        if fault_injected() {
+            return Err(CaptureError::Screen("PEERDESK_FAULT_DESKTOP_AWAY is there".into()));
+        }
         let (x, y, w, h) = self.area;
         let mut data = vec![0u8; w as usize * h as usize * 4];
         self.surface.grab(x, y, &mut data)?;
-        Ok(Some(Frame {
+        Ok(Frame {
             width: w,
             height: h,
             stride: w as usize * 4,
             data,
             captured_at: start,
             capture_time: start.elapsed(),
-        }))
+        })
     }
 }
