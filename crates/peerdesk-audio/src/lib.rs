@@ -12,6 +12,7 @@
 //! viewer.
 
 mod clock;
+pub mod frames;
 mod opus_enc;
 pub mod platform;
 mod tone;

@@ -5,12 +5,17 @@
 #[path = "linux/mod.rs"]
 mod imp;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 #[path = "fallback.rs"]
 mod imp;
 
 pub use imp::*;
 
 /// The source recorded when none is named: the monitor of the default output (what the host
-/// plays), in PulseAudio's (and pipewire-pulse's) spelling.
+/// plays), in PulseAudio's (and pipewire-pulse's) spelling; on Windows, the default output
+/// recorded through WASAPI loopback.
 pub const DEFAULT_SOURCE: &str = "@DEFAULT_MONITOR@";
