@@ -5,9 +5,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
 import {
-  start, startXvfb, startXprobe, launch, teardown, waitForFrames, poll,
+  start, startXvfb, startXprobe, launch, teardown, waitForFrames, poll, xclipCopy, xclipPaste,
 } from './harness.js';
 
 let xvfb;
@@ -18,24 +17,10 @@ let page;
 let viewLink;
 const ROOM = 'clip';
 
-/** `xclip` copies `text` on the host's display (it stays the owner in the background). */
-function hostCopy(text) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('xclip', ['-selection', 'clipboard', '-i', '-display', xvfb.display], { stdio: ['pipe', 'ignore', 'ignore'] });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`xclip -i exited with ${code}`))));
-    child.stdin.end(text);
-  });
-}
-
+/** `xclip` copies `text` on the host's display. */
+const hostCopy = (text) => xclipCopy(xvfb.display, text);
 /** What pasting on the host gives. */
-function hostPaste() {
-  try {
-    return execFileSync('xclip', ['-selection', 'clipboard', '-o', '-display', xvfb.display], { timeout: 5000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
-  }
-}
+const hostPaste = () => xclipPaste(xvfb.display);
 
 const browserClipboard = (p) => p.evaluate(() => navigator.clipboard.readText());
 

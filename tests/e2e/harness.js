@@ -438,6 +438,25 @@ export function startXprobe(display, fields, extra = []) {
   return proc.waitFor((e) => e.type === 'ready', 'ready line', 10000).then(() => proc);
 }
 
+/** `xclip` copies `text` on X display `display` (it stays the owner in the background). */
+export function xclipCopy(display, text) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('xclip', ['-selection', 'clipboard', '-i', '-display', display], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`xclip -i exited with ${code}`))));
+    child.stdin.end(text);
+  });
+}
+
+/** What pasting on X display `display` gives, or null when nothing is there. */
+export function xclipPaste(display) {
+  try {
+    return execFileSync('xclip', ['-selection', 'clipboard', '-o', '-display', display], { timeout: 5000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
 /** Runs `peerdesk ARGS` to its end (at most `timeoutMs`); resolves with its exit code and output. */
 export function run(args, { env = {}, timeoutMs = 20000 } = {}) {
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, copyFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ROOT, start, startXvfb, launch, measureFps, videoStats, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
+  ROOT, start, startXvfb, launch, measureFps, videoStats, xclipCopy, xclipPaste, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
 } from './harness.js';
 
 const BUILT = join(ROOT, 'target/x86_64-pc-windows-gnu/debug');
@@ -58,25 +58,6 @@ function clicks() {
     return readFileSync(join(dir, 'clicks.log'), 'utf8').split(/\r?\n/).filter(Boolean);
   } catch {
     return [];
-  }
-}
-
-/** `xclip` copies `text` on the Xvfb, whose CLIPBOARD Wine's clipboard follows. */
-function xCopy(text) {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('xclip', ['-selection', 'clipboard', '-i', '-display', xvfb.display], { stdio: ['pipe', 'ignore', 'ignore'] });
-    child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`xclip -i exited with ${code}`))));
-    child.stdin.end(text);
-  });
-}
-
-/** What pasting on the Xvfb gives (Wine offers its clipboard there). */
-function xPaste() {
-  try {
-    return execFileSync('xclip', ['-selection', 'clipboard', '-o', '-display', xvfb.display], { timeout: 5000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
   }
 }
 
@@ -240,7 +221,7 @@ test('the host follows the cursor: an image with a hotspot while it shows, nothi
 // and paste, and the host's side is the Windows clipboard API.
 test('the clipboard crosses both ways, line ends and all', { timeout: 30000 }, async () => {
   const copied = `copied on Windows ${Date.now()}: h\u00e9llo \u2713\nline two`;
-  await xCopy(copied);
+  await xclipCopy(xvfb.display, copied);  // Wine's clipboard follows the X display's
   await poll('the host\'s copy in the browser\'s clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === copied, 10000);
   const pasted = `pasted from the browser ${Date.now()}: gr\u00fc\u00dfe \u2603\nzwei`;
   await page.evaluate((t) => navigator.clipboard.writeText(t), pasted);
@@ -248,7 +229,7 @@ test('the clipboard crosses both ways, line ends and all', { timeout: 30000 }, a
   await page.keyboard.down('ControlLeft');
   await page.keyboard.press('KeyV');
   await page.keyboard.up('ControlLeft');
-  await poll('the browser\'s text on the host\'s clipboard', async () => xPaste() === pasted, 10000);
+  await poll('the browser\'s text on the host\'s clipboard', async () => xclipPaste(xvfb.display) === pasted, 10000);
   // The paste keys follow, for the program to paste.
   await logged((l) => l === 'key 47 0 86', 'V (scan code 47) pressed', from);
 });

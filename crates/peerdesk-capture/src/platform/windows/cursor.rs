@@ -11,8 +11,7 @@
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Graphics::Gdi::{
-    BI_RGB, BITMAP, BITMAPINFO, BITMAPINFOHEADER, DIB_RGB_COLORS, DeleteObject, GetDC, GetDIBits, GetObjectW,
-    HBITMAP, ReleaseDC,
+    BITMAP, DIB_RGB_COLORS, DeleteObject, GetDC, GetDIBits, GetObjectW, HBITMAP, ReleaseDC,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CURSOR_SHOWING, CURSORINFO, GetCursorInfo, GetIconInfo, HCURSOR, ICONINFO, IDC_ARROW, LoadCursorW,
@@ -152,17 +151,7 @@ fn read_bitmap(bitmap: &Owned) -> Option<(i32, i32, Vec<u8>)> {
     if got == 0 || !(1..=LARGEST).contains(&w) || !(1..=2 * LARGEST).contains(&h) {
         return None;
     }
-    // SAFETY: an all-zero BITMAPINFO is valid; the header is filled below.
-    let mut info: BITMAPINFO = unsafe { std::mem::zeroed() };
-    info.bmiHeader = BITMAPINFOHEADER {
-        biSize: std::mem::size_of::<BITMAPINFOHEADER>() as u32,
-        biWidth: w,
-        biHeight: -h,
-        biPlanes: 1,
-        biBitCount: 32,
-        biCompression: BI_RGB,
-        ..info.bmiHeader
-    };
+    let mut info = super::gdi::bgra_info(w, h);
     let mut out = vec![0u8; w as usize * h as usize * 4];
     // SAFETY: the screen DC is taken and released here; GetDIBits writes h rows of w * 4 bytes
     // (32 bpp, top-down, as the header asks) into `out`, which has exactly that length; the

@@ -109,6 +109,23 @@ pub fn monitor_rect(choice: &MonitorChoice) -> Result<(i32, i32, u32, u32), Capt
     }
 }
 
+/// What GetDIBits is asked for: `w` x `h`, 32-bit BGRA, rows top-down.
+pub(super) fn bgra_info(w: i32, h: i32) -> BITMAPINFO {
+    // SAFETY: an all-zero BITMAPINFO is valid (integers and an array of them).
+    let mut info: BITMAPINFO = unsafe { std::mem::zeroed() };
+    info.bmiHeader = BITMAPINFOHEADER {
+        biSize: std::mem::size_of::<BITMAPINFOHEADER>() as u32,
+        biWidth: w,
+        // Negative: top-down rows.
+        biHeight: -h,
+        biPlanes: 1,
+        biBitCount: 32,
+        biCompression: BI_RGB,
+        ..info.bmiHeader
+    };
+    info
+}
+
 /// Opens a GDI capturer of `monitor`.
 pub fn open_desktop(monitor: &MonitorChoice) -> Result<Box<dyn Capturer>, CaptureError> {
     Ok(Box::new(GdiCapturer::open(monitor.clone())?))
@@ -161,18 +178,7 @@ impl Surface {
     fn grab(&mut self, x: i32, y: i32, out: &mut [u8]) -> Result<(), CaptureError> {
         let (w, h) = (self.width as i32, self.height as i32);
         debug_assert_eq!(out.len(), self.width as usize * self.height as usize * 4);
-        // SAFETY: an all-zero BITMAPINFO is valid; the header is filled below.
-        let mut info: BITMAPINFO = unsafe { std::mem::zeroed() };
-        info.bmiHeader = BITMAPINFOHEADER {
-            biSize: std::mem::size_of::<BITMAPINFOHEADER>() as u32,
-            biWidth: w,
-            // Negative: top-down rows.
-            biHeight: -h,
-            biPlanes: 1,
-            biBitCount: 32,
-            biCompression: BI_RGB,
-            ..info.bmiHeader
-        };
+        let mut info = bgra_info(w, h);
         // SAFETY: the screen DC is taken and released here; `self.dc` holds our bitmap of
         // exactly w x h; GetDIBits writes h rows of w * 4 bytes (32 bpp, top-down) into `out`,
         // which has exactly that length.
