@@ -93,6 +93,17 @@ before(async () => {
   browser = await launch();
   await browser.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(host.url).origin });
   page = await browser.newPage();
+  // One synthetic pad (the browser's own list replaced), for the gamepad test.
+  await page.addInitScript(() => {
+    window.__pad = null;
+    window.__pressA = () => {
+      window.__pad = {
+        index: 0, id: 'synthetic pad', connected: true, mapping: 'standard', timestamp: 1, axes: [0, 0, 0, 0],
+        buttons: Array.from({ length: 17 }, (_, n) => ({ pressed: n === 0, touched: n === 0, value: n === 0 ? 1 : 0 })),
+      };
+    };
+    Object.defineProperty(navigator, 'getGamepads', { value: () => [window.__pad, null, null, null], configurable: true });
+  });
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto(host.url);
   await waitForFrames(page, 1, 30000);
@@ -252,4 +263,17 @@ test('while the screen cannot be captured the page says why, and the stream goes
   const before = await decoded();
   await poll('frames again', async () => ((await decoded()) > before + 10 ? true : null), 10000);
   assert.ok(host.child.exitCode === null, 'the host kept running');
+});
+
+// Wine has no ViGEmBus (nor has a Windows machine until someone installs it): the host must
+// say what to install, once, and go on with everything else.
+test('a pad without ViGEmBus on the host: the host says what to install, and the session goes on', { timeout: 30000 }, async () => {
+  await page.evaluate(() => window.__pressA());
+  await poll('the host to name the missing driver', () => /need the ViGEmBus driver, which is not installed: install it/.test(host.stderr), 10000);
+  await page.waitForTimeout(500);
+  assert.equal(host.stderr.match(/ViGEmBus driver/g).length, 1, 'said once');
+  const r = await pictureRect(page);
+  const from = clicks().length;
+  await page.mouse.click(r.left + (WIN[0] + 30.5) * r.scale, r.top + (WIN[1] + 30.5) * r.scale);
+  await logged((l) => l === 'down L 30 30', 'a click after the pad', from);
 });

@@ -331,7 +331,7 @@ fn with_pads(
         Some(dir) => FileBackend::new(dir)
             .map(|b| Box::new(b) as Box<dyn PadBackend>)
             .map_err(|e| format!("cannot write gamepads to {}: {e}", dir.display())),
-        None => peerdesk_input::platform::UinputBackend::open().map(|b| Box::new(b) as Box<dyn PadBackend>),
+        None => peerdesk_input::platform::open_pads(),
     };
     let on_rumble = Arc::new(move |peer: PeerId, index: u8, r: Rumble| {
         let msg = HostMessage::Rumble {

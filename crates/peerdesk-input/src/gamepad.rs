@@ -268,10 +268,73 @@ impl std::fmt::Debug for Sinks {
     }
 }
 
-/// One virtual pad: its events are written here.
+/// One virtual pad.
 pub trait PadOutput: Send {
+    /// Takes the pad from state `from` to `to`: by default as evdev events, through `write`
+    /// (uinput and the test backend); pads that take whole reports (ViGEmBus) override it.
+    fn apply(&mut self, from: &PadState, to: &PadState) -> std::io::Result<()> {
+        let bytes: Vec<u8> = events(Some(from), to).iter().flat_map(encode).collect();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.write(&bytes)
+    }
+
     /// Writes encoded events (a whole batch, ending with `SYN_REPORT`).
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+/// A pad's state as an Xbox 360 (XUSB) report, what XInput and ViGEmBus take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XusbReport {
+    /// `XINPUT_GAMEPAD_*` bits.
+    pub buttons: u16,
+    /// Left trigger, 0 to 255.
+    pub left_trigger: u8,
+    /// Right trigger, 0 to 255.
+    pub right_trigger: u8,
+    /// Left x, left y, right x, right y; y is positive up (the browser's is positive down).
+    pub sticks: [i16; 4],
+}
+
+/// Standard-mapping button bit, and its `XINPUT_GAMEPAD_*` bit. The triggers (bits 6 and 7)
+/// are axes there.
+const XUSB_BUTTONS: [(u32, u16); 15] = [
+    (0, 0x1000),  // A
+    (1, 0x2000),  // B
+    (2, 0x4000),  // X
+    (3, 0x8000),  // Y
+    (4, 0x0100),  // left shoulder
+    (5, 0x0200),  // right shoulder
+    (8, 0x0020),  // back
+    (9, 0x0010),  // start
+    (10, 0x0040), // left thumb
+    (11, 0x0080), // right thumb
+    (12, 0x0001), // d-pad up
+    (13, 0x0002), // d-pad down
+    (14, 0x0004), // d-pad left
+    (15, 0x0008), // d-pad right
+    (16, 0x0400), // guide
+];
+
+impl PadState {
+    /// The state as an XUSB report.
+    pub fn xusb(&self) -> XusbReport {
+        let buttons = XUSB_BUTTONS
+            .iter()
+            .filter(|(bit, _)| self.buttons & (1 << bit) != 0)
+            .fold(0u16, |acc, (_, x)| acc | x);
+        // Up is negative in the browser (and evdev), positive in XInput; -32768 has no
+        // positive twin, so it saturates.
+        let up = |v: i16| v.saturating_neg();
+        let [lx, ly, rx, ry] = self.sticks;
+        XusbReport {
+            buttons,
+            left_trigger: self.triggers[0],
+            right_trigger: self.triggers[1],
+            sticks: [lx, up(ly), rx, up(ry)],
+        }
+    }
 }
 
 /// Makes virtual pads.
@@ -362,12 +425,10 @@ impl Pads {
             },
         };
         let Some(pad) = self.slots[slot].as_mut() else { return };
-        let batch = events(Some(&pad.state), &next);
-        if batch.is_empty() {
+        if pad.state == next {
             return;
         }
-        let bytes: Vec<u8> = batch.iter().flat_map(encode).collect();
-        match pad.out.write(&bytes) {
+        match pad.out.apply(&pad.state, &next) {
             Ok(()) => pad.state = next,
             Err(e) => {
                 self.warn_once(format!("gamepad {} stopped taking events ({e}); it is removed", slot + 1));
@@ -407,11 +468,7 @@ impl Pads {
     /// Releases everything the pad in `slot` holds, then removes it.
     fn remove(&mut self, slot: usize) {
         if let Some(mut pad) = self.slots[slot].take() {
-            let rest: Vec<u8> =
-                events(Some(&pad.state), &PadState::default()).iter().flat_map(encode).collect();
-            if !rest.is_empty() {
-                let _ = pad.out.write(&rest);
-            }
+            let _ = pad.out.apply(&pad.state, &PadState::default());
             info!("gamepad {} disconnected", slot + 1);
         }
         self.owners.lock().unwrap_or_else(|p| p.into_inner())[slot] = None;
@@ -675,5 +732,20 @@ mod tests {
         assert_eq!(ff_line("1 play 3 1", &mut fx), None, "another slot has no such effect");
         assert_eq!(ff_line("9 play 3 1", &mut fx), None);
         assert_eq!(ff_line("garbage", &mut fx), None);
+    }
+
+    #[test]
+    fn pads_become_xusb_reports_with_xinput_bits_and_y_up() {
+        let rest = PadState::default().xusb();
+        assert_eq!(rest, XusbReport::default());
+        // A, LB, start, d-pad up and left, guide; LT/RT bits (6, 7) are not buttons there.
+        let bits = (1 << 0) | (1 << 4) | (1 << 6) | (1 << 7) | (1 << 9) | (1 << 12) | (1 << 14) | (1 << 16);
+        let r = PadState::from_event(bits, 12, 255, [16384, -32768, -1, 32767]).xusb();
+        assert_eq!(r.buttons, 0x1000 | 0x0100 | 0x0010 | 0x0001 | 0x0004 | 0x0400);
+        assert_eq!((r.left_trigger, r.right_trigger), (12, 255));
+        assert_eq!(r.sticks, [16384, 32767, -1, -32767], "y flipped: browser up is XInput up");
+        // Every standard button lands on its own XInput bit.
+        let all = XUSB_BUTTONS.iter().fold(0u32, |a, (b, _)| a | (1 << b));
+        assert_eq!(PadState::from_event(all, 0, 0, [0; 4]).xusb().buttons.count_ones(), 15);
     }
 }

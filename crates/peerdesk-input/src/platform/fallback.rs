@@ -21,25 +21,9 @@ pub fn open_clipboard(
     Err(InputError::Unsupported("the X11 clipboard is only available on Linux"))
 }
 
-/// No uinput on this platform.
-#[derive(Debug)]
-pub struct UinputBackend;
-
-impl UinputBackend {
-    /// Always refuses: virtual gamepads need Linux uinput here.
-    pub fn open() -> Result<Self, String> {
-        Err("virtual gamepads are only available on Linux (uinput)".into())
-    }
-}
-
-impl crate::gamepad::PadBackend for UinputBackend {
-    fn create(
-        &mut self,
-        _slot: usize,
-        _rumble: crate::gamepad::RumbleSink,
-    ) -> std::io::Result<Box<dyn crate::gamepad::PadOutput>> {
-        Err(std::io::Error::other("no uinput"))
-    }
+/// No virtual gamepads on this platform.
+pub fn open_pads() -> Result<Box<dyn crate::gamepad::PadBackend>, String> {
+    Err("virtual gamepads are only available on Linux (uinput) and Windows (ViGEmBus)".into())
 }
 
 /// No `SendInput` here.

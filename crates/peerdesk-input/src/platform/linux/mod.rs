@@ -11,6 +11,11 @@ pub use xtest::{XTestSink, open_xtest};
 
 use crate::InputError;
 
+/// Virtual gamepads: uinput.
+pub fn open_pads() -> Result<Box<dyn crate::gamepad::PadBackend>, String> {
+    UinputBackend::open().map(|b| Box::new(b) as Box<dyn crate::gamepad::PadBackend>)
+}
+
 /// A connection to `display` (default `$DISPLAY`) and its default screen, for an injector or
 /// the clipboard; the error names the display and what to do.
 fn connect(display: Option<&str>) -> Result<(x11rb::rust_connection::RustConnection, usize), InputError> {

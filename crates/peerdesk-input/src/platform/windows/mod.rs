@@ -1,12 +1,15 @@
 //! Windows injectors: `SendInput` with scan codes (physical keys, extended keys flagged),
 //! absolute pointer over the virtual desktop (all monitors), relative motion, both wheels,
-//! the five buttons, and text as Unicode; the clipboard (text). Pads through ViGEmBus come later.
+//! the five buttons, and text as Unicode; the clipboard (text); pads as virtual Xbox 360
+//! controllers on ViGEmBus.
 
 #![allow(unsafe_code)]
 
 mod clipboard;
+mod vigem;
 
 pub use clipboard::{WindowsClipboard, open_clipboard};
+pub use vigem::VigemBackend;
 
 use std::collections::{HashMap, HashSet};
 
@@ -42,25 +45,9 @@ pub fn open_xtest(
     Err(InputError::Unsupported("X11 input is only available on Linux; on Windows the host uses SendInput"))
 }
 
-/// No uinput on Windows (ViGEmBus comes later).
-#[derive(Debug)]
-pub struct UinputBackend;
-
-impl UinputBackend {
-    /// Refuses: pads on Windows need ViGEmBus, not built yet.
-    pub fn open() -> Result<Self, String> {
-        Err("gamepads on a Windows host need ViGEmBus, which peerdesk does not drive yet".into())
-    }
-}
-
-impl crate::gamepad::PadBackend for UinputBackend {
-    fn create(
-        &mut self,
-        _slot: usize,
-        _rumble: crate::gamepad::RumbleSink,
-    ) -> std::io::Result<Box<dyn crate::gamepad::PadOutput>> {
-        Err(std::io::Error::other("no virtual pads on Windows yet"))
-    }
+/// Virtual gamepads: ViGEmBus.
+pub fn open_pads() -> Result<Box<dyn crate::gamepad::PadBackend>, String> {
+    VigemBackend::open().map(|b| Box::new(b) as Box<dyn crate::gamepad::PadBackend>)
 }
 
 /// Opens the `SendInput` injector, mapping pointer positions onto `monitor`.
