@@ -103,6 +103,20 @@ impl<T> LatestSlot<T> {
     }
 }
 
+/// `rows` rows of `row_bytes` each, read from `src` where they start every `pitch` bytes (a
+/// GPU texture's mapped rows are padded), packed tight; `None` when `src` is too short or the
+/// pitch is smaller than a row.
+pub fn tight_rows(src: &[u8], pitch: usize, row_bytes: usize, rows: usize) -> Option<Vec<u8>> {
+    if pitch < row_bytes || rows == 0 || src.len() < pitch * (rows - 1) + row_bytes {
+        return None;
+    }
+    let mut out = Vec::with_capacity(row_bytes * rows);
+    for r in 0..rows {
+        out.extend_from_slice(&src[r * pitch..r * pitch + row_bytes]);
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +132,16 @@ mod tests {
         assert_eq!(slot.take(Duration::from_millis(1)), None);
         slot.close();
         assert_eq!(slot.take(Duration::from_secs(60)), None, "closed slot does not wait");
+    }
+
+    #[test]
+    fn padded_rows_are_packed_tight_and_short_buffers_refused() {
+        // 2 rows of 3 bytes, each padded to 5.
+        let src = [1, 2, 3, 0, 0, 4, 5, 6];
+        assert_eq!(tight_rows(&src, 5, 3, 2), Some(vec![1, 2, 3, 4, 5, 6]));
+        assert_eq!(tight_rows(&src, 3, 3, 2), Some(vec![1, 2, 3, 0, 0, 4]));
+        assert_eq!(tight_rows(&src, 5, 3, 3), None, "too short for a third row");
+        assert_eq!(tight_rows(&src, 2, 3, 1), None, "pitch under a row");
+        assert_eq!(tight_rows(&src, 5, 3, 0), None);
     }
 }

@@ -16,7 +16,7 @@ pub mod presence;
 pub mod scene;
 
 pub use cursor::{CursorEvent, CursorImage, CursorPosition};
-pub use frame::{Frame, LatestSlot};
+pub use frame::{Frame, LatestSlot, tight_rows};
 pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
 pub use scene::{SceneControl, SceneLayout, TIMECODE_BITS, TestScene};
 

@@ -27,7 +27,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// How often a desktop that cannot be captured is tried again.
 const RETRY: Duration = Duration::from_millis(250);
 /// What viewers are told while the desktop cannot be captured.
-const AWAY: &str = "The host's screen is locked or showing a UAC prompt, which Windows lets no program capture. The picture comes back when it is unlocked or the prompt is answered.";
+pub(super) const AWAY: &str = "The host's screen is locked or showing a UAC prompt, which Windows lets no program capture. The picture comes back when it is unlocked or the prompt is answered.";
 
 /// Test builds only: while the file named by PEERDESK_FAULT_DESKTOP_AWAY exists, capturing
 /// fails as it does behind the lock screen (which Wine, where the tests run, does not have).
@@ -124,11 +124,6 @@ pub(super) fn bgra_info(w: i32, h: i32) -> BITMAPINFO {
         ..info.bmiHeader
     };
     info
-}
-
-/// Opens a GDI capturer of `monitor`.
-pub fn open_desktop(monitor: &MonitorChoice) -> Result<Box<dyn Capturer>, CaptureError> {
-    Ok(Box::new(GdiCapturer::open(monitor.clone())?))
 }
 
 /// Our memory DC and the bitmap selected into it.
@@ -245,12 +240,13 @@ impl std::fmt::Debug for GdiCapturer {
 }
 
 impl GdiCapturer {
-    /// Opens the capture of `monitor`.
-    pub fn open(monitor: MonitorChoice) -> Result<Self, CaptureError> {
+    /// Opens the capture of `monitor`; `why_not_faster` (why DXGI duplication was refused)
+    /// goes in the log line that names the path taken.
+    pub fn open(monitor: MonitorChoice, why_not_faster: &str) -> Result<Self, CaptureError> {
         let area = even(monitor_rect(&monitor)?);
         let surface = Surface::new(area.2, area.3)?;
         tracing::info!(
-            "capturing the Windows desktop through GDI ({}x{} at {},{}): the path that always works; Windows Graphics Capture and DXGI duplication are not built yet",
+            "capturing the Windows desktop through GDI ({}x{} at {},{}), the path that always works: DXGI desktop duplication {why_not_faster}",
             area.2,
             area.3,
             area.0,
