@@ -128,7 +128,7 @@ test('the Wine desktop streams at its size, with the Windows program\'s window w
   }, 10000);
   got.slice(3).forEach((p, i) => assert.ok(!near(p, ORANGE, 60), `outside the window at ${outside[i]}: ${p} is not the window's orange`));
   // The host says which capture path it took, and why not the faster ones.
-  // Wine has no DXGI duplication: the host says it took GDI, and why not the faster path.
+  // Wine has no DXGI duplication: the host says it took GDI, and why not the faster paths.
   assert.match(host.stderr, /capturing the Windows desktop through GDI \(1280x720 at 0,0\), the path that always works: DXGI desktop duplication is not available: \S/);
   // GDI says nothing of changes: a still desktop streams frame after frame all the same.
   const fps = await measureFps(page, 2000);
@@ -277,4 +277,11 @@ test('a pad without ViGEmBus on the host: the host says what to install, and the
   const from = clicks().length;
   await page.mouse.click(r.left + (WIN[0] + 30.5) * r.scale, r.top + (WIN[1] + 30.5) * r.scale);
   await logged((l) => l === 'down L 30 30', 'a click after the pad', from);
+});
+
+test('--list-sources lists the Windows monitors and the sound outputs', { timeout: 60000 }, async () => {
+  const out = execFileSync('wine', [join(dir, 'peerdesk.exe'), 'host', '--source', 'desktop', '--list-sources'], { env, timeout: 50000, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.match(out, /desktop\s+1280x720 virtual desktop/);
+  assert.match(out, /monitor 0: \\\\\.\\DISPLAY1\s+1280x720\+0\+0\s+primary\s+\(--monitor 0\)/);
+  assert.match(out, /^sound/m, 'a line about sound, whatever Wine has');
 });

@@ -24,7 +24,10 @@ pub fn open_desktop(monitor: &MonitorChoice) -> Result<Box<dyn crate::Capturer>,
             );
             Ok(Box::new(c))
         }
-        Err(why) => Ok(Box::new(GdiCapturer::open(monitor.clone(), &format!("is not available: {why}"))?)),
+        Err(why) => Ok(Box::new(GdiCapturer::open(
+            monitor.clone(),
+            &format!("is not available: {why} (Windows Graphics Capture is not built)"),
+        )?)),
     }
 }
 

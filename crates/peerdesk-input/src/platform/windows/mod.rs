@@ -70,6 +70,8 @@ pub struct SendInputSink {
     /// Where the last absolute move put the pointer (virtual-desktop units); `None` after a
     /// relative one.
     pointer: Option<(i32, i32)>,
+    /// When `area` was last looked up (a resolution or layout change moves it).
+    checked: std::time::Instant,
     failed_once: bool,
 }
 
@@ -143,7 +145,14 @@ impl SendInputSink {
     pub fn open(monitor: MonitorChoice) -> Result<Self, InputError> {
         let area = peerdesk_capture::platform::monitor_rect(&monitor)
             .map_err(|e| InputError::Connection(e.to_string()))?;
-        Ok(Self { monitor, area, held: HashMap::new(), pointer: None, failed_once: false })
+        Ok(Self {
+            monitor,
+            area,
+            held: HashMap::new(),
+            pointer: None,
+            checked: std::time::Instant::now(),
+            failed_once: false,
+        })
     }
 
     fn send(&mut self, inputs: &[INPUT]) {
@@ -163,6 +172,13 @@ impl SendInputSink {
     }
 
     fn move_to(&mut self, x: u16, y: u16) {
+        // The monitor may have moved or changed size: looked up again once a second.
+        if self.checked.elapsed() >= std::time::Duration::from_secs(1) {
+            self.checked = std::time::Instant::now();
+            if let Ok(area) = peerdesk_capture::platform::monitor_rect(&self.monitor) {
+                self.area = area;
+            }
+        }
         let (nx, ny) = to_virtual_desk(to_pixel(x, y, self.area), virtual_desktop());
         self.pointer = Some((nx, ny));
         self.send(&[mouse_input(
