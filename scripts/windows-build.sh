@@ -11,7 +11,7 @@ cargo build --target "$target" --locked -p peerdesk
 exe="target/$target/debug/peerdesk.exe"
 dlls=$(x86_64-w64-mingw32-objdump -p "$exe" | sed -n 's/^\s*DLL Name: //p' | sort -uf)
 # Windows' own DLLs; anything else (libstdc++-6.dll, libssp-0.dll...) would have to ship beside it.
-system='^(kernel32|user32|gdi32|advapi32|ws2_32|userenv|ntdll|msvcrt|bcrypt|bcryptprimitives|iphlpapi|ole32|oleaut32|shell32|combase|rpcrt4|mmdevapi|propsys|avrt|setupapi|api-ms-win-.*)\.dll$'
+system='^(kernel32|user32|gdi32|advapi32|ws2_32|userenv|ntdll|msvcrt|bcrypt|bcryptprimitives|iphlpapi|ole32|oleaut32|shell32|combase|rpcrt4|mmdevapi|propsys|avrt|setupapi|d3d11|dxgi|api-ms-win-.*)\.dll$'
 extra=$(grep -viE "$system" <<<"$dlls" || true)
 if [ -n "$extra" ]; then
   echo "$exe needs DLLs Windows does not have: $extra" >&2
