@@ -143,7 +143,7 @@ export function overlaySections(s, host) {
       sections.push(['Rate control', [
         ['bandwidth estimate', num(host.estimate_mbps, 2, ' Mb/s')],
         ['target', `${num(host.target_mbps, 2, ' Mb/s')} · ${host.target_fps ?? '–'} fps${size}`],
-        ['loss the host sees', num(host.loss_pct, 1, ' %')],
+        ['loss the host sees', `${num(host.loss_pct, 1, ' %')}${host.redundant ? ' · packets sent twice' : ''}`],
       ]]);
     }
   }

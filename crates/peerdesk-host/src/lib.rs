@@ -95,6 +95,8 @@ pub struct HostConfig {
     /// Whether the viewers' bandwidth estimates steer the video's rate (and str0m paces); off,
     /// the host sends at `bitrate_bps` whatever happens.
     pub rate_control: bool,
+    /// Whether packets go out twice to a viewer whose path loses them.
+    pub redundancy: bool,
     /// Sound.
     pub audio: AudioChoice,
     /// Opus bitrate in bits per second.

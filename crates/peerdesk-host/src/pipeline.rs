@@ -50,8 +50,8 @@ pub struct StageWindow {
     pub totals_us: Vec<u32>,
     /// When this window began.
     pub since: Option<Instant>,
-    /// Rate control's latest decision, and the estimate and loss it was made from.
-    pub rate: Option<(RateDecision, Option<u64>, f64)>,
+    /// Rate control's latest decision, and the (worst) network report it was made from.
+    pub rate: Option<(RateDecision, NetworkReport)>,
 }
 
 impl StageWindow {
@@ -107,9 +107,9 @@ impl PipelineStats {
         w.totals_us.push(u32::try_from(total.as_micros()).unwrap_or(u32::MAX));
     }
 
-    fn record_rate(&self, decision: RateDecision, estimate: Option<u64>, loss: f64) {
+    fn record_rate(&self, decision: RateDecision, report: NetworkReport) {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        w.rate = Some((decision, estimate, loss));
+        w.rate = Some((decision, report));
     }
 
     /// Returns the window so far and starts a new one (which keeps the rate decision in force).
@@ -481,14 +481,14 @@ impl Shaper {
             _ => 1.0,
         };
         let pixels = (f64::from(full.0) * f64::from(full.1) * size * size) as u64;
-        let (bps, fps, scale, estimate, loss) =
+        let (bps, fps, scale, report) =
             match self.rate.as_mut().and_then(|rc| rc.tick(pixels, fps_cap, bps_cap, network)) {
-                Some((d, estimate, loss)) => (d.bitrate_bps, d.fps, d.scale, estimate, loss),
-                None => (bps_cap, fps_cap, 1.0, None, 0.0),
+                Some((d, report)) => (d.bitrate_bps, d.fps, d.scale, report),
+                None => (bps_cap, fps_cap, 1.0, NetworkReport::default()),
             };
         let want = (bps, fps, scale * size);
         // The figures in force, for the stats message: the picture's whole scale.
-        stats.record_rate(RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2 }, estimate, loss);
+        stats.record_rate(RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2 }, report);
         if self.applied == Some(want) {
             return;
         }
@@ -547,15 +547,15 @@ impl RateControl {
         fps: u32,
         max_bps: u32,
         network: &NetworkReports,
-    ) -> Option<(RateDecision, Option<u64>, f64)> {
+    ) -> Option<(RateDecision, NetworkReport)> {
         let now = Instant::now();
         if now < self.next {
-            return self.last.map(|d| (d, self.report.estimate_bps, self.report.loss));
+            return self.last.map(|d| (d, self.report));
         }
         self.next = now + RATE_EVERY;
         // Nobody reported yet (just joined, or no feedback negotiated): keep what is in force.
         let Some(report) = network.worst() else {
-            return self.last.map(|d| (d, self.report.estimate_bps, self.report.loss));
+            return self.last.map(|d| (d, self.report));
         };
         self.report = report;
         self.policy.set_pixels(pixels);
@@ -575,7 +575,7 @@ impl RateControl {
             debug!(bitrate = d.bitrate_bps, fps = d.fps, scale = d.scale, "rate control");
         }
         self.last = Some(d);
-        Some((d, report.estimate_bps, report.loss))
+        Some((d, report))
     }
 }
 

@@ -172,8 +172,10 @@ impl RatePolicy {
 pub struct NetworkReport {
     /// Its bandwidth estimate, once it has one.
     pub estimate_bps: Option<u64>,
-    /// Fraction of packets it lost lately (0 to 1).
+    /// Fraction of packets its path lost lately (0 to 1).
     pub loss: f64,
+    /// Whether its packets go out twice against that loss.
+    pub redundant: bool,
 }
 
 /// Every viewer's latest report, shared by the viewer tasks (which write them) and the encode
@@ -201,6 +203,7 @@ impl NetworkReports {
                 (x, y) => x.or(y),
             },
             loss: a.loss.max(b.loss),
+            redundant: a.redundant || b.redundant,
         })
     }
 }
@@ -290,15 +293,17 @@ mod tests {
         let reports = Arc::new(NetworkReports::default());
         assert_eq!(reports.worst(), None);
         let mut fast = reports.join();
-        fast.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.01 });
+        let report = |estimate_bps, loss, redundant| NetworkReport { estimate_bps, loss, redundant };
+        fast.update(report(Some(20_000_000), 0.01, false));
         {
             let mut slow = reports.join();
-            slow.update(NetworkReport { estimate_bps: Some(2_000_000), loss: 0.0 });
+            slow.update(report(Some(2_000_000), 0.0, false));
             let mut fresh = reports.join();
-            fresh.update(NetworkReport { estimate_bps: None, loss: 0.2 });
-            assert_eq!(reports.worst(), Some(NetworkReport { estimate_bps: Some(2_000_000), loss: 0.2 }));
+            fresh.update(report(None, 0.2, true));
+            // The lowest estimate, the highest loss, and copies sent to any of them.
+            assert_eq!(reports.worst(), Some(report(Some(2_000_000), 0.2, true)));
         }
-        assert_eq!(reports.worst(), Some(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.01 }));
+        assert_eq!(reports.worst(), Some(report(Some(20_000_000), 0.01, false)));
         drop(fast);
         assert_eq!(reports.worst(), None);
     }

@@ -26,6 +26,7 @@ use crate::input::{InputSink, PadSink, RecordingSink, SceneInputSink, ViewOnlySi
 use crate::pairing::{Keyring, Links};
 use crate::pipeline::StageWindow;
 use crate::pipeline::{Pipeline, StreamSetup};
+use crate::rate::NetworkReport;
 use crate::viewer::{CursorState, ViewerCommand, ViewerContext};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
@@ -153,6 +154,7 @@ pub async fn run(
             audio: audio.is_some(),
             max_playout_delay: config.max_playout_delay,
             bandwidth: config.rate_control.then(|| bandwidth_config(&config)),
+            redundancy: config.redundancy,
         },
         ips: watch_addresses(config.loopback_candidates),
     };
@@ -684,9 +686,9 @@ async fn status_loop(
         let viewers = pipeline.viewers();
         if viewers > 0 {
             let secs = w.since.map_or(1.0, |s| s.elapsed().as_secs_f64()).max(0.001);
-            let (target_bps, target_fps, scale, estimate, loss) = match w.rate {
-                Some((d, estimate, loss)) => (d.bitrate_bps, d.fps, d.scale, estimate, loss),
-                None => (fixed.bitrate_bps, fixed.fps, 1.0, None, 0.0),
+            let (target_bps, target_fps, scale, net) = match w.rate {
+                Some((d, net)) => (d.bitrate_bps, d.fps, d.scale, net),
+                None => (fixed.bitrate_bps, fixed.fps, 1.0, NetworkReport::default()),
             };
             let msg = HostMessage::Stats {
                 fps: (w.frames as f64 / secs) as f32,
@@ -701,8 +703,9 @@ async fn status_loop(
                 target_mbps: (f64::from(target_bps) / 1e6) as f32,
                 target_fps,
                 scale: scale as f32,
-                estimate_mbps: estimate.map(|e| (e as f64 / 1e6) as f32),
-                loss_pct: (loss * 100.0) as f32,
+                estimate_mbps: net.estimate_bps.map(|e| (e as f64 / 1e6) as f32),
+                loss_pct: (net.loss * 100.0) as f32,
+                redundant: net.redundant,
             };
             to_viewers.send_replace(serde_json::to_string(&msg).ok().map(Arc::from));
         }
@@ -731,16 +734,17 @@ async fn status_loop(
             ms(w.total_percentile(95)),
             w.keyframes,
         );
-        if let Some((d, estimate, loss)) = w.rate
+        if let Some((d, net)) = w.rate
             && fixed.rate_control
         {
             info!(
-                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · estimate {} · loss {:.1}%",
+                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · estimate {} · loss {:.1}%{}",
                 f64::from(d.bitrate_bps) / 1e6,
                 d.fps,
                 d.scale * 100.0,
-                estimate.map_or("none yet".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
-                loss * 100.0,
+                net.estimate_bps.map_or("none yet".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
+                net.loss * 100.0,
+                if net.redundant { " (packets sent twice)" } else { "" },
             );
         }
         if a.frames > 0 {

@@ -772,7 +772,11 @@ impl ViewerTask {
             return Some("the connection timed out");
         }
         let net = self.session.network();
-        self.report.update(NetworkReport { estimate_bps: net.estimate_bps, loss: f64::from(net.loss) });
+        self.report.update(NetworkReport {
+            estimate_bps: net.estimate_bps,
+            loss: f64::from(net.loss),
+            redundant: net.redundant,
+        });
         None
     }
 }

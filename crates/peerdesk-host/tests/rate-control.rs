@@ -94,14 +94,14 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
     let mut report = pipeline.network().join();
 
     // A fast link: the full 2 Mbit/s at 60 fps and full size.
-    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0 });
+    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0, redundant: false });
     collect(&mut rx, 1.0);
     pipeline.stats().take();
     let frames = collect(&mut rx, 2.0);
     let w = pipeline.stats().take();
-    let (d, estimate, _) = w.rate.expect("a rate decision");
+    let (d, net) = w.rate.expect("a rate decision");
     assert_eq!((d.bitrate_bps, d.fps, d.scale), (2_000_000, 60, 1.0));
-    assert_eq!(estimate, Some(20_000_000));
+    assert_eq!(net.estimate_bps, Some(20_000_000));
     let full_fps = frames.len() as f64 / 2.0;
     eprintln!(
         "full rate: {full_fps} fps, {} bytes a frame",
@@ -111,12 +111,12 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 
     // 200 kbit/s: 170 usable, under 640x480's floor at 60 fps (369k) and at 30 (184k): 30 fps at
     // 3/4 size (104k). The noise uses all of it, so the policy takes the steps.
-    report.update(NetworkReport { estimate_bps: Some(200_000), loss: 0.0 });
+    report.update(NetworkReport { estimate_bps: Some(200_000), loss: 0.0, redundant: false });
     collect(&mut rx, 1.5);
     pipeline.stats().take();
     let frames = collect(&mut rx, 2.0);
     let w = pipeline.stats().take();
-    let (d, _, _) = w.rate.expect("a rate decision");
+    let (d, _) = w.rate.expect("a rate decision");
     assert_eq!((d.bitrate_bps, d.fps, d.scale), (170_000, 30, 0.75));
     let fps = w.frames as f64 / 2.0;
     let bps = frames.iter().sum::<usize>() as f64 * 8.0 / 2.0;
@@ -126,11 +126,11 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 
     // The link recovers: one step at a time, full rate again within about 25 s (10% a second
     // from 170k to 2M, each step after 2 s of room); checked at the end.
-    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0 });
+    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0, redundant: false });
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         collect(&mut rx, 1.0);
-        let (d, _, _) = pipeline.stats().take().rate.expect("a rate decision");
+        let (d, _) = pipeline.stats().take().rate.expect("a rate decision");
         if (d.fps, d.scale) == (60, 1.0) && d.bitrate_bps == 2_000_000 {
             break;
         }
@@ -154,7 +154,7 @@ fn the_controllers_request_bounds_size_frame_rate_and_bitrate_until_withdrawn() 
     pipeline.stats().take();
     collect(&mut rx, 2.0);
     let w = pipeline.stats().take();
-    let (d, _, _) = w.rate.expect("the settings in force");
+    let (d, _) = w.rate.expect("the settings in force");
     assert_eq!((d.bitrate_bps, d.fps, d.scale), (500_000, 20, 0.5));
     let fps = w.frames as f64 / 2.0;
     assert!((16.0..=22.0).contains(&fps), "about 20 frames a second: {fps}");
@@ -162,7 +162,7 @@ fn the_controllers_request_bounds_size_frame_rate_and_bitrate_until_withdrawn() 
     // Over the host's own limits: held to them.
     pipeline.request(peer, StreamRequest { height: Some(1080), fps: Some(120), max_kbps: Some(50_000) });
     collect(&mut rx, 0.5);
-    let (d, _, _) = pipeline.stats().take().rate.expect("the settings in force");
+    let (d, _) = pipeline.stats().take().rate.expect("the settings in force");
     assert_eq!((d.bitrate_bps, d.fps, d.scale), (2_000_000, 60, 1.0));
 
     // Another viewer's withdrawal changes nothing; the controller's own brings the host's back.

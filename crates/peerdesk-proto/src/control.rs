@@ -56,8 +56,11 @@ pub enum HostMessage {
         /// The lowest viewer bandwidth estimate, Mbit/s; null before there is one or with rate
         /// control off.
         estimate_mbps: Option<f32>,
-        /// The highest packet loss the viewers report, percent.
+        /// The highest packet loss on the viewers' paths, percent.
         loss_pct: f32,
+        /// Whether packets go out twice to a viewer against that loss.
+        #[serde(default)]
+        redundant: bool,
     },
     /// Where the host's pointer is, in pixels of the streamed area (before any scaling):
     /// the page draws the cursor there while its own pointer is locked. Outside
@@ -327,6 +330,7 @@ mod tests {
             scale: 1.0,
             estimate_mbps: None,
             loss_pct: 0.0,
+            redundant: false,
         };
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(v["type"], "stats");

@@ -5,7 +5,8 @@
 //! [`KeyframeThrottle`] that turns the viewer's PLI/FIR into at most one keyframe request per
 //! interval. With [`BandwidthConfig`] on, str0m estimates the bandwidth from the viewer's
 //! transport-wide feedback (TWCC) and paces packets; [`Session::network`] reports the estimate,
-//! loss and round trip for the host's rate control.
+//! loss and round trip for the host's rate control. While the viewer reports loss, every RTP
+//! packet goes out twice ([`Redundancy`]), so a lost packet rarely stalls the picture.
 //!
 //! Also [`nat`]: the viewer's server-reflexive and relayed candidates (STUN, TURN), sans-IO.
 //!
@@ -19,9 +20,11 @@
 //! 3. wait until [`Session::poll_timeout`] or the next input, then go to 1.
 
 pub mod nat;
+mod redundancy;
 mod session;
 mod throttle;
 
+pub use redundancy::Redundancy;
 pub use session::{
     AudioFrame, BandwidthConfig, NetworkStats, Session, SessionConfig, SessionCounters, SessionError,
     SessionEvent, Transmit, VideoFrame,

@@ -16,6 +16,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tracing::{debug, warn};
 
 use crate::KeyframeThrottle;
+use crate::redundancy::{Redundancy, is_rtp};
 
 /// RTP header extension id for playout-delay when the offer does not name one.
 const PLAYOUT_DELAY_EXT_ID: u8 = 12;
@@ -35,6 +36,8 @@ pub struct SessionConfig {
     /// Bandwidth estimation from the viewer's transport-wide feedback (TWCC), which also paces
     /// the packets out; `None` sends every packet at once and estimates nothing.
     pub bandwidth: Option<BandwidthConfig>,
+    /// Send every RTP packet twice while the viewer reports loss ([`crate::Redundancy`]).
+    pub redundancy: bool,
 }
 
 /// What the bandwidth estimator starts from and looks for.
@@ -55,6 +58,7 @@ impl Default for SessionConfig {
             audio: true,
             max_playout_delay: Duration::ZERO,
             bandwidth: None,
+            redundancy: true,
         }
     }
 }
@@ -64,8 +68,11 @@ impl Default for SessionConfig {
 pub struct NetworkStats {
     /// The bandwidth estimate (TWCC), once there is one.
     pub estimate_bps: Option<u64>,
-    /// Fraction of the host's packets the viewer reported lost lately (0 to 1).
+    /// Fraction of the packets the path to the viewer loses lately (0 to 1): what the viewer
+    /// reports, or while packets go out twice, what that implies for one copy.
     pub loss: f32,
+    /// Whether RTP packets go out twice (loss was seen).
+    pub redundant: bool,
     /// Round-trip time, from the viewer's reports.
     pub rtt: Option<Duration>,
     /// Retransmission requests (NACK) from the viewer, in all.
@@ -176,6 +183,8 @@ pub struct SessionCounters {
     pub input_events: u64,
     /// Input messages refused.
     pub bad_input: u64,
+    /// RTP packets sent a second time against loss.
+    pub copies_sent: u64,
 }
 
 /// The host's side of one viewer's connection. See the crate docs for the drive loop.
@@ -199,6 +208,7 @@ pub struct Session {
     counters: SessionCounters,
     control: Option<str0m::channel::ChannelId>,
     network: NetworkStats,
+    redundancy: Redundancy,
     /// Our ICE restart offer, waiting for the viewer's answer.
     pending: Option<SdpPendingOffer>,
     /// The viewer's DTLS fingerprint line, which an ICE restart must not change.
@@ -273,6 +283,7 @@ impl Session {
             counters: SessionCounters::default(),
             control: None,
             network: NetworkStats::default(),
+            redundancy: Redundancy::new(config.redundancy),
             pending: None,
             fingerprint: fingerprint_line(offer_text),
         };
@@ -548,20 +559,31 @@ impl Session {
     /// Drains str0m's output until its next timeout (str0m requires this after every mutation).
     fn drain(&mut self, now: Instant) -> Result<(), SessionError> {
         self.now = now;
+        // Copies go after the packets of this turn (a frame's, usually), not each beside its
+        // original: a short burst of loss then takes different packets' two copies.
+        let mut copies = Vec::new();
         loop {
             match self.rtc.poll_output()? {
                 Output::Timeout(t) => {
                     self.timeout = t;
                     break;
                 }
-                Output::Transmit(t) => self.transmits.push_back(Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: t.contents.to_vec(),
-                }),
+                Output::Transmit(t) => {
+                    let transmit = Transmit {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: t.contents.to_vec(),
+                    };
+                    if self.redundancy.is_on() && is_rtp(&transmit.contents) {
+                        copies.push(transmit.clone());
+                    }
+                    self.transmits.push_back(transmit);
+                }
                 Output::Event(e) => self.on_event(now, e),
             }
         }
+        self.counters.copies_sent += copies.len() as u64;
+        self.transmits.extend(copies);
         if self.connected && self.throttle.poll(now) {
             self.events.push_back(SessionEvent::KeyframeNeeded);
         }
@@ -610,7 +632,22 @@ impl Session {
                 self.network.estimate_bps = Some(estimate.as_u64());
             }
             Event::PeerStats(p) => {
-                self.network.loss = p.egress_loss_fraction.unwrap_or(0.0).clamp(0.0, 1.0);
+                if let Some(reported) = p.egress_loss_fraction {
+                    let was = self.redundancy.is_on();
+                    self.network.loss = self.redundancy.report(now, f64::from(reported)) as f32;
+                    self.network.redundant = self.redundancy.is_on();
+                    if self.network.redundant != was {
+                        debug!(
+                            loss = self.network.loss,
+                            "{} packets twice",
+                            if self.network.redundant {
+                                "loss on the path: sending"
+                            } else {
+                                "no more loss: stop sending"
+                            }
+                        );
+                    }
+                }
                 self.network.rtt = p.rtt.or(self.network.rtt);
             }
             Event::MediaEgressStats(m) if self.video.is_some_and(|(mid, _)| mid == m.mid) => {

@@ -224,6 +224,12 @@ pub struct StreamArgs {
     /// lower frame rate or size (for a LAN you trust, or to compare).
     #[arg(long)]
     pub fixed_bitrate: bool,
+    /// Never send packets twice. By default, while a viewer's path loses 2% of the packets or
+    /// more, every packet to it goes out twice, so that a loss rarely stalls the picture for a
+    /// round trip (twice the bytes while it lasts; rate control still keeps to the bandwidth).
+    /// Off with --fixed-bitrate.
+    #[arg(long)]
+    pub no_redundancy: bool,
     /// Seconds between the status lines the host logs (fps, bitrate, per-stage times).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub status_every: u64,

@@ -268,6 +268,7 @@ fn host_config(
         bitrate_bps: stream.bitrate.saturating_mul(1000),
         min_bitrate_bps: stream.min_bitrate.saturating_mul(1000),
         rate_control: !stream.fixed_bitrate,
+        redundancy: !stream.fixed_bitrate && !stream.no_redundancy,
         audio: match (&stream.audio, &stream.audio_source) {
             (AudioMode::Off, _) => AudioChoice::Off,
             (AudioMode::Auto, Some(name)) => AudioChoice::Source(name.clone()),

@@ -40,6 +40,14 @@ pub struct Pair {
     pending: Option<SdpPendingOffer>,
     /// Drop every datagram from host to viewer while set (simulated loss).
     pub drop_to_viewer: bool,
+    /// Drop this share of the host's RTP datagrams at random (seeded, so every run is the
+    /// same); each copy of a packet sent twice takes its own chance.
+    pub rtp_loss: f64,
+    /// The random state for `rtp_loss`.
+    loss_seed: u64,
+    /// RTP datagrams from host to viewer, and of them dropped.
+    pub rtp_sent: u64,
+    pub rtp_dropped: u64,
     /// A host address that no longer works (its network went): nothing leaves from it and
     /// nothing reaches it.
     pub dead: Option<SocketAddr>,
@@ -106,6 +114,10 @@ impl Pair {
             host_events: vec![],
             pending: None,
             drop_to_viewer: false,
+            rtp_loss: 0.0,
+            loss_seed: 0x9e37_79b9_7f4a_7c15,
+            rtp_sent: 0,
+            rtp_dropped: 0,
             dead: None,
             host_sources: vec![],
         };
@@ -145,6 +157,15 @@ impl Pair {
                 if self.drop_to_viewer || Some(t.source) == self.dead {
                     continue;
                 }
+                // RTP (RFC 7983, RFC 5761): not STUN, DTLS or RTCP.
+                let b = &t.contents;
+                if b.len() >= 12 && (128..=191).contains(&b[0]) && !(64..=95).contains(&(b[1] & 0x7f)) {
+                    self.rtp_sent += 1;
+                    if self.chance() < self.rtp_loss {
+                        self.rtp_dropped += 1;
+                        continue;
+                    }
+                }
                 self.host_sources.push(t.source);
                 let input = Input::Receive(
                     self.now,
@@ -165,6 +186,16 @@ impl Pair {
             }
         }
         panic!("the two peers did not settle");
+    }
+
+    /// A number in [0, 1) from a xorshift generator.
+    fn chance(&mut self) -> f64 {
+        let mut x = self.loss_seed;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.loss_seed = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// Advances simulated time by `d`, firing every timeout on the way.

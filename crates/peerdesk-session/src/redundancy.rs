@@ -1,0 +1,188 @@
+//! Redundancy against random loss: while the path to a viewer loses packets, every RTP packet
+//! goes out twice.
+//!
+//! A lost packet costs a round trip (the viewer asks, the host resends), and every frame behind
+//! it waits that long, since a P-frame cannot be decoded before the one it refers to. At 5% loss
+//! and a handful of packets per frame, one frame in four loses one: the browser then presents
+//! barely half the frames. A second copy of every packet makes a loss need both copies lost
+//! (0.25% at 5%): the picture keeps its frame rate for twice the bytes. Neither the browser nor
+//! str0m need anything for it: the copy carries the same sequence numbers and the same SRTP
+//! packet, so the browser keeps whichever arrives first and drops the other as a replay.
+//!
+//! Copies are sent only while loss is seen, and the congestion controller stays in charge: the
+//! copies travel the same queue as the packets it times, so on a link they fill it reads the
+//! delay and lowers its estimate like for any other traffic.
+//!
+//! The viewer's reports count a packet lost only when both copies were, so while copying the
+//! path's own loss is read as the square root of what is reported (two independent chances).
+
+use std::time::{Duration, Instant};
+
+/// Loss on the path at which copying starts.
+const ON_AT: f64 = 0.02;
+/// Copying stops once no report has counted a packet lost (both copies) for this long. At 5%
+/// on the path and 60 packets a second (a quiet scene), both copies of one are lost every 7 s
+/// or so: a shorter wait would stop and start again over a path that never got better.
+const QUIET_FOR: Duration = Duration::from_secs(15);
+/// Weight of a new report in the average of what arrives lost while copying.
+const SMOOTHING: f64 = 0.2;
+
+/// Whether to send RTP packets twice, from the viewer's loss reports.
+#[derive(Clone, Debug)]
+pub struct Redundancy {
+    allowed: bool,
+    on: bool,
+    /// While copying: the average share reported lost (both copies). A second's report counts
+    /// few such packets, often none, so the average is taken before the root, not after.
+    residual: f64,
+    /// The path's own loss, as last estimated.
+    path_loss: f64,
+    /// The last report, while copying, that counted a loss.
+    last_loss: Option<Instant>,
+}
+
+impl Redundancy {
+    /// A policy that copies when loss calls for it, or never when `allowed` is false.
+    pub fn new(allowed: bool) -> Self {
+        Self { allowed, on: false, residual: 0.0, path_loss: 0.0, last_loss: None }
+    }
+
+    /// Whether packets are being sent twice.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// The path's loss as last estimated (0 to 1).
+    pub fn path_loss(&self) -> f64 {
+        self.path_loss
+    }
+
+    /// A loss report at `now`: the fraction of the packets sent lately that the viewer did not
+    /// receive (in either copy while copying). Returns the path's own loss.
+    pub fn report(&mut self, now: Instant, reported: f64) -> f64 {
+        let reported = if reported.is_finite() { reported.clamp(0.0, 1.0) } else { 0.0 };
+        if !self.on {
+            self.path_loss = reported;
+            if self.allowed && reported >= ON_AT {
+                self.on = true;
+                // What the viewer will report from now on, if the path stays as it is.
+                self.residual = reported * reported;
+                self.last_loss = Some(now);
+            }
+            return self.path_loss;
+        }
+        self.residual += SMOOTHING * (reported - self.residual);
+        self.path_loss = self.residual.sqrt();
+        if reported > 0.0 {
+            self.last_loss = Some(now);
+        } else if self.last_loss.is_none_or(|at| now.saturating_duration_since(at) >= QUIET_FOR) {
+            self.on = false;
+        }
+        self.path_loss
+    }
+}
+
+/// Whether a datagram is an RTP packet (SRTP), the kind that is copied: not STUN, DTLS or
+/// RTCP (RFC 7983 for the first byte, RFC 5761 for telling RTP from RTCP).
+pub fn is_rtp(datagram: &[u8]) -> bool {
+    datagram.len() >= 12 && (128..=191).contains(&datagram[0]) && !(64..=95).contains(&(datagram[1] & 0x7f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(r: &mut Redundancy, t: &mut Instant, secs: u32, path: f64) -> Vec<bool> {
+        let mut seen = Vec::new();
+        for _ in 0..secs {
+            *t += Duration::from_secs(1);
+            // What the viewer reports: while copying, a packet is lost only if both copies are.
+            let reported = if r.is_on() { path * path } else { path };
+            r.report(*t, reported);
+            seen.push(r.is_on());
+        }
+        seen
+    }
+
+    #[test]
+    fn random_loss_turns_copying_on_and_it_stays_on_while_the_loss_lasts() {
+        let mut t = Instant::now();
+        let mut r = Redundancy::new(true);
+        assert!(feed(&mut r, &mut t, 10, 0.0).iter().all(|on| !on), "a clean path is not copied");
+        assert!(feed(&mut r, &mut t, 5, 0.005).iter().all(|on| !on), "half a percent is left to resends");
+        let seen = feed(&mut r, &mut t, 30, 0.05);
+        assert!(seen[0], "on at the first report of 5%");
+        assert!(
+            seen.iter().all(|on| *on),
+            "the reports of 0.25% that follow read as 5% on the path: {seen:?}"
+        );
+        assert!((r.path_loss() - 0.05).abs() < 0.01, "path loss {}", r.path_loss());
+        // Loss stops: copying stops some seconds later, not at the first clean report.
+        let seen = feed(&mut r, &mut t, 20, 0.0);
+        assert!(seen[0] && seen[9], "{seen:?}");
+        assert!(!seen[19], "{seen:?}");
+        let off_at = seen.iter().position(|on| !on).unwrap();
+        assert!(off_at <= 16, "off {off_at} s after the loss stopped");
+        assert!(r.path_loss() < 0.01, "path loss {}", r.path_loss());
+    }
+
+    #[test]
+    fn a_path_near_the_threshold_does_not_flap() {
+        let mut t = Instant::now();
+        let mut r = Redundancy::new(true);
+        feed(&mut r, &mut t, 3, 0.03);
+        assert!(r.is_on());
+        // 1.5% on the path: the reports say 0.02%, whose root is 1.5%: it stays on.
+        let seen = feed(&mut r, &mut t, 60, 0.015);
+        assert!(seen.iter().all(|on| *on), "{seen:?}");
+    }
+
+    #[test]
+    fn few_packets_a_second_keep_copying_and_read_near_the_path_loss() {
+        // 60 packets a second at 5% on the path: while copying, both copies of a packet are lost
+        // every 7 s on average; most reports say 0, one in seven says 1/60.
+        let mut t = Instant::now();
+        let mut r = Redundancy::new(true);
+        r.report(t, 0.05);
+        assert!(r.is_on());
+        let mut lowest = 1.0_f64;
+        for s in 1..=120 {
+            t += Duration::from_secs(1);
+            r.report(t, if s % 7 == 0 { 1.0 / 60.0 } else { 0.0 });
+            assert!(r.is_on(), "off after {s} s");
+            lowest = lowest.min(r.path_loss());
+        }
+        assert!(lowest > 0.01, "the path's loss read as low as {lowest}");
+    }
+
+    #[test]
+    fn not_allowed_never_copies_but_still_reports_the_loss() {
+        let mut t = Instant::now();
+        let mut r = Redundancy::new(false);
+        assert!(feed(&mut r, &mut t, 10, 0.2).iter().all(|on| !on));
+        assert!((r.path_loss() - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nonsense_reports_are_read_as_no_loss_or_all() {
+        let mut r = Redundancy::new(true);
+        let t = Instant::now();
+        assert_eq!(r.report(t, f64::NAN), 0.0);
+        assert!(!r.is_on());
+        assert_eq!(r.report(t, 7.0), 1.0);
+        assert!(r.is_on());
+    }
+
+    #[test]
+    fn only_rtp_is_copied() {
+        let rtp = [0x80, 0x66, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9];
+        let rtp_marker = [0x80, 0xe6, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
+        let rtcp_sr = [0x80, 200, 0, 6, 1, 2, 3, 4, 0, 0, 0, 0];
+        let rtcp_rr = [0x81, 201, 0, 7, 1, 2, 3, 4, 0, 0, 0, 0];
+        let stun = [0x00, 0x01, 0, 0, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0];
+        let dtls = [22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(is_rtp(&rtp) && is_rtp(&rtp_marker));
+        assert!(!is_rtp(&rtcp_sr) && !is_rtp(&rtcp_rr) && !is_rtp(&stun) && !is_rtp(&dtls));
+        assert!(!is_rtp(&rtp[..11]), "too short for an RTP header");
+    }
+}
