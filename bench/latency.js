@@ -1,29 +1,53 @@
-// Glass-to-glass benchmark: `peerdesk demo` (the test scene draws the Unix time in ms as a time
-// code in every frame) and Debian's Chromium on this machine, one clock. For every presented
-// frame (requestVideoFrameCallback) the page reads the code: glass to glass = presentation time
-// minus drawing time. A key pressed every 400 ms flips the scene's marker: input to photon = the
-// first presented frame showing the flip minus the moment the key went down in the page (before
-// the client sent it). Reports per size: p50/p95/p99/max, frames presented per second, frames
-// dropped by the browser, freezes (gaps over 100 ms between presented frames), host CPU and the
-// host's own per-stage figures (its `stats` message, as the page's overlay shows them).
+// Glass-to-glass benchmark, on one machine (one clock), with Debian's Chromium. Two sources:
+// - scene: `peerdesk demo`; the test scene draws the Unix time in ms as a time code in every
+//   frame, and flips its marker square on every key;
+// - x11: `peerdesk serve` and `peerdesk host --source x11` on an Xvfb of the benchmark's own,
+//   where `xprobe --animate 60` redraws moving colour bars over the middle 70% of the screen with
+//   the same time code 60 times a second, and flips the same marker on every key press it gets.
+// For every presented frame (requestVideoFrameCallback) the page reads the code: glass to glass
+// = presentation time minus drawing time. A key pressed every 400 ms flips the marker: input to
+// photon = the first presented frame showing the flip minus the moment the key went down in the
+// page (before the client sent it). Reports per source and size: p50/p95/p99/max, frames
+// presented per second, frames dropped by the browser, freezes (gaps over 100 ms between
+// presented frames), host and browser CPU, the bitrate and the host's own per-stage figures (its
+// `stats` message, as the page's overlay shows them).
 //
-//   cargo build && node bench/latency.js [--seconds 10] [--sizes 1280x720,1920x1080] [--host-args "--fixed-bitrate"]
+//   cargo build && node bench/latency.js [--seconds 10] [--sizes 1280x720,1920x1080]
+//     [--sources scene,x11] [--runs 3] [--host-args "--fixed-bitrate"]
+// PEERDESK_BIN=target/release/peerdesk measures a release build (`cargo build --release
+// --workspace`: xprobe is taken from beside it).
 
 import { cpus } from 'node:os';
 import {
   start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
-  inputToPhoton, videoStats,
+  inputToPhoton, videoStats, startXvfb, startXprobe, browserCpuSeconds, BIN,
 } from '../tests/e2e/harness.js';
 import { arg, percentile } from './lib.js';
 
 const SECONDS = Number(arg('--seconds', '10'));
 const SIZES = arg('--sizes', '1280x720,1920x1080').split(',').map((s) => s.split('x').map(Number));
+const SOURCES = arg('--sources', 'scene,x11').split(',');
+const RUNS = Number(arg('--runs', '3'));
 const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
 
 const dropped = async (page) => (await videoStats(page)).framesDropped;
 
-async function measure(W, H) {
-  const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS], 'open ');
+/** The host (and its server) for `source` at W x H: the URL to open and the host's PID. */
+async function startSource(source, W, H) {
+  if (source === 'scene') {
+    const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS], 'open ');
+    return { url: demo.url, pid: demo.pid };
+  }
+  const xvfb = await startXvfb(`${W}x${H}`);
+  await startXprobe(xvfb.display, undefined, ['--animate', '60']);
+  const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  const host = await start(['host', '--server', server.url, '--room', 'bench', '--source', 'x11', '--display', xvfb.display,
+    '--audio', 'none', '--fps', '60', ...HOST_ARGS], 'open ');
+  return { url: host.url, pid: host.pid };
+}
+
+async function measure(source, W, H) {
+  const demo = await startSource(source, W, H);
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   await page.goto(demo.url);
@@ -35,7 +59,9 @@ async function measure(W, H) {
   await page.click('#stage', { position: { x: 10, y: 10 } });
   await page.waitForTimeout(500);
   const drop0 = await dropped(page);
+  const counts0 = await timecodeCounts(page);
   const cpu0 = cpuSeconds(demo.pid);
+  const browserCpu0 = browserCpuSeconds(browser);
   const t0 = Date.now();
   // A key every 400 ms (at an odd offset from the frame clock): the scene flips its marker on
   // each, and the page times the first presented frame that shows it.
@@ -43,11 +69,12 @@ async function measure(W, H) {
     await page.keyboard.press('KeyA');
     await page.waitForTimeout(400 + Math.floor(Math.random() * 17));
   }
+  const counts = await timecodeCounts(page);
   const secs = (Date.now() - t0) / 1000;
   const i2p = await inputToPhoton(page);
   const cpu = ((cpuSeconds(demo.pid) - cpu0) / secs) * 100;
-  const frames = await timecodes(page);
-  const counts = await timecodeCounts(page);
+  const browserCpu = ((browserCpuSeconds(browser) - browserCpu0) / secs) * 100;
+  const frames = (await timecodes(page)).filter((f) => f.presented >= t0);
   const drops = (await dropped(page)) - drop0;
   const host = await poll('host stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
   await browser.close_();
@@ -56,24 +83,61 @@ async function measure(W, H) {
   const gaps = frames.slice(1).map((f, k) => f.presented - frames[k].presented);
   return {
     size: `${W}x${H}`,
+    source,
     g2g,
-    fps: counts.presented / secs,
-    unreadable: counts.unreadable,
+    fps: (counts.presented - counts0.presented) / secs,
+    unreadable: counts.unreadable - counts0.unreadable,
+    planes: counts.planes,
     drops,
     freezes: gaps.filter((g) => g > 100).length,
     cpu,
+    browserCpu,
     host,
     i2p,
   };
 }
 
+/** Runs of one configuration pooled: every frame and key of every run, rates averaged. */
+function pool(runs) {
+  const avg = (f) => runs.reduce((t, r) => t + f(r), 0) / runs.length;
+  const sum = (f) => runs.reduce((t, r) => t + f(r), 0);
+  const host = (k) => avg((r) => r.host[k]);
+  return {
+    ...runs[0],
+    g2g: runs.flatMap((r) => r.g2g),
+    runP50: runs.map((r) => percentile(r.g2g, 50)),
+    i2p: { delays: runs.flatMap((r) => r.i2p.delays), keys: sum((r) => r.i2p.keys) },
+    fps: avg((r) => r.fps),
+    unreadable: sum((r) => r.unreadable),
+    planes: runs.every((r) => r.planes),
+    drops: sum((r) => r.drops),
+    freezes: sum((r) => r.freezes),
+    cpu: avg((r) => r.cpu),
+    browserCpu: avg((r) => r.browserCpu),
+    host: Object.fromEntries(['capture_ms', 'convert_ms', 'encode_ms', 'frame_p50_ms', 'mbps', 'target_mbps'].map((k) => [k, host(k)])),
+    estimate: runs.map((r) => r.host.estimate_mbps).filter((e) => e !== null),
+  };
+}
+
+// Headless Chromium shows frames on a 60 Hz clock of its own, and the host draws on another: the
+// phase between them is new each run and then holds, and it decides whether a frame waits a
+// little or most of a frame period for its turn (run medians 17 ms apart at 1280x720). So each
+// configuration runs --runs times, and its figures pool every frame of every run.
 const rows = [];
-for (const [W, H] of SIZES) rows.push(await measure(W, H));
-console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s per row; test scene at 60 fps${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}\n`);
-console.log('| size | glass to glass p50 / p95 / p99 / max (ms) | input to photon p50 / p95 (ms, keys) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) | sent Mb/s (target; estimate) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
+for (const source of SOURCES) {
+  for (const [W, H] of SIZES) {
+    const runs = [];
+    for (let i = 0; i < RUNS; i += 1) runs.push(await measure(source, W, H));
+    rows.push(pool(runs));
+  }
+}
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${RUNS} runs of ${SECONDS} s per row; 60 fps; ${BIN}${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}`);
+console.log(`time codes read ${rows.every((r) => r.planes) ? "from the decoder's planes (VideoFrame.copyTo)" : 'through a canvas (the whole frame converted to RGB, every frame)'}\n`);
+console.log('| source | size | glass to glass p50 / p95 / p99 / max (ms) | p50 of each run | input to photon p50 / p95 (ms, keys) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU / browser CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) | sent Mb/s (target; estimate) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const p = (q) => percentile(r.g2g, q).toFixed(1);
   const h = r.host;
-  console.log(`| ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${percentile(r.i2p.delays, 50).toFixed(1)} / ${percentile(r.i2p.delays, 95).toFixed(1)} (${r.i2p.delays.length} of ${r.i2p.keys}) | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} | ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; ${h.estimate_mbps === null ? 'none' : h.estimate_mbps.toFixed(2)}) |`);
+  const est = r.estimate.length ? (r.estimate.reduce((a, b) => a + b, 0) / r.estimate.length).toFixed(2) : 'none';
+  console.log(`| ${r.source} | ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.runP50.map((x) => x.toFixed(1)).join(', ')} | ${percentile(r.i2p.delays, 50).toFixed(1)} / ${percentile(r.i2p.delays, 95).toFixed(1)} (${r.i2p.delays.length} of ${r.i2p.keys}) | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} / ${r.browserCpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} | ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; ${est}) |`);
 }

@@ -69,7 +69,7 @@ async function lossRun() {
     for (let s = 0; s < SECONDS; s += 1) {
       await page.waitForTimeout(1000);
       const h = (await counters(page)).host;
-      trace.push(h ? `${h.fps.toFixed(0)} fps ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; est ${h.estimate_mbps?.toFixed(2)}; loss ${h.loss_pct.toFixed(0)}%; ${h.target_fps}/${h.scale})` : '-');
+      trace.push(h ? `${h.fps.toFixed(0)} fps ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; est ${h.estimate_mbps?.toFixed(2)}; loss ${h.loss_pct.toFixed(0)}%${h.redundant ? ', sent twice' : ''}; ${h.target_fps}/${h.scale})` : '-');
     }
     const frames = (await timecodes(page)).filter((f) => f.presented >= t0);
     const c1 = await counters(page);
@@ -102,7 +102,7 @@ async function bottleneckRun() {
     for (let s = 0; s < SECONDS; s += 1) {
       await page.waitForTimeout(1000);
       const h = (await counters(page)).host;
-      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null, scale: h?.scale ?? null });
+      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null, scale: h?.scale ?? null, twice: h?.redundant ?? false });
     }
     // Settled: the first second from which every later one sent under 3 Mbit/s.
     let settled = seconds.length;
@@ -134,7 +134,7 @@ if (RUNS.includes('loss')) {
 if (RUNS.includes('bottleneck')) {
   const r = await bottleneckRun();
   console.log(`\n${head}\n\nbottleneck: 1920x1080 X11 desktop, 3 Mbit/s, 40 ms round trip`);
-  console.log(`sent Mb/s each second (target): ${r.seconds.map((s) => `${s.sent?.toFixed(2)} (${s.target?.toFixed(2)})`).join(', ')}`);
+  console.log(`sent Mb/s each second (target): ${r.seconds.map((s) => `${s.sent?.toFixed(2)} (${s.target?.toFixed(2)})${s.twice ? ' sent twice' : ''}`).join(', ')}`);
   console.log(`host fps / scale each second: ${r.seconds.map((s) => `${s.fps?.toFixed(0)}/${s.scale}`).join(', ')}`);
   console.log('| under the cap from second | glass to glass after that p50 / p95 (ms) | presented fps after | glass to glass, whole run p50 / p95 | presented fps, whole run | longest gap (ms) | freezes > 500 ms |');
   console.log('|---|---|---|---|---|---|---|');

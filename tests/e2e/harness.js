@@ -3,7 +3,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
-import { mkdtempSync, rmSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,7 +217,7 @@ export async function startAvMonitor(page, beat) {
         g.drawImage(video, sx - 2, sy - 2, 4, 4, 0, 0, 4, 4);
         const d = g.getImageData(1, 1, 1, 1).data;
         const isWhite = d[0] > 200 && d[1] > 200 && d[2] > 200;
-        if (isWhite && !white) m.video.push(epoch(meta.expectedDisplayTime ?? now));
+        if (isWhite && !white) m.video.push(epoch(Math.max(now, meta.expectedDisplayTime ?? now)));
         white = isWhite;
       }
       video.requestVideoFrameCallback(onFrame);
@@ -289,7 +289,37 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
     window.__tc = m;
     const canvas = document.createElement('canvas');
     const g = canvas.getContext('2d', { willReadFrequently: true });
-    const onFrame = (now, meta) => {
+    // The brightness of points of the presented frame. From the decoder's own planes when the
+    // frame has them (a software-decoded I420 frame: only the rows asked for are copied),
+    // otherwise through a canvas (which converts the whole frame to RGB first: a cost the
+    // benchmark would add to the browser's every frame).
+    let planes = typeof VideoFrame === 'function';
+    async function lumaAt(points) {
+      if (planes) {
+        let f = null;
+        try {
+          f = new VideoFrame(video);
+          if (f.format === 'I420' || f.format === 'NV12' || f.format === 'I420A') {
+            const y0 = Math.max(0, Math.min(...points.map((p) => p[1])) & ~1);
+            const y1 = Math.min(f.codedHeight, (Math.max(...points.map((p) => p[1])) + 2) & ~1);
+            const rect = { x: 0, y: y0, width: f.codedWidth, height: Math.max(2, y1 - y0) };
+            const buf = new Uint8Array(f.allocationSize({ rect }));
+            const layout = await f.copyTo(buf, { rect });
+            return points.map(([x, y]) => buf[layout[0].offset + (y - y0) * layout[0].stride + x]);
+          }
+          planes = false;
+        } catch {
+          planes = false;
+        } finally {
+          f?.close();
+        }
+      }
+      return null;
+    }
+    const onFrame = async (now, meta) => {
+      // Asked for again at once: the copy below takes a moment, and a frame presented meanwhile
+      // must not be missed.
+      video.requestVideoFrameCallback(onFrame);
       const vw = video.videoWidth;
       const vh = video.videoHeight;
       if (vw && vh) {
@@ -297,24 +327,43 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
         const sy = vh / H;
         const w = tc.block * 32 * sx;
         const h = tc.h * sy;
-        canvas.width = Math.ceil(w);
-        canvas.height = Math.ceil(h);
-        g.drawImage(video, tc.x * sx, tc.y * sy, w, h, 0, 0, canvas.width, canvas.height);
-        const px = g.getImageData(0, 0, canvas.width, canvas.height).data;
-        const row = Math.floor(canvas.height / 2);
+        const row = Math.floor(tc.y * sy + h / 2);
+        const bits = [...Array(32).keys()].map((bit) => [Math.floor(tc.x * sx + (bit + 0.5) * (w / 32)), row]);
+        const spots = marker ? [...bits, [Math.floor(marker[0] * sx), Math.floor(marker[1] * sy)]] : bits;
+        // When the frame shows: the browser's expected display time, but never before the
+        // moment the page hears of the frame (\`now\`): headless Chromium sometimes names a
+        // display time a whole frame period before that, which would shorten the figure by as
+        // much, depending on the phase between its clock and the host's.
+        const presented = performance.timeOrigin + Math.max(now, meta.expectedDisplayTime ?? now);
+        let luma = await lumaAt(spots);
+        let markerOn = null;
+        if (luma) {
+          // The scene's "on" magenta is darker than its "off" cyan: luma about 125 against 149
+          // (limited range; 127 against 155 in full range).
+          if (marker) markerOn = luma[32] < 138;
+        } else {
+          canvas.width = Math.ceil(w);
+          canvas.height = Math.ceil(h);
+          g.drawImage(video, tc.x * sx, tc.y * sy, w, h, 0, 0, canvas.width, canvas.height);
+          const px = g.getImageData(0, 0, canvas.width, canvas.height).data;
+          const r = Math.floor(canvas.height / 2);
+          luma = [...Array(32).keys()].map((bit) => {
+            const i = (r * canvas.width + Math.floor((bit + 0.5) * (canvas.width / 32))) * 4;
+            return (px[i] + px[i + 1] + px[i + 2]) / 3;
+          });
+          if (marker) {
+            mg.drawImage(video, marker[0] * sx, marker[1] * sy, 1, 1, 0, 0, 1, 1);
+            markerOn = mg.getImageData(0, 0, 1, 1).data[0] > 128;
+          }
+        }
         let code = 0;
         let clean = true;
         for (let bit = 0; bit < 32; bit++) {
-          const x = Math.floor((bit + 0.5) * (canvas.width / 32));
-          const i = (row * canvas.width + x) * 4;
-          const luma = (px[i] + px[i + 1] + px[i + 2]) / 3;
-          if (luma > 60 && luma < 195) clean = false;
-          code = code * 2 + (luma >= 128 ? 1 : 0);
+          if (luma[bit] > 60 && luma[bit] < 195) clean = false;
+          code = code * 2 + (luma[bit] >= 128 ? 1 : 0);
         }
-        const presented = performance.timeOrigin + (meta.expectedDisplayTime ?? now);
         if (marker) {
-          mg.drawImage(video, marker[0] * sx, marker[1] * sy, 1, 1, 0, 0, 1, 1);
-          m.marks.push({ presented, on: mg.getImageData(0, 0, 1, 1).data[0] > 128 });
+          m.marks.push({ presented, on: markerOn });
           if (m.marks.length > 20000) m.marks.splice(0, 5000);
         }
         // The code is the low 32 bits of the drawing time.
@@ -324,8 +373,8 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
         if (clean) m.frames.push({ presented, g2g });
         else m.unreadable += 1;
         if (m.frames.length > 20000) m.frames.splice(0, 5000);
+        m.planes = planes;
       }
-      video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
   }, [tc, W, H, marker]);
@@ -353,9 +402,12 @@ export function timecodes(page) {
   return page.evaluate(() => window.__tc.frames);
 }
 
-/** Frames presented and frames whose time code could not be read, so far. */
+/**
+ * Frames presented and frames whose time code could not be read, so far, and whether the codes
+ * are read from the decoder's planes (true) or through a canvas (false).
+ */
 export function timecodeCounts(page) {
-  return page.evaluate(() => ({ presented: window.__tc.presented, unreadable: window.__tc.unreadable }));
+  return page.evaluate(() => ({ presented: window.__tc.presented, unreadable: window.__tc.unreadable, planes: window.__tc.planes }));
 }
 
 /**
@@ -586,7 +638,24 @@ export async function launch({ netns = null, args = [], options = {} } = {}) {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
   };
+  context.profileDir = profile;
   return context;
+}
+
+/**
+ * CPU seconds used so far by the processes of a Chromium from `launch` that still run (the
+ * browser, its renderers, GPU and utility processes: every process naming its profile folder).
+ */
+export function browserCpuSeconds(context) {
+  let sum = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(context.profileDir)) sum += cpuSeconds(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return sum;
 }
 
 /**

@@ -18,7 +18,7 @@ pub mod scene;
 pub use cursor::{CursorEvent, CursorImage, CursorPosition};
 pub use frame::{Frame, LatestSlot, tight_rows};
 pub use platform::{DisplayInfo, MonitorChoice, MonitorInfo};
-pub use scene::{SceneControl, SceneLayout, TIMECODE_BITS, TestScene};
+pub use scene::{MARKER_OFF, MARKER_ON, SceneControl, SceneLayout, TIMECODE_BITS, TestScene};
 
 use std::time::Instant;
 

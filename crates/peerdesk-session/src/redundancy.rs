@@ -9,9 +9,10 @@
 //! str0m need anything for it: the copy carries the same sequence numbers and the same SRTP
 //! packet, so the browser keeps whichever arrives first and drops the other as a replay.
 //!
-//! Copies are sent only while loss is seen, and the congestion controller stays in charge: the
-//! copies travel the same queue as the packets it times, so on a link they fill it reads the
-//! delay and lowers its estimate like for any other traffic.
+//! Copies are sent only while loss is seen without a queue building up: loss with a round trip
+//! well over the least seen is a full queue overflowing (congestion), which copies would only
+//! make worse (measured: on a 3 Mbit/s bottleneck copying drove the rate down to 0.3 Mbit/s and
+//! the delay to seconds); that loss is left to the congestion controller and resends.
 //!
 //! The viewer's reports count a packet lost only when both copies were, so while copying the
 //! path's own loss is read as the square root of what is reported (two independent chances).
@@ -26,6 +27,11 @@ const ON_AT: f64 = 0.02;
 const QUIET_FOR: Duration = Duration::from_secs(15);
 /// Weight of a new report in the average of what arrives lost while copying.
 const SMOOTHING: f64 = 0.2;
+/// A round trip this much over the least seen means packets queue somewhere on the path: the
+/// loss is the queue overflowing, and copies would only add to it...
+const QUEUE_DELAY: Duration = Duration::from_millis(25);
+/// ...as does a round trip this much over the least seen, in proportion (long paths).
+const QUEUE_RATIO: f64 = 0.5;
 
 /// Whether to send RTP packets twice, from the viewer's loss reports.
 #[derive(Clone, Debug)]
@@ -39,12 +45,37 @@ pub struct Redundancy {
     path_loss: f64,
     /// The last report, while copying, that counted a loss.
     last_loss: Option<Instant>,
+    /// The least round trip seen, and whether the last one was well over it.
+    min_rtt: Option<Duration>,
+    queueing: bool,
 }
 
 impl Redundancy {
     /// A policy that copies when loss calls for it, or never when `allowed` is false.
     pub fn new(allowed: bool) -> Self {
-        Self { allowed, on: false, residual: 0.0, path_loss: 0.0, last_loss: None }
+        Self {
+            allowed,
+            on: false,
+            residual: 0.0,
+            path_loss: 0.0,
+            last_loss: None,
+            min_rtt: None,
+            queueing: false,
+        }
+    }
+
+    /// A round trip measured (from the viewer's receiver reports). While it stays well over the
+    /// least one seen, a queue is building on the path: the loss then is congestion, which
+    /// copies would make worse, so copying stops at once and does not start.
+    pub fn round_trip(&mut self, rtt: Duration) {
+        let min = self.min_rtt.map_or(rtt, |m| m.min(rtt));
+        self.min_rtt = Some(min);
+        self.queueing = rtt > min + QUEUE_DELAY.max(min.mul_f64(QUEUE_RATIO));
+        if self.queueing && self.on {
+            self.on = false;
+            // The path's loss is what the viewer reports from here on.
+            self.path_loss = self.residual.sqrt();
+        }
     }
 
     /// Whether packets are being sent twice.
@@ -63,7 +94,7 @@ impl Redundancy {
         let reported = if reported.is_finite() { reported.clamp(0.0, 1.0) } else { 0.0 };
         if !self.on {
             self.path_loss = reported;
-            if self.allowed && reported >= ON_AT {
+            if self.allowed && !self.queueing && reported >= ON_AT {
                 self.on = true;
                 // What the viewer will report from now on, if the path stays as it is.
                 self.residual = reported * reported;
@@ -153,6 +184,35 @@ mod tests {
             lowest = lowest.min(r.path_loss());
         }
         assert!(lowest > 0.01, "the path's loss read as low as {lowest}");
+    }
+
+    #[test]
+    fn loss_with_a_queue_building_is_congestion_and_gets_no_copies() {
+        let mut t = Instant::now();
+        let mut r = Redundancy::new(true);
+        let ms = Duration::from_millis;
+        r.round_trip(ms(40));
+        feed(&mut r, &mut t, 3, 0.05);
+        assert!(r.is_on(), "random loss on an unloaded path");
+        // A bottleneck: the round trip grows with the queue, then the queue overflows.
+        r.round_trip(ms(90));
+        assert!(!r.is_on(), "a queue building up stops the copies at once");
+        assert!(feed(&mut r, &mut t, 10, 0.08).iter().all(|on| !on), "and they stay off while it lasts");
+        assert!((r.path_loss() - 0.08).abs() < 1e-9, "the loss is read as it is reported");
+        // The queue drains: random loss is copied again.
+        r.round_trip(ms(45));
+        assert_eq!(feed(&mut r, &mut t, 1, 0.05), vec![true]);
+        // A long path's round trip may vary more before it means a queue.
+        let mut long = Redundancy::new(true);
+        long.round_trip(ms(200));
+        long.round_trip(ms(280));
+        assert_eq!(
+            feed(&mut long, &mut t, 1, 0.05),
+            vec![true],
+            "280 ms over a least of 200 is not yet a queue"
+        );
+        long.round_trip(ms(320));
+        assert!(!long.is_on());
     }
 
     #[test]

@@ -651,6 +651,19 @@ impl Session {
                 self.network.rtt = p.rtt.or(self.network.rtt);
             }
             Event::MediaEgressStats(m) if self.video.is_some_and(|(mid, _)| mid == m.mid) => {
+                // The receiver reports' round trip: the network's alone (the feedback's own
+                // delay is taken out), what tells a queue building from random loss.
+                if let Some(rtt) = m.rtt {
+                    let was = self.redundancy.is_on();
+                    self.redundancy.round_trip(rtt);
+                    if was && !self.redundancy.is_on() {
+                        debug!(
+                            ?rtt,
+                            "the round trip grows (a queue on the path): stop sending packets twice"
+                        );
+                        self.network.redundant = false;
+                    }
+                }
                 self.network.nacks = m.nacks;
                 self.network.plis = m.plis;
                 self.network.firs = m.firs;

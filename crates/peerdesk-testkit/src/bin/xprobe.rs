@@ -8,7 +8,9 @@
 //! `--animate FPS`: also redraws a band of moving colour bars over the middle 70% of the
 //! screen FPS times a second (moving content for benchmarks), and with each redraw the Unix time
 //! in milliseconds as the test scene's time code (32 black or white blocks where the scene has
-//! them, `SceneLayout::timecode`), so glass to glass can be read off an X11 desktop too.
+//! them, `SceneLayout::timecode`), so glass to glass can be read off an X11 desktop too. And
+//! the test scene's marker square, in its colours: every key press flips it at once (and every
+//! redraw keeps it), so input to photon can be read too.
 //!
 //! Commands on stdin, one a line: `cursor-red` sets a 16x16 cursor, red with a transparent
 //! left half, hotspot (3, 5), on the window; `cursor-hide` sets a fully transparent one. Each
@@ -17,6 +19,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 use x11rb::connection::Connection;
@@ -75,9 +79,12 @@ fn main() {
         let _ = writeln!(o, "{v}");
         let _ = o.flush();
     };
-    if let Some(fps) = arg("--animate").map(|f| f.parse::<u32>().expect("--animate FPS")) {
+    let marker = Arc::new(AtomicBool::new(false));
+    let animated = arg("--animate").map(|f| f.parse::<u32>().expect("--animate FPS"));
+    if let Some(fps) = animated {
         let anim_display = display.clone();
-        std::thread::spawn(move || animate(&anim_display, win, fps.max(1)));
+        let marker = marker.clone();
+        std::thread::spawn(move || animate(&anim_display, win, fps.max(1), &marker));
     }
     say(json!({"type": "ready", "display": display}));
     let cursor_display = display.clone();
@@ -104,11 +111,12 @@ fn main() {
             // clients do.
             Event::MappingNotify(_) => map = fetch(),
             Event::KeyPress(e) | Event::KeyRelease(e) => {
-                let kind = if e.response_type & 0x7f == x11rb::protocol::xproto::KEY_PRESS_EVENT {
-                    "key_press"
-                } else {
-                    "key_release"
-                };
+                let press = e.response_type & 0x7f == x11rb::protocol::xproto::KEY_PRESS_EVENT;
+                let kind = if press { "key_press" } else { "key_release" };
+                if press && animated.is_some() {
+                    let on = !marker.fetch_xor(true, Ordering::SeqCst);
+                    peerdesk_testkit::draw(&conn, win, &[marker_field(&conn, screen, on)]);
+                }
                 let shift = u16::from(e.state) & 1 != 0;
                 say(
                     json!({"type": kind, "keycode": e.detail, "keysym": keysym(&map, e.detail, shift), "state": u16::from(e.state)}),
@@ -128,8 +136,18 @@ fn main() {
     }
 }
 
-/// Redraws moving vertical colour bars over the middle 70% of the screen, `fps` times a second.
-fn animate(display: &str, win: u32, fps: u32) {
+/// The scene's marker square on this screen, in its "on" or "off" colour.
+fn marker_field(conn: &RustConnection, screen: usize, on: bool) -> peerdesk_testkit::Field {
+    let s = &conn.setup().roots[screen];
+    let m = peerdesk_capture::SceneLayout::new(u32::from(s.width_in_pixels), u32::from(s.height_in_pixels))
+        .marker;
+    let colour = if on { peerdesk_capture::MARKER_ON } else { peerdesk_capture::MARKER_OFF };
+    (m.x as i16, m.y as i16, m.w as u16, m.h as u16, colour)
+}
+
+/// Redraws moving vertical colour bars over the middle 70% of the screen, `fps` times a second,
+/// with the time code and the marker over them.
+fn animate(display: &str, win: u32, fps: u32, marker: &AtomicBool) {
     let (conn, screen) = RustConnection::connect(Some(display)).expect("connect");
     let (w, h) = {
         let s = &conn.setup().roots[screen];
@@ -155,6 +173,7 @@ fn animate(display: &str, win: u32, fps: u32) {
             .collect();
         let mut fields = fields;
         fields.extend(timecode(w as u32, h as u32));
+        fields.push(marker_field(&conn, screen, marker.load(Ordering::SeqCst)));
         peerdesk_testkit::draw(&conn, win, &fields);
         next += period;
         let now = std::time::Instant::now();
