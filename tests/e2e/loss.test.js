@@ -7,7 +7,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, launch, makeNetns, teardown, waitForFrames, poll, videoStats } from './harness.js';
+import { start, launch, makeNetns, teardown, waitForFrames, poll, videoStats, screenshot } from './harness.js';
 
 let ns;
 let browser;
@@ -58,6 +58,7 @@ test('under 5% loss the picture keeps coming: the host sends its packets twice a
   assert.equal(last.state, 'connected');
   await page.keyboard.press('Control+Alt+Shift+S');
   await poll('the stats overlay says packets go twice', () => page.evaluate(() => document.body.innerText.includes('packets sent twice')), 5000);
+  await screenshot(page, 'loss-overlay');
   await page.keyboard.press('Control+Alt+Shift+S');
 });
 
