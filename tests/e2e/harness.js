@@ -335,6 +335,16 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
         // display time a whole frame period before that, which would shorten the figure by as
         // much, depending on the phase between its clock and the host's.
         const presented = performance.timeOrigin + Math.max(now, meta.expectedDisplayTime ?? now);
+        // Places kept now, filled once read: the reads finish in their own order.
+        const entry = { presented, g2g: null };
+        m.frames.push(entry);
+        if (m.frames.length > 20000) m.frames.splice(0, 5000);
+        const mark = marker ? { presented, on: null } : null;
+        if (mark) {
+          m.marks.push(mark);
+          if (m.marks.length > 20000) m.marks.splice(0, 5000);
+        }
+        m.presented += 1;
         let luma = await lumaAt(spots);
         let markerOn = null;
         if (luma) {
@@ -362,17 +372,15 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
           if (luma[bit] > 60 && luma[bit] < 195) clean = false;
           code = code * 2 + (luma[bit] >= 128 ? 1 : 0);
         }
-        if (marker) {
-          m.marks.push({ presented, on: markerOn });
-          if (m.marks.length > 20000) m.marks.splice(0, 5000);
-        }
+        if (mark) mark.on = markerOn;
         // The code is the low 32 bits of the drawing time.
         let g2g = (presented % 4294967296) - code;
         if (g2g < -2147483648) g2g += 4294967296;
-        m.presented += 1;
-        if (clean) m.frames.push({ presented, g2g });
-        else m.unreadable += 1;
-        if (m.frames.length > 20000) m.frames.splice(0, 5000);
+        if (clean) entry.g2g = g2g;
+        else {
+          entry.unreadable = true;
+          m.unreadable += 1;
+        }
         m.planes = planes;
       }
     };
@@ -386,7 +394,8 @@ export function startTimecodeMonitor(page, tc, [W, H], marker = null) {
  */
 export async function inputToPhoton(page) {
   return page.evaluate(() => {
-    const { marks, keys } = window.__tc;
+    const { keys } = window.__tc;
+    const marks = window.__tc.marks.filter((f) => f.on !== null);
     const out = [];
     for (const k of keys) {
       const before = [...marks].reverse().find((f) => f.presented <= k);
@@ -399,7 +408,7 @@ export async function inputToPhoton(page) {
 
 /** The frames read so far: [{presented (epoch ms), g2g (ms)}]. */
 export function timecodes(page) {
-  return page.evaluate(() => window.__tc.frames);
+  return page.evaluate(() => window.__tc.frames.filter((f) => f.g2g !== null));
 }
 
 /**
