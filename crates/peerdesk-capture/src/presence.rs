@@ -56,9 +56,86 @@ impl Presence {
     }
 }
 
+/// The pace of a source the capturer samples (a Windows desktop through GDI or DXGI): at most
+/// one capture per frame interval on the average, without a phase of its own (a late capture
+/// does not push the ones after it), and while the source is away, at its [`Presence`]'s retry
+/// pace. Pure but for the sleep in [`Pacer::wait`], so the arithmetic is tested anywhere.
+#[derive(Debug)]
+pub struct Pacer {
+    /// Whether the source is there, and when to try again while it is not.
+    pub presence: Presence,
+    next: Instant,
+    min_interval: Duration,
+}
+
+impl Pacer {
+    /// A present source, due at once, 16 ms between captures until told the stream's rate;
+    /// tried again every `retry` while away.
+    pub fn new(retry: Duration, now: Instant) -> Self {
+        Self { presence: Presence::new(retry, now), next: now, min_interval: Duration::from_millis(16) }
+    }
+
+    /// The least time between captures (the stream's frame period).
+    pub fn set_min_interval(&mut self, interval: Duration) {
+        self.min_interval = interval;
+    }
+
+    /// When the next capture is due, seen at `now`.
+    pub fn due(&self, now: Instant) -> Instant {
+        self.next.max(self.presence.next_try(now))
+    }
+
+    /// Sleeps until the next capture is due and returns true; or, when it is not due by
+    /// `deadline`, sleeps until the deadline and returns false.
+    pub fn wait(&self, deadline: Instant) -> bool {
+        let due = self.due(Instant::now());
+        if due > deadline {
+            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+            return false;
+        }
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        true
+    }
+
+    /// A capture began at `start`: the next is due one interval after this one was due, but
+    /// not before `start` (after a long pause, one capture follows at once, then the pace).
+    pub fn taken(&mut self, start: Instant) {
+        self.next = self.next.max(start - self.min_interval) + self.min_interval;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pacer_keeps_the_average_rate_without_a_phase_and_waits_while_away() {
+        let ms = Duration::from_millis;
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let mut p = Pacer::new(ms(250), t0);
+        p.set_min_interval(ms(20));
+        assert_eq!(p.due(t0), t0, "the first capture at once");
+        p.taken(t0);
+        assert_eq!(p.due(t0), t0 + ms(20));
+        // Taken on time, or a little late: the next stays on the average pace.
+        p.taken(t0 + ms(23));
+        assert_eq!(p.due(t0), t0 + ms(40), "a late capture does not push the next one");
+        // Much later (a busy machine): one more at once, then the pace again, no burst.
+        p.taken(t0 + ms(500));
+        assert_eq!(p.due(t0 + ms(500)), t0 + ms(500));
+        p.taken(t0 + ms(500));
+        assert_eq!(p.due(t0 + ms(500)), t0 + ms(520));
+        // Away: the retry pace rules.
+        assert_eq!(p.presence.failed("locked", t0 + ms(520)), Change::Left);
+        assert_eq!(p.due(t0 + ms(521)), t0 + ms(770));
+        assert_eq!(p.presence.succeeded(), Change::Back);
+        assert_eq!(p.due(t0 + ms(521)), t0 + ms(521), "back: due at once again");
+        // Not due by the deadline: no capture (the deadline is now, so no real wait).
+        assert!(!p.wait(Instant::now()), "due an hour from now");
+        let mut now = Pacer::new(ms(250), Instant::now());
+        now.set_min_interval(ms(20));
+        assert!(now.wait(Instant::now() + ms(50)), "due at once");
+    }
 
     #[test]
     fn away_is_said_once_retried_at_its_pace_and_back_once() {

@@ -27,7 +27,7 @@ use windows::Win32::Graphics::Dxgi::{
 use windows::core::Interface;
 
 use crate::platform::MonitorChoice;
-use crate::presence::{Change, Presence};
+use crate::presence::{Change, Pacer};
 use crate::{CaptureError, Capturer, Frame, tight_rows};
 
 /// How often lost duplication is tried again.
@@ -42,9 +42,7 @@ pub struct DxgiCapturer {
     context: ID3D11DeviceContext,
     duplication: Option<IDXGIOutputDuplication>,
     staging: Option<(ID3D11Texture2D, u32, u32)>,
-    min_interval: Duration,
-    next: Instant,
-    presence: Presence,
+    pace: Pacer,
 }
 
 // SAFETY: D3D11 devices and DXGI objects are free-threaded; the immediate context is not, and
@@ -127,9 +125,7 @@ impl DxgiCapturer {
             context,
             duplication: None,
             staging: None,
-            min_interval: Duration::from_millis(16),
-            next: now,
-            presence: Presence::new(RETRY, now),
+            pace: Pacer::new(RETRY, now),
         };
         capturer.duplicate().map_err(|e| format!("duplication refused ({e})"))?;
         Ok(capturer)
@@ -239,25 +235,22 @@ impl Capturer for DxgiCapturer {
     }
 
     fn set_min_interval(&mut self, interval: Duration) {
-        self.min_interval = interval;
+        self.pace.set_min_interval(interval);
     }
 
     fn away(&self) -> Option<String> {
-        self.presence.away().map(str::to_owned)
+        self.pace.presence.away().map(str::to_owned)
     }
 
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
-        let due = self.next.max(self.presence.next_try(Instant::now()));
-        if due > deadline {
-            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        // Not more often than the stream's frame rate; between, the GPU waits for a change.
+        if !self.pace.wait(deadline) {
             return Ok(None);
         }
-        // Not more often than the stream's frame rate; between, the GPU waits for a change.
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         if self.duplication.is_none()
             && let Err(e) = self.duplicate()
         {
-            if self.presence.failed(super::gdi::AWAY, Instant::now()) == Change::Left {
+            if self.pace.presence.failed(super::gdi::AWAY, Instant::now()) == Change::Left {
                 tracing::warn!(
                     "cannot duplicate the desktop ({e}); viewers see the last picture until it is back"
                 );
@@ -267,8 +260,8 @@ impl Capturer for DxgiCapturer {
         let start = Instant::now();
         match self.acquire(deadline.saturating_duration_since(start), start) {
             Ok(Some(frame)) => {
-                self.next = self.next.max(start - self.min_interval) + self.min_interval;
-                if self.presence.succeeded() == Change::Back {
+                self.pace.taken(start);
+                if self.pace.presence.succeeded() == Change::Back {
                     tracing::info!("the desktop is back: streaming again");
                 }
                 Ok(Some(frame))
@@ -284,7 +277,7 @@ impl Capturer for DxgiCapturer {
             }
             Err(e) => {
                 self.duplication = None;
-                if self.presence.failed(super::gdi::AWAY, start) == Change::Left {
+                if self.pace.presence.failed(super::gdi::AWAY, start) == Change::Left {
                     tracing::warn!("desktop duplication failed ({e}); trying again");
                 }
                 Ok(None)

@@ -19,7 +19,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::{
 };
 
 use crate::platform::{DisplayInfo, MonitorChoice, MonitorInfo};
-use crate::presence::{Change, Presence};
+use crate::presence::{Change, Pacer};
 use crate::{CaptureError, Capturer, Frame};
 
 /// How often the monitor's rectangle is looked up again.
@@ -224,10 +224,8 @@ pub struct GdiCapturer {
     monitor: MonitorChoice,
     area: (i32, i32, u32, u32),
     surface: Surface,
-    min_interval: Duration,
-    next: Instant,
     checked: Instant,
-    presence: Presence,
+    pace: Pacer,
 }
 
 impl std::fmt::Debug for GdiCapturer {
@@ -253,15 +251,7 @@ impl GdiCapturer {
             area.1
         );
         let now = Instant::now();
-        Ok(Self {
-            monitor,
-            area,
-            surface,
-            min_interval: Duration::from_millis(16),
-            next: now,
-            checked: now,
-            presence: Presence::new(RETRY, now),
-        })
+        Ok(Self { monitor, area, surface, checked: now, pace: Pacer::new(RETRY, now) })
     }
 }
 
@@ -276,26 +266,23 @@ impl Capturer for GdiCapturer {
     }
 
     fn set_min_interval(&mut self, interval: Duration) {
-        self.min_interval = interval;
+        self.pace.set_min_interval(interval);
     }
 
     fn away(&self) -> Option<String> {
-        self.presence.away().map(str::to_owned)
+        self.pace.presence.away().map(str::to_owned)
     }
 
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
-        let due = self.next.max(self.presence.next_try(Instant::now()));
-        if due > deadline {
-            std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        // The source's own clock: GDI tells nothing of changes, so it samples each period.
+        if !self.pace.wait(deadline) {
             return Ok(None);
         }
-        // The source's own clock: GDI tells nothing of changes, so it samples each period.
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let start = Instant::now();
-        self.next = self.next.max(start - self.min_interval) + self.min_interval;
+        self.pace.taken(start);
         match self.grab(start) {
             Ok(frame) => {
-                if self.presence.succeeded() == Change::Back {
+                if self.pace.presence.succeeded() == Change::Back {
                     tracing::info!("the desktop is back: streaming again");
                 }
                 Ok(Some(frame))
@@ -303,7 +290,7 @@ impl Capturer for GdiCapturer {
             // Behind the lock screen or a UAC prompt nothing can be captured: wait for the
             // desktop to come back rather than end the stream.
             Err(e) => {
-                if self.presence.failed(AWAY, start) == Change::Left {
+                if self.pace.presence.failed(AWAY, start) == Change::Left {
                     tracing::warn!(
                         "cannot capture the desktop ({e}): the screen is locked or a UAC prompt shows; viewers see the last picture until it is back"
                     );
@@ -317,7 +304,7 @@ impl Capturer for GdiCapturer {
 impl GdiCapturer {
     /// One picture of the monitor, following changes of its rectangle.
     fn grab(&mut self, start: Instant) -> Result<Frame, CaptureError> {
-        if start.duration_since(self.checked) >= RECHECK || self.presence.away().is_some() {
+        if start.duration_since(self.checked) >= RECHECK || self.pace.presence.away().is_some() {
             self.checked = start;
             let area = even(monitor_rect(&self.monitor)?);
             if area != self.area {
