@@ -24,7 +24,7 @@ mod redundancy;
 mod session;
 mod throttle;
 
-pub use redundancy::Redundancy;
+pub use redundancy::{Redundancy, is_rtp};
 pub use session::{
     AudioFrame, BandwidthConfig, NetworkStats, Session, SessionConfig, SessionCounters, SessionError,
     SessionEvent, Transmit, VideoFrame,

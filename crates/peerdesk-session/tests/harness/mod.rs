@@ -157,9 +157,7 @@ impl Pair {
                 if self.drop_to_viewer || Some(t.source) == self.dead {
                     continue;
                 }
-                // RTP (RFC 7983, RFC 5761): not STUN, DTLS or RTCP.
-                let b = &t.contents;
-                if b.len() >= 12 && (128..=191).contains(&b[0]) && !(64..=95).contains(&(b[1] & 0x7f)) {
+                if peerdesk_session::is_rtp(&t.contents) {
                     self.rtp_sent += 1;
                     if self.chance() < self.rtp_loss {
                         self.rtp_dropped += 1;
