@@ -5,7 +5,8 @@
 //! [`KeyframeThrottle`] that turns the viewer's PLI/FIR into at most one keyframe request per
 //! interval. With [`BandwidthConfig`] on, str0m estimates the bandwidth from the viewer's
 //! transport-wide feedback (TWCC) and paces packets; [`Session::network`] reports the estimate,
-//! loss and round trip for the host's rate control. While the viewer reports loss, every RTP
+//! loss and round trip for the host's rate control, and [`EstimateCheck`] restarts the estimator
+//! when it drops without a queue or loss on the path to show for it (a busy CPU, not congestion). While the viewer reports loss, every RTP
 //! packet goes out twice ([`Redundancy`]), so a lost packet rarely stalls the picture.
 //!
 //! Also [`nat`]: the viewer's server-reflexive and relayed candidates (STUN, TURN), sans-IO.
@@ -23,6 +24,7 @@ pub mod nat;
 mod redundancy;
 mod session;
 mod throttle;
+mod verdict;
 
 pub use redundancy::{Redundancy, is_rtp};
 pub use session::{
@@ -30,6 +32,7 @@ pub use session::{
     SessionEvent, Transmit, VideoFrame,
 };
 pub use throttle::KeyframeThrottle;
+pub use verdict::{EstimateCheck, Verdict};
 
 /// Installs str0m's crypto provider for the process (aws-lc-rs). Idempotent.
 pub fn init_crypto() {

@@ -13,10 +13,11 @@ use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::KeyframeThrottle;
 use crate::redundancy::{Redundancy, is_rtp};
+use crate::verdict::{EstimateCheck, Verdict};
 
 /// RTP header extension id for playout-delay when the offer does not name one.
 const PLAYOUT_DELAY_EXT_ID: u8 = 12;
@@ -75,6 +76,12 @@ pub struct NetworkStats {
     pub redundant: bool,
     /// Round-trip time, from the viewer's reports.
     pub rtt: Option<Duration>,
+    /// How far the latest round trip is over the least seen: a queue on the path when large.
+    pub queue_delay: Option<Duration>,
+    /// What the estimate is taken for ([`crate::EstimateCheck`]).
+    pub verdict: Verdict,
+    /// Times the estimator was restarted after a drop that the path did not confirm.
+    pub estimate_resets: u32,
     /// Retransmission requests (NACK) from the viewer, in all.
     pub nacks: u64,
     /// Picture loss indications.
@@ -209,6 +216,9 @@ pub struct Session {
     control: Option<str0m::channel::ChannelId>,
     network: NetworkStats,
     redundancy: Redundancy,
+    check: EstimateCheck,
+    /// Video bytes written lately, for the bitrate sent.
+    sent: VecDeque<(Instant, usize)>,
     /// Our ICE restart offer, waiting for the viewer's answer.
     pending: Option<SdpPendingOffer>,
     /// The viewer's DTLS fingerprint line, which an ICE restart must not change.
@@ -284,6 +294,8 @@ impl Session {
             control: None,
             network: NetworkStats::default(),
             redundancy: Redundancy::new(config.redundancy),
+            check: EstimateCheck::default(),
+            sent: VecDeque::new(),
             pending: None,
             fingerprint: fingerprint_line(offer_text),
         };
@@ -455,6 +467,14 @@ impl Session {
             frame.data.clone(),
         )?;
         self.counters.frames_sent += 1;
+        self.sent.push_back((now, frame.data.len()));
+        while self
+            .sent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > Duration::from_secs(1))
+        {
+            self.sent.pop_front();
+        }
         if frame.keyframe {
             self.counters.keyframes_sent += 1;
             self.awaiting_keyframe = false;
@@ -629,12 +649,35 @@ impl Session {
                 }
             }
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
-                self.network.estimate_bps = Some(estimate.as_u64());
+                let estimate = estimate.as_u64();
+                let sent = self
+                    .sent
+                    .iter()
+                    .filter(|(t, _)| now.saturating_duration_since(*t) <= Duration::from_secs(1))
+                    .map(|(_, b)| *b as u64 * 8)
+                    .sum();
+                let restart = self.check.estimate(now, estimate, sent);
+                self.network.estimate_bps = Some(restart.unwrap_or(estimate));
+                if let Some(from) = restart {
+                    info!(
+                        "the bandwidth estimate fell to {:.2} Mb/s but the path shows no queue (round trip {} over its least, loss {:.1}%): a busy CPU, not congestion; estimating again from {:.2} Mb/s",
+                        estimate as f64 / 1e6,
+                        self.check
+                            .queue_delay()
+                            .map_or("not yet measured".into(), |q| format!("{} ms", q.as_millis())),
+                        self.network.loss * 100.0,
+                        from as f64 / 1e6,
+                    );
+                    self.rtc.bwe().reset(Bitrate::bps(from));
+                }
+                self.network.verdict = self.check.verdict();
+                self.network.estimate_resets = self.check.resets();
             }
             Event::PeerStats(p) => {
                 if let Some(reported) = p.egress_loss_fraction {
                     let was = self.redundancy.is_on();
                     self.network.loss = self.redundancy.report(now, f64::from(reported)) as f32;
+                    self.check.loss(now, f64::from(self.network.loss));
                     self.network.redundant = self.redundancy.is_on();
                     if self.network.redundant != was {
                         debug!(
@@ -654,6 +697,8 @@ impl Session {
                 // The receiver reports' round trip: the network's alone (the feedback's own
                 // delay is taken out), what tells a queue building from random loss.
                 if let Some(rtt) = m.rtt {
+                    self.check.round_trip(now, rtt);
+                    self.network.queue_delay = self.check.queue_delay();
                     let was = self.redundancy.is_on();
                     self.redundancy.round_trip(rtt);
                     if was && !self.redundancy.is_on() {
