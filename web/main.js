@@ -8,7 +8,7 @@ import { SettingsPanel } from './settings.js';
 import { Gamepads } from './gamepad.js';
 import { TouchGestures, SoftKeyboard } from './touch.js';
 import { View } from './view.js';
-import { StatsSampler, formatStats, overlaySections } from './stats.js';
+import { StatsSampler, formatStats, overlaySections, playbackMessage } from './stats.js';
 import { Sound } from './sound.js';
 import {
   secretFromFragment, secureContextProblem, importSecret, sdpFingerprint, nonce, hostProofOk, viewerProof, DENIED,
@@ -148,11 +148,21 @@ function run(room, secretText) {
     onClose: () => view.stage.focus(),
   });
   input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen, KeyO: () => settings.toggle() };
+  // Frames put on screen, counted as the browser presents them (where it can tell).
+  let presented = null;
+  if (typeof view.video.requestVideoFrameCallback === 'function') {
+    presented = 0;
+    const onFrame = () => { presented += 1; view.video.requestVideoFrameCallback(onFrame); };
+    view.video.requestVideoFrameCallback(onFrame);
+  }
   const stats = new StatsSampler(() => peer?.pc, (s) => {
     lastSample = s;
     view.setStats(formatStats(s));
     renderOverlay();
-  });
+    // The host tells a browser that cannot show every frame from a slow network or encoder.
+    const playback = playbackMessage(s);
+    if (peer && playback) peer.sendMessage(playback);
+  }, () => presented);
   const signaling = new Signaling(`${scheme}//${location.host}/ws`, room, { onMessage, onState });
 
   // For people debugging in the console, and for the end-to-end tests.

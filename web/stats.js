@@ -1,9 +1,14 @@
 // Reads the connection's statistics once a second and turns them into figures a person can read.
 
 export class StatsSampler {
-  constructor(getPc, onSample) {
+  /**
+   * `getPc` gives the peer connection (or null); `onSample` gets each second's figures;
+   * `presented` (optional) gives how many frames were put on screen so far.
+   */
+  constructor(getPc, onSample, presented = () => null) {
     this.getPc = getPc;
     this.onSample = onSample;
+    this.presented = presented;
     this.prev = null;
     this.timer = setInterval(() => this.sample(), 1000);
   }
@@ -42,6 +47,7 @@ export class StatsSampler {
       audioBytes: audio?.bytesReceived || 0,
       concealed: audio?.concealedSamples || 0,
       samples: audio?.totalSamplesReceived || 0,
+      presented: this.presented(),
     };
     const out = {
       width: video.frameWidth || 0,
@@ -64,6 +70,10 @@ export class StatsSampler {
       audioKbps: null,
       audioJitterBufferMs: null,
       concealedPct: null,
+      // Over the last second: frames decoded, dropped and put on screen (null: unknown).
+      decodedNow: null,
+      droppedNow: null,
+      shownNow: null,
     };
     const p = this.prev;
     if (p) {
@@ -74,6 +84,9 @@ export class StatsSampler {
         out.mbps = ((cur.bytes - p.bytes) * 8) / dt / 1e6;
         if (audio) out.audioKbps = ((cur.audioBytes - p.audioBytes) * 8) / dt / 1000;
       }
+      out.decodedNow = Math.max(0, cur.frames - p.frames);
+      out.droppedNow = Math.max(0, cur.dropped - p.dropped);
+      if (cur.presented !== null && p.presented !== null) out.shownNow = Math.max(0, cur.presented - p.presented);
       const decodeS = per(cur.decodeTime - p.decodeTime, cur.frames - p.frames);
       out.decodeMs = decodeS === null ? null : decodeS * 1000;
       const jb = per(cur.jbDelay - p.jbDelay, cur.jbCount - p.jbCount);
@@ -94,6 +107,23 @@ export class StatsSampler {
     clearInterval(this.timer);
   }
 }
+
+/**
+ * The `playback` message for the host from one second's figures: what this browser decoded,
+ * showed and dropped, so the host can tell a slow viewer from a slow network or encoder. Null
+ * when the second is not fully known.
+ */
+export function playbackMessage(s) {
+  if (s.decodedNow === null || s.droppedNow === null) return null;
+  const count = (n) => Math.min(1000, Math.max(0, Math.round(n)));
+  const decoded = count(s.decodedNow);
+  // Without a presentation count, what was decoded is taken as shown.
+  const shown = s.shownNow === null ? decoded : count(s.shownNow);
+  const decodeUs = s.decodeMs === null || !Number.isFinite(s.decodeMs) ? null : Math.min(10_000_000, Math.max(0, Math.round(s.decodeMs * 1000)));
+  return { type: 'playback', decoded, shown, dropped: count(s.droppedNow), decode_us: decodeUs };
+}
+
+const LIMIT_NAMES = { network: 'the network', encoder: 'the host\'s encoder', viewer: 'this browser' };
 
 export function formatStats(s) {
   const parts = [];
@@ -144,6 +174,10 @@ export function overlaySections(s, host) {
         ['bandwidth estimate', num(host.estimate_mbps, 2, ' Mb/s')],
         ['target', `${num(host.target_mbps, 2, ' Mb/s')} · ${host.target_fps ?? '–'} fps${size}`],
         ['loss the host sees', `${num(host.loss_pct, 1, ' %')}${host.redundant ? ' · packets sent twice' : ''}`],
+        ['queue on the path', host.queue_ms === null || host.queue_ms === undefined ? '–' : `${num(host.queue_ms, 0, ' ms')} over the least round trip`],
+        ['limited by', host.limit && host.limit !== 'none' ? LIMIT_NAMES[host.limit] ?? host.limit : 'nothing'],
+        ['why', host.why ?? '–'],
+        ['estimate drops not confirmed', `${host.estimate_resets ?? 0}${host.estimate_doubted ? ' · checking one now' : ''}`],
       ]]);
     }
   }

@@ -57,3 +57,33 @@ test('the bar button toggles it and the choice survives a reload', { timeout: 30
   await page.click('#stats-toggle');
   assert.equal((await overlay()).shown, false);
 });
+
+test('a browser that shows few of its frames is named as the limit, and the frame rate stays', { timeout: 30000 }, async () => {
+  // Stand in for a slow laptop: the page's own playback reports go out as a browser that shows
+  // a third of what it decodes (a real one here keeps up); the real host reads them.
+  await page.evaluate(() => {
+    const send = RTCDataChannel.prototype.send;
+    RTCDataChannel.prototype.send = function (data) {
+      if (typeof data === 'string' && data.includes('"type":"playback"')) {
+        const m = JSON.parse(data);
+        return send.call(this, JSON.stringify({ ...m, shown: Math.floor(m.decoded / 3), decode_us: 30000 }));
+      }
+      return send.call(this, data);
+    };
+  });
+  const host = await poll('the host naming this browser', () => page.evaluate(() => {
+    const h = window.peerdesk.hostStats;
+    return h && h.limit === 'viewer' ? h : null;
+  }), 15000);
+  assert.match(host.why, /^this browser shows \d+ of the \d+ frames a second it gets, decoding takes 30\.0 ms a frame$/, host.why);
+  assert.equal(host.target_fps, 60, 'one stream for every viewer: the host still sends 60');
+  assert.equal(host.scale, 1);
+  await page.click('#stats-toggle');
+  const o = await poll('the overlay saying so', async () => {
+    const x = await overlay();
+    return x.rows['limited by'] === 'this browser' ? x : null;
+  }, 5000);
+  assert.match(o.rows.why, /^this browser shows/);
+  await screenshot(page, 'stats-overlay-viewer-limit');
+  await page.click('#stats-toggle');
+});

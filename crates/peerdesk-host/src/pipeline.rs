@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 use peerdesk_proto::{PeerId, StreamRequest};
 use tokio::sync::watch;
 
-use crate::rate::{NetworkReport, NetworkReports, RateDecision, RateLimits, RatePolicy};
+use crate::rate::{HostTimes, Limit, NetworkReport, NetworkReports, RateDecision, RateLimits, RatePolicy};
 
 /// How long a thread waits before re-checking whether it should stop.
 const POLL: Duration = Duration::from_millis(100);
@@ -52,6 +52,8 @@ pub struct StageWindow {
     pub since: Option<Instant>,
     /// Rate control's latest decision, and the (worst) network report it was made from.
     pub rate: Option<(RateDecision, NetworkReport)>,
+    /// Why that decision holds the stream below what the user asked for, in words.
+    pub why: Option<String>,
 }
 
 impl StageWindow {
@@ -77,7 +79,10 @@ impl StageWindow {
         self.encode_max = self.encode_max.max(later.encode_max);
         self.totals_us.extend(later.totals_us);
         self.since = self.since.or(later.since);
-        self.rate = later.rate.or(self.rate);
+        if later.rate.is_some() {
+            self.rate = later.rate;
+            self.why = later.why;
+        }
     }
 
     /// Average of a summed duration over the window's frames.
@@ -107,9 +112,12 @@ impl PipelineStats {
         w.totals_us.push(u32::try_from(total.as_micros()).unwrap_or(u32::MAX));
     }
 
-    fn record_rate(&self, decision: RateDecision, report: NetworkReport) {
+    fn record_rate(&self, decision: RateDecision, report: NetworkReport, why: Option<&str>) {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         w.rate = Some((decision, report));
+        if w.why.as_deref() != why {
+            w.why = why.map(str::to_owned);
+        }
     }
 
     /// Returns the window so far and starts a new one (which keeps the rate decision in force).
@@ -118,6 +126,7 @@ impl PipelineStats {
         let out = std::mem::take(&mut *w);
         w.since = Some(Instant::now());
         w.rate = out.rate;
+        w.why.clone_from(&out.why);
         out
     }
 }
@@ -280,7 +289,12 @@ impl Pipeline {
                     match encoder.encode(&frame, force) {
                         Ok(Some(e)) => {
                             last_encoded = Some(e.captured_at);
-                            shaper.encoded(Instant::now(), e.data.len());
+                            shaper.encoded(
+                                Instant::now(),
+                                e.data.len(),
+                                e.capture_time,
+                                e.convert_time + e.encode_time,
+                            );
                             stats.record(&e);
                             let video = VideoFrame {
                                 data: Arc::from(e.data),
@@ -434,9 +448,9 @@ impl Shaper {
         self.applied.map(|(_, fps, _)| fps).filter(|&fps| fps < self.setup.fps)
     }
 
-    fn encoded(&mut self, at: Instant, bytes: usize) {
+    fn encoded(&mut self, at: Instant, bytes: usize, capture: Duration, encode: Duration) {
         if let Some(rc) = self.rate.as_mut() {
-            rc.encoded(at, bytes);
+            rc.encoded(at, bytes, capture, encode);
         }
     }
 
@@ -481,14 +495,19 @@ impl Shaper {
             _ => 1.0,
         };
         let pixels = (f64::from(full.0) * f64::from(full.1) * size * size) as u64;
-        let (bps, fps, scale, report) =
-            match self.rate.as_mut().and_then(|rc| rc.tick(pixels, fps_cap, bps_cap, network)) {
-                Some((d, report)) => (d.bitrate_bps, d.fps, d.scale, report),
-                None => (bps_cap, fps_cap, 1.0, NetworkReport::default()),
+        let (bps, fps, scale, limit, report) =
+            match self.rate.as_mut().map(|rc| rc.tick(pixels, fps_cap, bps_cap, network)) {
+                Some((d, report)) => (d.bitrate_bps, d.fps, d.scale, d.limit, report),
+                None => (bps_cap, fps_cap, 1.0, Limit::None, NetworkReport::default()),
             };
         let want = (bps, fps, scale * size);
         // The figures in force, for the stats message: the picture's whole scale.
-        stats.record_rate(RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2 }, report);
+        let why = self.rate.as_ref().and_then(|rc| rc.policy.why());
+        stats.record_rate(
+            RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2, limit },
+            report,
+            why,
+        );
         if self.applied == Some(want) {
             return;
         }
@@ -507,8 +526,9 @@ struct RateControl {
     last: Option<RateDecision>,
     /// The report the last decision was made from.
     report: NetworkReport,
-    /// Sizes of the frames encoded in the last second, for the bitrate actually sent.
-    sent: std::collections::VecDeque<(Instant, usize)>,
+    /// Sizes of the frames encoded in the last second, for the bitrate actually sent, with
+    /// their capture and convert + encode times (microseconds), for the host's own speed.
+    sent: std::collections::VecDeque<(Instant, usize, u32, u32)>,
 }
 
 impl RateControl {
@@ -522,52 +542,63 @@ impl RateControl {
         }
     }
 
-    fn encoded(&mut self, at: Instant, bytes: usize) {
-        self.sent.push_back((at, bytes));
+    fn encoded(&mut self, at: Instant, bytes: usize, capture: Duration, encode: Duration) {
+        let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+        self.sent.push_back((at, bytes, us(capture), us(encode)));
     }
 
-    /// Video bits sent over the last second.
-    fn sent_bps(&mut self, now: Instant) -> u64 {
+    /// Video bits sent over the last second, and the median capture and convert + encode times
+    /// of its frames (`None` without frames).
+    fn last_second(&mut self, now: Instant) -> (u64, Option<HostTimes>) {
         while self
             .sent
             .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > Duration::from_secs(1))
+            .is_some_and(|(t, ..)| now.saturating_duration_since(*t) > Duration::from_secs(1))
         {
             self.sent.pop_front();
         }
-        self.sent.iter().map(|(_, b)| *b as u64 * 8).sum()
+        let bits = self.sent.iter().map(|(_, b, ..)| *b as u64 * 8).sum();
+        let median = |mut v: Vec<u32>| {
+            v.sort_unstable();
+            Duration::from_micros(u64::from(v[v.len() / 2]))
+        };
+        // Fewer than a handful of frames say little about the speed.
+        let times = (self.sent.len() >= 5).then(|| HostTimes {
+            capture: median(self.sent.iter().map(|s| s.2).collect()),
+            encode: median(self.sent.iter().map(|s| s.3).collect()),
+        });
+        (bits, times)
     }
 
-    /// The decision in force (a new one every [`RATE_EVERY`]) with the estimate and loss it
-    /// was made from; `None` before any viewer has reported. `pixels` is a frame at scale 1,
-    /// `fps` and `max_bps` the caps in force.
+    /// The decision in force (a new one every [`RATE_EVERY`]) with the network report it was
+    /// made from (an empty one before any viewer has reported: the host's own speed still
+    /// counts). `pixels` is a frame at scale 1, `fps` and `max_bps` the caps in force.
     fn tick(
         &mut self,
         pixels: u64,
         fps: u32,
         max_bps: u32,
         network: &NetworkReports,
-    ) -> Option<(RateDecision, NetworkReport)> {
+    ) -> (RateDecision, NetworkReport) {
         let now = Instant::now();
-        if now < self.next {
-            return self.last.map(|d| (d, self.report));
+        if let Some(d) = self.last.filter(|_| now < self.next) {
+            return (d, self.report);
         }
         self.next = now + RATE_EVERY;
-        // Nobody reported yet (just joined, or no feedback negotiated): keep what is in force.
-        let Some(report) = network.worst() else {
-            return self.last.map(|d| (d, self.report));
-        };
+        let report = network.worst().unwrap_or_default();
         self.report = report;
         self.policy.set_pixels(pixels);
         self.policy.set_caps(fps, max_bps);
-        let sent = self.sent_bps(now);
-        let d = self.policy.update(now, report.estimate_bps, report.loss, sent);
-        if self.last.is_some_and(|l| (l.fps, l.scale) != (d.fps, d.scale)) {
+        let (sent, times) = self.last_second(now);
+        let d = self.policy.update(now, &report, sent, times);
+        if self.last.is_some_and(|l| (l.fps, l.scale, l.limit) != (d.fps, d.scale, d.limit)) {
             info!(
-                "rate control: {} fps at {:.0}% size, {:.2} Mb/s (estimate {}, loss {:.1}%)",
+                "rate control: {} fps at {:.0}% size, {:.2} Mb/s, limit {}{} (estimate {}, loss {:.1}%)",
                 d.fps,
                 d.scale * 100.0,
                 f64::from(d.bitrate_bps) / 1e6,
+                d.limit.name(),
+                self.policy.why().map_or(String::new(), |w| format!(": {w}")),
                 report.estimate_bps.map_or("none".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
                 report.loss * 100.0
             );
@@ -575,7 +606,7 @@ impl RateControl {
             debug!(bitrate = d.bitrate_bps, fps = d.fps, scale = d.scale, "rate control");
         }
         self.last = Some(d);
-        Some((d, report))
+        (d, report)
     }
 }
 

@@ -1,8 +1,21 @@
-//! Rate control policy: from the network's bandwidth estimate and loss to the encoder's target
-//! bitrate, frame rate and scale. A pure function of its inputs and its own small state, so it is
-//! tested on traces; the host feeds it str0m's estimate (TWCC) and applies what it returns.
+//! Rate control policy: from the network's bandwidth estimate and loss, the host's own time per
+//! frame and what the viewers' browsers show, to the encoder's target bitrate, frame rate and
+//! scale, and which of the three limits the stream. A pure function of its inputs and its own
+//! small state, so it is tested on traces; the host feeds it str0m's estimate (TWCC, checked by
+//! [`peerdesk_session::EstimateCheck`]) and applies what it returns.
 //!
-//! The rules, in order:
+//! Three limits, told apart (docs/decisions/0007-three-limits.md):
+//! - **the network**: the rules below; the frame rate and size are given up only for an estimate
+//!   the path confirms (a queue or heavy loss) or that holds steady, never for one that just
+//!   dropped with a flat round trip and no loss (a busy CPU delays packets too);
+//! - **the host's encoder**: when the slowest stage (capture, or convert + encode) needs more
+//!   than 90% of the frame interval for [`SLOW_FOR`], the frame rate comes down to what it can
+//!   do (in steps of 5), never the size; it goes back up after [`ROOM_FOR`] of room;
+//! - **the viewer's browser**: when it shows fewer frames than it decodes, or decoding takes
+//!   longer than the interval, the stats say so (one stream serves every viewer; the others
+//!   keep their frames).
+//!
+//! The network's rules, in order:
 //! - aim at 85% of the estimate (headroom for audio, retransmissions and the estimate's error),
 //!   within the user's bounds; heavy loss (over 10%) counts as congestion the estimate missed:
 //!   back off from the current rate by half the loss, once a second, and do not climb meanwhile;
@@ -34,6 +47,86 @@ const STEP_UP_AFTER: Duration = Duration::from_secs(2);
 const CONSTRAINED: f64 = 0.8;
 /// Resolution steps, as a fraction of the source size.
 const SCALES: [f64; 3] = [1.0, 0.75, 0.5];
+/// Share of the frame interval the slowest stage may take before the host counts as too slow.
+const BUSY: f64 = 0.9;
+/// ...and the share under which a higher frame rate fits again.
+const ROOM: f64 = 0.7;
+/// How long the host must be too slow before the frame rate comes down for it.
+pub const SLOW_FOR: Duration = Duration::from_millis(1500);
+/// How long room for more frames must last before the frame rate goes back up.
+pub const ROOM_FOR: Duration = Duration::from_secs(3);
+/// Least frame rate the encoder's limit goes down to.
+const MIN_ENCODER_FPS: u32 = 5;
+/// A browser that loses more than this share of the frames it gets (not shown, or dropped)...
+const VIEWER_DROPS: f64 = 0.08;
+/// ...for this long is the limit.
+const VIEWER_FOR: Duration = Duration::from_secs(2);
+
+/// What limits the stream now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Limit {
+    /// Nothing: the stream is as the user asked.
+    #[default]
+    None,
+    /// The network path (its estimate, a queue, loss).
+    Network,
+    /// The host's own capture or encoder cannot keep up.
+    Encoder,
+    /// A viewer's browser cannot decode or show the frames it gets.
+    Viewer,
+}
+
+impl Limit {
+    /// The name in the `stats` message.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Network => "network",
+            Self::Encoder => "encoder",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// What a viewer's browser did with the frames of the last second (its `playback` message).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Playback {
+    /// Frames decoded.
+    pub decoded: u32,
+    /// Frames presented on screen.
+    pub shown: u32,
+    /// Frames the browser dropped (late, or before decoding).
+    pub dropped: u32,
+    /// Decode time per frame.
+    pub decode: Option<Duration>,
+}
+
+impl Playback {
+    /// Share of the frames received that were not shown (0 to 1).
+    pub fn lost_share(&self) -> f64 {
+        let got = f64::from(self.decoded) + f64::from(self.dropped);
+        if got <= 0.0 {
+            return 0.0;
+        }
+        let unshown = f64::from(self.decoded.saturating_sub(self.shown)) + f64::from(self.dropped);
+        (unshown / got).clamp(0.0, 1.0)
+    }
+}
+
+/// The host's own time per frame over the last second: the slowest stage decides.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HostTimes {
+    /// Capture, median.
+    pub capture: Duration,
+    /// Convert + encode (one thread), median.
+    pub encode: Duration,
+}
+
+impl HostTimes {
+    fn slowest(&self) -> Duration {
+        self.capture.max(self.encode)
+    }
+}
 
 /// The user's bounds and the source's shape.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +150,8 @@ pub struct RateDecision {
     pub fps: u32,
     /// Fraction of the full size (1.0, 0.75 or 0.5).
     pub scale: f64,
+    /// What holds the stream below what the user asked for.
+    pub limit: Limit,
 }
 
 /// The policy's state between calls.
@@ -69,13 +164,50 @@ pub struct RatePolicy {
     last: Option<Instant>,
     room_since: Option<Instant>,
     loss_cut_at: Option<Instant>,
+    /// The frame rate the host's own speed allows (`None`: no limit), and since when it has
+    /// been too slow for the rate in force, or had room for more.
+    encoder_fps: Option<u32>,
+    slow_since: Option<Instant>,
+    fast_since: Option<Instant>,
+    /// Since when a viewer's browser loses frames.
+    viewer_since: Option<Instant>,
+    /// The decision's reason, in words.
+    why: Option<String>,
+    /// The bitrate before a doubted drop, and the estimator restarts seen so far.
+    before_doubt: Option<f64>,
+    resets_seen: u32,
+}
+
+/// Rounds a frame rate down to a step of 5 (or 1 under 10).
+fn fps_step(fps: f64) -> u32 {
+    let f = fps.max(0.0).floor() as u32;
+    if f >= 10 { f / 5 * 5 } else { f }
 }
 
 impl RatePolicy {
     /// Starts at the user's bitrate, full frame rate and size.
     pub fn new(limits: RateLimits) -> Self {
         let current = f64::from(limits.max_bps);
-        Self { limits, current, step: 0, last: None, room_since: None, loss_cut_at: None }
+        Self {
+            limits,
+            current,
+            step: 0,
+            last: None,
+            room_since: None,
+            loss_cut_at: None,
+            encoder_fps: None,
+            slow_since: None,
+            fast_since: None,
+            viewer_since: None,
+            why: None,
+            before_doubt: None,
+            resets_seen: 0,
+        }
+    }
+
+    /// Why the stream is below what the user asked for, in words (`None`: it is not).
+    pub fn why(&self) -> Option<&str> {
+        self.why.as_deref()
     }
 
     fn fps_at(&self, step: usize) -> u32 {
@@ -111,16 +243,17 @@ impl RatePolicy {
         self.limits.pixels as f64 * scale * scale * f64::from(self.fps_at(step)) * MIN_BITS_PER_PIXEL
     }
 
-    /// The decision for an estimate `estimate_bps` (None: no estimate yet), the fraction of
-    /// packets lost recently (0 to 1) and the video bitrate actually sent over the last second
-    /// `sent_bps`, at `now`.
+    /// The decision at `now` for the network's report (the worst viewer's), the video bitrate
+    /// actually sent over the last second `sent_bps`, and the host's own times per frame
+    /// (`None` before there are frames).
     pub fn update(
         &mut self,
         now: Instant,
-        estimate_bps: Option<u64>,
-        loss: f64,
+        net: &NetworkReport,
         sent_bps: u64,
+        host: Option<HostTimes>,
     ) -> RateDecision {
+        let (estimate_bps, loss) = (net.estimate_bps, net.loss);
         let (min, max) = (f64::from(self.limits.min_bps), f64::from(self.limits.max_bps));
         let mut target = estimate_bps.map_or(max, |e| e as f64 * HEADROOM);
         if loss > 0.10 {
@@ -137,16 +270,31 @@ impl RatePolicy {
         let target = target.clamp(min, max);
         let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.last = Some(now);
+        // A doubted drop lowers the bitrate like any other; when the estimator is restarted
+        // (the path did not confirm it) the bitrate from before comes back at once.
+        if net.estimate_resets != self.resets_seen {
+            self.resets_seen = net.estimate_resets;
+            if let Some(before) = self.before_doubt.take() {
+                self.current = self.current.max(before.min(target));
+            }
+        }
+        if net.doubted {
+            self.before_doubt.get_or_insert(self.current);
+        } else {
+            self.before_doubt = None;
+        }
         self.current = if target < self.current {
             target
         } else {
             (self.current * (1.0 + CLIMB_PER_SEC * elapsed.as_secs_f64())).min(target)
         };
-        // Step down as far as needed at once (when the content wants more than it gets); step
-        // up one at a time, after lasting room.
+        // Step down as far as needed at once (when the content wants more than it gets, and the
+        // estimate is not one the path left unconfirmed); step up one at a time, after lasting
+        // room.
         let last_step = SCALES.len();
-        let constrained = sent_bps as f64 >= CONSTRAINED * self.current;
-        while constrained && self.step < last_step && self.current < self.floor_of(self.step) {
+        let constrained = sent_bps as f64 >= CONSTRAINED * self.current && !net.doubted;
+        // What the network allows now, not the bitrate still climbing back to it.
+        while constrained && self.step < last_step && target < self.floor_of(self.step) {
             self.step += 1;
             self.room_since = None;
         }
@@ -159,11 +307,141 @@ impl RatePolicy {
         } else {
             self.room_since = None;
         }
-        RateDecision {
+        let network_fps = self.fps_at(self.step);
+        let fps = self.encoder_limit(now, host, network_fps);
+        let viewer = self.viewer_limit(now, net.playback, fps);
+        let d = RateDecision {
             bitrate_bps: self.current.round() as u32,
-            fps: self.fps_at(self.step),
+            fps,
             scale: Self::scale_at(self.step),
+            limit: Limit::None,
+        };
+        let (limit, why) = self.explain(d, network_fps, net, host, viewer);
+        self.why = why;
+        RateDecision { limit, ..d }
+    }
+
+    /// The frame rate the host's own speed allows at `now`, at most `fps`.
+    fn encoder_limit(&mut self, now: Instant, host: Option<HostTimes>, fps: u32) -> u32 {
+        let Some(slowest) = host.map(|h| h.slowest()).filter(|t| !t.is_zero()) else {
+            return self.encoder_fps.map_or(fps, |e| e.min(fps));
+        };
+        let secs = slowest.as_secs_f64();
+        let in_force = self.encoder_fps.map_or(fps, |e| e.min(fps));
+        if secs > BUSY / f64::from(in_force.max(1)) {
+            self.fast_since = None;
+            let since = *self.slow_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= SLOW_FOR {
+                let can = fps_step(BUSY / secs).clamp(MIN_ENCODER_FPS, self.limits.fps);
+                if can < in_force {
+                    self.encoder_fps = Some(can);
+                }
+                self.slow_since = None;
+            }
+        } else if let Some(e) = self.encoder_fps {
+            self.slow_since = None;
+            // Room for the next step of 5 (or the full rate) at no more than 70% of its interval.
+            let next = (e + 5).min(self.limits.fps);
+            if secs <= ROOM / f64::from(next) {
+                let since = *self.fast_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= ROOM_FOR {
+                    let can = fps_step(ROOM / secs).max(next);
+                    self.encoder_fps = (can < self.limits.fps).then_some(can);
+                    self.fast_since = None;
+                }
+            } else {
+                self.fast_since = None;
+            }
+        } else {
+            self.slow_since = None;
         }
+        self.encoder_fps.map_or(fps, |e| e.min(fps))
+    }
+
+    /// Whether a viewer's browser has been losing frames for a while at `now`.
+    fn viewer_limit(&mut self, now: Instant, playback: Option<Playback>, fps: u32) -> bool {
+        let slow = playback.is_some_and(|p| {
+            p.lost_share() > VIEWER_DROPS
+                || p.decode.is_some_and(|d| d.as_secs_f64() > BUSY / f64::from(fps.max(1)))
+        });
+        if !slow {
+            self.viewer_since = None;
+            return false;
+        }
+        let since = *self.viewer_since.get_or_insert(now);
+        now.saturating_duration_since(since) >= VIEWER_FOR
+    }
+
+    /// Which limit is in force, and why, in words.
+    fn explain(
+        &self,
+        d: RateDecision,
+        network_fps: u32,
+        net: &NetworkReport,
+        host: Option<HostTimes>,
+        viewer: bool,
+    ) -> (Limit, Option<String>) {
+        let mbps = |b: f64| format!("{:.2} Mb/s", b / 1e6);
+        let evidence = || {
+            let mut parts = Vec::new();
+            if let Some(q) = net.queue_delay.filter(|q| !q.is_zero()) {
+                parts.push(format!("round trip {} ms over its least", q.as_millis()));
+            }
+            if net.loss >= 0.005 {
+                parts.push(format!("loss {:.1}%", net.loss * 100.0));
+            }
+            if parts.is_empty() { String::new() } else { format!(" ({})", parts.join(", ")) }
+        };
+        let carries = net
+            .estimate_bps
+            .map_or(String::new(), |e| format!(": the network carries about {}", mbps(e as f64)));
+        if self.step > 0 && network_fps <= d.fps {
+            let size =
+                if d.scale < 1.0 { format!(" at {:.0}% size", d.scale * 100.0) } else { String::new() };
+            return (Limit::Network, Some(format!("frame rate {}{size}{carries}{}", d.fps, evidence())));
+        }
+        if d.fps < network_fps {
+            let need = host.map_or(Duration::ZERO, |h| h.slowest());
+            let stage = if host.is_some_and(|h| h.capture > h.encode) { "capture" } else { "encode" };
+            return (
+                Limit::Encoder,
+                Some(format!(
+                    "frame rate {}: this host needs {:.1} ms to {stage} a frame",
+                    d.fps,
+                    need.as_secs_f64() * 1000.0
+                )),
+            );
+        }
+        if viewer && let Some(p) = net.playback {
+            let decode = p.decode.map_or(String::new(), |t| {
+                format!(", decoding takes {:.1} ms a frame", t.as_secs_f64() * 1000.0)
+            });
+            return (
+                Limit::Viewer,
+                Some(format!(
+                    "this browser shows {} of the {} frames a second it gets{decode}",
+                    p.shown.min(p.decoded),
+                    p.decoded + p.dropped
+                )),
+            );
+        }
+        if net.estimate_bps.is_some() && f64::from(d.bitrate_bps) < 0.95 * f64::from(self.limits.max_bps) {
+            if net.doubted {
+                return (
+                    Limit::None,
+                    Some(format!(
+                        "bitrate {}: the estimate dropped with no queue or loss on the path, checking it{}",
+                        mbps(f64::from(d.bitrate_bps)),
+                        evidence()
+                    )),
+                );
+            }
+            return (
+                Limit::Network,
+                Some(format!("bitrate {}{carries}{}", mbps(f64::from(d.bitrate_bps)), evidence())),
+            );
+        }
+        (Limit::None, None)
     }
 }
 
@@ -176,6 +454,15 @@ pub struct NetworkReport {
     pub loss: f64,
     /// Whether its packets go out twice against that loss.
     pub redundant: bool,
+    /// Its estimate dropped and the path has not confirmed it (no queue, no heavy loss): rate
+    /// control lowers the bitrate for it but not the frame rate or the size.
+    pub doubted: bool,
+    /// How far its round trip is over the least seen.
+    pub queue_delay: Option<Duration>,
+    /// Times its estimator was restarted after a drop the path did not confirm.
+    pub estimate_resets: u32,
+    /// What its browser did with last second's frames.
+    pub playback: Option<Playback>,
 }
 
 /// Every viewer's latest report, shared by the viewer tasks (which write them) and the encode
@@ -204,6 +491,23 @@ impl NetworkReports {
             },
             loss: a.loss.max(b.loss),
             redundant: a.redundant || b.redundant,
+            // Doubted when the lowest estimate is.
+            doubted: match (a.estimate_bps, b.estimate_bps) {
+                (Some(x), Some(y)) if x != y => {
+                    if x < y {
+                        a.doubted
+                    } else {
+                        b.doubted
+                    }
+                }
+                _ => a.doubted || b.doubted,
+            },
+            queue_delay: a.queue_delay.max(b.queue_delay),
+            estimate_resets: a.estimate_resets + b.estimate_resets,
+            playback: match (a.playback, b.playback) {
+                (Some(x), Some(y)) => Some(if x.lost_share() >= y.lost_share() { x } else { y }),
+                (x, y) => x.or(y),
+            },
         })
     }
 }
@@ -237,6 +541,11 @@ impl Drop for ReportSlot {
 mod tests {
     use super::*;
 
+    /// A report of an estimate the path confirms (or that never dropped), and loss.
+    fn net(estimate_bps: Option<u64>, loss: f64) -> NetworkReport {
+        NetworkReport { estimate_bps, loss, ..Default::default() }
+    }
+
     fn policy() -> RatePolicy {
         RatePolicy::new(RateLimits { min_bps: 300_000, max_bps: 6_000_000, fps: 60, pixels: 1920 * 1080 })
     }
@@ -249,7 +558,7 @@ mod tests {
             .map(|_| {
                 *t += Duration::from_millis(100);
                 let sent = p.current as u64;
-                p.update(*t, Some(estimate), loss, sent)
+                p.update(*t, &net(Some(estimate), loss), sent, None)
             })
             .collect()
     }
@@ -261,14 +570,14 @@ mod tests {
         let (mut p, mut t) = (policy(), Instant::now());
         for _ in 0..50 {
             t += Duration::from_millis(100);
-            let d = p.update(t, Some(1_300_000), 0.0, 200_000);
+            let d = p.update(t, &net(Some(1_300_000), 0.0), 200_000, None);
             assert_eq!((d.fps, d.scale), (60, 1.0));
             assert_eq!(d.bitrate_bps, 1_105_000, "the target still follows the estimate");
         }
         // The content gets busy and uses its whole target: now the floor matters (1.1 Mbit/s
         // is under 1080p30's 1.24 too: 3/4 size).
         t += Duration::from_millis(100);
-        let d = p.update(t, Some(1_300_000), 0.0, 1_100_000);
+        let d = p.update(t, &net(Some(1_300_000), 0.0), 1_100_000, None);
         assert_eq!((d.fps, d.scale), (30, 0.75));
     }
 
@@ -293,7 +602,12 @@ mod tests {
         let reports = Arc::new(NetworkReports::default());
         assert_eq!(reports.worst(), None);
         let mut fast = reports.join();
-        let report = |estimate_bps, loss, redundant| NetworkReport { estimate_bps, loss, redundant };
+        let report = |estimate_bps, loss, redundant| NetworkReport {
+            estimate_bps,
+            loss,
+            redundant,
+            ..Default::default()
+        };
         fast.update(report(Some(20_000_000), 0.01, false));
         {
             let mut slow = reports.join();
@@ -312,7 +626,7 @@ mod tests {
     fn a_good_link_keeps_the_users_bitrate_and_full_quality() {
         let (mut p, mut t) = (policy(), Instant::now());
         let last = *run(&mut p, &mut t, 5.0, 50_000_000, 0.0).last().unwrap();
-        assert_eq!(last, RateDecision { bitrate_bps: 6_000_000, fps: 60, scale: 1.0 });
+        assert_eq!(last, RateDecision { bitrate_bps: 6_000_000, fps: 60, scale: 1.0, limit: Limit::None });
     }
 
     #[test]
@@ -350,7 +664,10 @@ mod tests {
             v
         });
         assert_eq!(steps, vec![(30, 0.5), (30, 0.75), (30, 1.0), (60, 1.0)]);
-        assert_eq!(*trace.last().unwrap(), RateDecision { bitrate_bps: 6_000_000, fps: 60, scale: 1.0 });
+        assert_eq!(
+            *trace.last().unwrap(),
+            RateDecision { bitrate_bps: 6_000_000, fps: 60, scale: 1.0, limit: Limit::None }
+        );
     }
 
     #[test]
@@ -364,7 +681,7 @@ mod tests {
             t += Duration::from_millis(100);
             let e = if (i / 3) % 2 == 0 { 2_600_000 } else { 3_400_000 };
             let sent = p.current as u64;
-            let d = p.update(t, Some(e), 0.0, sent);
+            let d = p.update(t, &net(Some(e), 0.0), sent, None);
             if prev.is_some_and(|q: RateDecision| (q.fps, q.scale) != (d.fps, d.scale)) {
                 changes += 1;
             }
@@ -384,9 +701,174 @@ mod tests {
         assert_eq!(d.bitrate_bps, 300_000, "never under the minimum");
         let mut fresh = policy();
         assert_eq!(
-            fresh.update(Instant::now(), None, 0.0, 0).bitrate_bps,
+            fresh.update(Instant::now(), &NetworkReport::default(), 0, None).bitrate_bps,
             6_000_000,
             "no estimate yet: the cap"
         );
+    }
+
+    /// One 100 ms step of a trace: what the path and the host look like.
+    struct Step {
+        /// The estimator's own estimate (before any restart the check asks for).
+        estimate: u64,
+        rtt: Duration,
+        loss: f64,
+        host: HostTimes,
+        playback: Option<Playback>,
+    }
+
+    /// What a trace did: every decision, and the restarts the check asked for.
+    struct Trace {
+        decisions: Vec<RateDecision>,
+        resets: u32,
+        why: Option<String>,
+    }
+
+    impl Trace {
+        /// Times the picture changed frame rate or size.
+        fn changes(&self) -> usize {
+            self.decisions.windows(2).filter(|w| (w[0].fps, w[0].scale) != (w[1].fps, w[1].scale)).count()
+        }
+        fn last(&self) -> RateDecision {
+            *self.decisions.last().unwrap()
+        }
+    }
+
+    /// Runs the session's estimate check and the policy together over `secs` of a trace, as the
+    /// host does: the estimate every step (restarted from where the check says, until the
+    /// estimator's own changes again), a round trip and a loss report a second, the encoder
+    /// sending all it is allowed.
+    fn trace(secs: f64, mut at: impl FnMut(f64) -> Step) -> Trace {
+        let (mut p, mut check, mut t) =
+            (policy(), peerdesk_session::EstimateCheck::default(), Instant::now());
+        let (mut decisions, mut restarted, mut last_raw) = (Vec::new(), None::<u64>, 0);
+        for i in 0..(secs * 10.0) as u32 {
+            t += Duration::from_millis(100);
+            let s = at(f64::from(i) / 10.0);
+            if i % 10 == 5 {
+                check.round_trip(t, s.rtt);
+                check.loss(t, s.loss);
+            }
+            if s.estimate != last_raw {
+                restarted = None;
+                last_raw = s.estimate;
+            }
+            let sent = p.current as u64;
+            let estimate = restarted.unwrap_or(s.estimate);
+            let estimate = match check.estimate(t, estimate, sent) {
+                Some(from) => {
+                    restarted = Some(from);
+                    from
+                }
+                None => estimate,
+            };
+            let report = NetworkReport {
+                estimate_bps: Some(estimate),
+                loss: s.loss,
+                doubted: check.verdict() == peerdesk_session::Verdict::Doubted,
+                queue_delay: check.queue_delay(),
+                estimate_resets: check.resets(),
+                playback: s.playback,
+                ..Default::default()
+            };
+            decisions.push(p.update(t, &report, sent, Some(s.host)));
+        }
+        Trace { decisions, resets: check.resets(), why: p.why().map(str::to_owned) }
+    }
+
+    const QUIET: HostTimes =
+        HostTimes { capture: Duration::from_micros(2_000), encode: Duration::from_micros(9_000) };
+
+    fn quiet(estimate: u64, rtt_ms: u64) -> Step {
+        Step { estimate, rtt: Duration::from_millis(rtt_ms), loss: 0.0, host: QUIET, playback: None }
+    }
+
+    #[test]
+    fn trace_a_cpu_bound_host_lowers_its_frame_rate_to_what_it_encodes_never_the_size() {
+        // The encoder needs 21 ms a frame (60 fps leaves 16.7); the path is clean and flat.
+        let slow = HostTimes { capture: Duration::from_millis(2), encode: Duration::from_millis(21) };
+        let tr = trace(20.0, |_| Step { host: slow, ..quiet(50_000_000, 2) });
+        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (40, 1.0, Limit::Encoder));
+        assert!(tr.decisions.iter().all(|d| d.scale == 1.0), "never smaller");
+        assert_eq!(tr.changes(), 1, "one step down, no flapping");
+        assert_eq!(tr.why.as_deref(), Some("frame rate 40: this host needs 21.0 ms to encode a frame"));
+        assert_eq!(tr.last().bitrate_bps, 6_000_000, "the network's share is untouched");
+        // The load goes: back to 60 after lasting room, once.
+        let tr = trace(30.0, |t| Step { host: if t < 10.0 { slow } else { QUIET }, ..quiet(50_000_000, 2) });
+        assert_eq!((tr.last().fps, tr.last().limit), (60, Limit::None));
+        assert_eq!(tr.changes(), 2);
+    }
+
+    #[test]
+    fn trace_a_congested_path_lowers_bitrate_then_frame_rate_and_keeps_it() {
+        // A 2 Mbit/s bottleneck: the estimate falls as the queue grows (the round trip goes
+        // from 40 to 110 ms), then the queue overflows (15% loss), then it drains at the lower
+        // rate with the estimate steady.
+        let tr = trace(20.0, |t| Step {
+            estimate: if t < 1.0 { 6_000_000 } else { 2_000_000 },
+            rtt: Duration::from_millis(if (1.0..4.0).contains(&t) { 110 } else { 40 }),
+            loss: if (2.0..3.0).contains(&t) { 0.15 } else { 0.0 },
+            ..quiet(0, 0)
+        });
+        // 1.7 Mbit/s usable (1.57 after the loss's cut): under 1080p60's floor (2.49), over
+        // 1080p30's (1.24).
+        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (30, 1.0, Limit::Network));
+        assert_eq!(tr.resets, 0, "a confirmed drop is not second-guessed");
+        assert!(tr.changes() <= 1, "{} changes", tr.changes());
+        let why = tr.why.unwrap();
+        assert!(why.starts_with("frame rate 30: the network carries about 2.00 Mb/s"), "{why}");
+    }
+
+    #[test]
+    fn trace_a_slow_viewer_is_named_and_the_frame_rate_stays() {
+        // The browser decodes 60 but shows 50 and drops 2 (a busy laptop).
+        let slow =
+            Playback { decoded: 60, shown: 50, dropped: 2, decode: Some(Duration::from_micros(9_100)) };
+        let tr = trace(10.0, |_| Step { playback: Some(slow), ..quiet(50_000_000, 2) });
+        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (60, 1.0, Limit::Viewer));
+        assert_eq!(tr.changes(), 0);
+        assert_eq!(
+            tr.why.as_deref(),
+            Some("this browser shows 50 of the 62 frames a second it gets, decoding takes 9.1 ms a frame")
+        );
+        // One that shows all it gets is no limit.
+        let fine = Playback { decoded: 60, shown: 60, dropped: 0, decode: Some(Duration::from_millis(4)) };
+        let tr = trace(10.0, |_| Step { playback: Some(fine), ..quiet(50_000_000, 2) });
+        assert_eq!(tr.last().limit, Limit::None);
+    }
+
+    #[test]
+    fn trace_a_jittery_delay_that_does_not_grow_is_not_congestion() {
+        // The estimator halves every 5 s on CPU jitter; the round trip wanders 1-9 ms, nothing
+        // is lost. The frame rate and the size never move; the estimator is restarted.
+        let tr = trace(30.0, |t| {
+            let dropped = (t % 5.0) >= 1.0;
+            quiet(if dropped { 2_700_000 } else { 6_000_000 }, 1 + (t * 10.0) as u64 % 9)
+        });
+        assert_eq!(tr.changes(), 0, "{:?}", tr.decisions.iter().map(|d| d.fps).collect::<Vec<_>>());
+        assert!(tr.decisions.iter().all(|d| (d.fps, d.scale) == (60, 1.0)));
+        assert!(tr.decisions.iter().all(|d| d.limit != Limit::Network || d.bitrate_bps > 2_000_000));
+        assert!(tr.resets >= 2, "restarted: {}", tr.resets);
+    }
+
+    #[test]
+    fn trace_a_cpu_burst_at_session_start_does_not_halve_the_frame_rate() {
+        // The browser starts up beside the host: 3 s of 25 ms frames, the estimate falls to
+        // 2.86 Mbit/s at 1.2 s with a flat round trip and no loss.
+        let burst = HostTimes { capture: Duration::from_millis(3), encode: Duration::from_millis(25) };
+        let tr = trace(12.0, |t| Step {
+            host: if t < 3.0 { burst } else { QUIET },
+            ..quiet(if t < 1.2 { 9_000_000 } else { 2_860_000 }, 2)
+        });
+        assert!(tr.decisions.iter().all(|d| d.scale == 1.0), "never smaller");
+        assert!(tr.decisions.iter().all(|d| d.fps >= 35), "never halved");
+        assert!(
+            tr.decisions.iter().all(|d| d.fps == 60 || d.limit == Limit::Encoder),
+            "any lower frame rate is the encoder's, not the network's"
+        );
+        assert!(tr.changes() <= 2, "{} changes", tr.changes());
+        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (60, 1.0, Limit::None));
+        assert_eq!(tr.last().bitrate_bps, 6_000_000, "the estimator restarted from before the drop");
+        assert_eq!(tr.resets, 1);
     }
 }

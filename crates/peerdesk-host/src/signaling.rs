@@ -26,7 +26,7 @@ use crate::input::{InputSink, PadSink, RecordingSink, SceneInputSink, ViewOnlySi
 use crate::pairing::{Keyring, Links};
 use crate::pipeline::StageWindow;
 use crate::pipeline::{Pipeline, StreamSetup};
-use crate::rate::NetworkReport;
+use crate::rate::{Limit, NetworkReport};
 use crate::viewer::{CursorState, ViewerCommand, ViewerContext};
 use crate::{AudioChoice, HostConfig, SourceKind};
 
@@ -686,9 +686,9 @@ async fn status_loop(
         let viewers = pipeline.viewers();
         if viewers > 0 {
             let secs = w.since.map_or(1.0, |s| s.elapsed().as_secs_f64()).max(0.001);
-            let (target_bps, target_fps, scale, net) = match w.rate {
-                Some((d, net)) => (d.bitrate_bps, d.fps, d.scale, net),
-                None => (fixed.bitrate_bps, fixed.fps, 1.0, NetworkReport::default()),
+            let (target_bps, target_fps, scale, limit, net) = match w.rate {
+                Some((d, net)) => (d.bitrate_bps, d.fps, d.scale, d.limit, net),
+                None => (fixed.bitrate_bps, fixed.fps, 1.0, Limit::None, NetworkReport::default()),
             };
             let msg = HostMessage::Stats {
                 fps: (w.frames as f64 / secs) as f32,
@@ -706,6 +706,11 @@ async fn status_loop(
                 estimate_mbps: net.estimate_bps.map(|e| (e as f64 / 1e6) as f32),
                 loss_pct: (net.loss * 100.0) as f32,
                 redundant: net.redundant,
+                limit: limit.name().to_owned(),
+                why: w.why.clone(),
+                queue_ms: net.queue_delay.map(|q| ms(q) as f32),
+                estimate_doubted: net.doubted,
+                estimate_resets: net.estimate_resets,
             };
             to_viewers.send_replace(serde_json::to_string(&msg).ok().map(Arc::from));
         }
@@ -738,11 +743,18 @@ async fn status_loop(
             && fixed.rate_control
         {
             info!(
-                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · estimate {} · loss {:.1}%{}",
+                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · limit {}{} · estimate {}{} · round trip {} · loss {:.1}%{}",
                 f64::from(d.bitrate_bps) / 1e6,
                 d.fps,
                 d.scale * 100.0,
+                d.limit.name(),
+                w.why.as_deref().map_or(String::new(), |why| format!(" ({why})")),
                 net.estimate_bps.map_or("none yet".into(), |e| format!("{:.2} Mb/s", e as f64 / 1e6)),
+                match net.estimate_resets {
+                    0 => String::new(),
+                    n => format!(" ({n} unconfirmed drop{} restarted)", if n == 1 { "" } else { "s" }),
+                },
+                net.queue_delay.map_or("not measured".into(), |q| format!("+{:.0} ms over its least", ms(q))),
                 net.loss * 100.0,
                 if net.redundant { " (packets sent twice)" } else { "" },
             );

@@ -6,10 +6,10 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use peerdesk_proto::{ClientMessage, HostMessage, InputEvent, PeerId, ViewerMessage, ViewerRole};
-use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, VideoFrame};
+use peerdesk_session::{AudioFrame, Session, SessionConfig, SessionError, SessionEvent, Verdict, VideoFrame};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -17,7 +17,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::input::InputSink;
 use crate::nat::{Found, Gatherer, NatServers, Received};
 use crate::pipeline::Pipeline;
-use crate::rate::{NetworkReport, ReportSlot};
+use crate::rate::{NetworkReport, Playback, ReportSlot};
+
+/// How long a page's playback figures count (it sends them every second).
+const PLAYBACK_FRESH: Duration = Duration::from_secs(3);
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
@@ -195,6 +198,7 @@ pub async fn start(
         settings_sent: false,
         screen_sent: None,
         report: ctx.pipeline.network().join(),
+        playback: None,
         role: None,
         role_sent: false,
         budget: InputBudget::new(Instant::now()),
@@ -233,6 +237,8 @@ struct ViewerTask {
     screen_sent: Option<Option<String>>,
     /// This viewer's network report for rate control.
     report: ReportSlot,
+    /// The page's latest playback figures, and when they came.
+    playback: Option<(Instant, Playback)>,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
     /// control.
     role: Option<(ViewerRole, bool)>,
@@ -633,6 +639,12 @@ impl ViewerTask {
                 // A refused or unchanged request still gets the page the truth.
                 self.settings_sent = false;
             }
+            ViewerMessage::Playback { decoded, shown, dropped, decode_us } => {
+                // What the browser shows: only the stats' word on which limit holds depends on
+                // it, so any viewer may tell.
+                let decode = decode_us.map(|us| Duration::from_micros(u64::from(us)));
+                self.playback = Some((Instant::now(), Playback { decoded, shown, dropped, decode }));
+            }
             ViewerMessage::Clipboard { text } => {
                 if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
                     self.budget.dropped += 1;
@@ -772,10 +784,16 @@ impl ViewerTask {
             return Some("the connection timed out");
         }
         let net = self.session.network();
+        // A page that stopped telling (a hidden tab) no longer counts.
+        let playback = self.playback.filter(|(at, _)| at.elapsed() < PLAYBACK_FRESH).map(|(_, p)| p);
         self.report.update(NetworkReport {
             estimate_bps: net.estimate_bps,
             loss: f64::from(net.loss),
             redundant: net.redundant,
+            doubted: net.verdict == Verdict::Doubted,
+            queue_delay: net.queue_delay,
+            estimate_resets: net.estimate_resets,
+            playback,
         });
         None
     }

@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use peerdesk_capture::{CaptureError, Capturer, Frame};
-use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
+use peerdesk_encode::{EncodeError, EncodedFrame, Encoder, EncoderConfig, OpenH264Encoder};
 use peerdesk_host::pipeline::{Pipeline, StreamSetup};
-use peerdesk_host::rate::NetworkReport;
+use peerdesk_host::rate::{Limit, NetworkReport};
 use peerdesk_proto::{PeerId, StreamRequest};
 use tokio::sync::broadcast::error::TryRecvError;
 
@@ -71,9 +71,36 @@ fn collect(rx: &mut tokio::sync::broadcast::Receiver<peerdesk_session::VideoFram
     sizes
 }
 
+/// A stand-in for an encoder on a host too busy for the frame rate: the real one, and 25 ms of
+/// the thread's time gone before each frame (60 fps leaves 16.7).
+struct Slow(OpenH264Encoder);
+
+impl Encoder for Slow {
+    fn encode(&mut self, frame: &Frame, force_keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
+        let start = Instant::now();
+        std::thread::sleep(Duration::from_millis(25));
+        let mut out = self.0.encode(frame, force_keyframe)?;
+        if let Some(e) = out.as_mut() {
+            e.encode_time = start.elapsed();
+        }
+        Ok(out)
+    }
+    fn set_rate(&mut self, bitrate_bps: u32, fps: u32, scale: f64) -> Result<(), EncodeError> {
+        self.0.set_rate(bitrate_bps, fps, scale)
+    }
+    fn rate(&self) -> (u32, u32, f64) {
+        self.0.rate()
+    }
+}
+
 /// A 640x480 openh264 pipeline, at most 60 fps and 2 Mbit/s, on the noise source;
 /// `rate_min_bps`: rate control's floor, `None` for none.
 fn noise_pipeline(rate_min_bps: Option<u32>, seed: u64) -> Pipeline {
+    let (encoder, setup) = noise_encoder(rate_min_bps);
+    Pipeline::start(Box::new(Noise { next: Instant::now(), seed }), Box::new(encoder), setup).unwrap()
+}
+
+fn noise_encoder(rate_min_bps: Option<u32>) -> (OpenH264Encoder, StreamSetup) {
     let encoder = OpenH264Encoder::new(EncoderConfig {
         width: W,
         height: H,
@@ -83,7 +110,39 @@ fn noise_pipeline(rate_min_bps: Option<u32>, seed: u64) -> Pipeline {
     })
     .unwrap();
     let setup = StreamSetup { fps: 60, max_bps: 2_000_000, max_size: (None, None), rate_min_bps };
-    Pipeline::start(Box::new(Noise { next: Instant::now(), seed }), Box::new(encoder), setup).unwrap()
+    (encoder, setup)
+}
+
+#[test]
+fn a_host_too_slow_for_the_frame_rate_lowers_it_to_what_it_encodes_and_keeps_the_size() {
+    let (encoder, setup) = noise_encoder(Some(50_000));
+    let source = Box::new(Noise { next: Instant::now(), seed: 0x6A09_E667_F3BC_C908 });
+    let pipeline = Pipeline::start(source, Box::new(Slow(encoder)), setup).unwrap();
+    let _viewer = pipeline.add_viewer();
+    let mut rx = pipeline.subscribe();
+    // A clean path with room to spare: nothing of this is the network's.
+    let mut report = pipeline.network().join();
+    report.update(NetworkReport { estimate_bps: Some(20_000_000), ..Default::default() });
+    // Too slow for 1.5 s, then the step: give it 3 s.
+    collect(&mut rx, 3.0);
+    pipeline.stats().take();
+    let frames = collect(&mut rx, 2.0);
+    let w = pipeline.stats().take();
+    let (d, _) = w.rate.expect("a rate decision");
+    let why = w.why.unwrap_or_default();
+    eprintln!("slow encoder: {d:?}, {} frames in 2 s: {why}", frames.len());
+    assert_eq!(d.limit, Limit::Encoder, "{why}");
+    assert_eq!(d.scale, 1.0, "the size stays");
+    // 25 ms and the encoder's own ~1-3 ms: 0.9 / 0.027 = 33 fps, 30 in steps of 5.
+    assert!((25..=35).contains(&d.fps), "what it can encode: {d:?}");
+    assert!(
+        why.starts_with(&format!("frame rate {}: this host needs ", d.fps))
+            && why.ends_with("ms to encode a frame"),
+        "{why}"
+    );
+    let fps = frames.len() as f64 / 2.0;
+    assert!(fps > 0.8 * f64::from(d.fps) && fps <= f64::from(d.fps) + 3.0, "sent {fps} fps for {}", d.fps);
+    assert_eq!(d.bitrate_bps, 2_000_000, "the network's share is untouched");
 }
 
 #[test]
@@ -94,7 +153,7 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
     let mut report = pipeline.network().join();
 
     // A fast link: the full 2 Mbit/s at 60 fps and full size.
-    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0, redundant: false });
+    report.update(NetworkReport { estimate_bps: Some(20_000_000), ..Default::default() });
     collect(&mut rx, 1.0);
     pipeline.stats().take();
     let frames = collect(&mut rx, 2.0);
@@ -111,7 +170,7 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 
     // 200 kbit/s: 170 usable, under 640x480's floor at 60 fps (369k) and at 30 (184k): 30 fps at
     // 3/4 size (104k). The noise uses all of it, so the policy takes the steps.
-    report.update(NetworkReport { estimate_bps: Some(200_000), loss: 0.0, redundant: false });
+    report.update(NetworkReport { estimate_bps: Some(200_000), ..Default::default() });
     collect(&mut rx, 1.5);
     pipeline.stats().take();
     let frames = collect(&mut rx, 2.0);
@@ -126,7 +185,7 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 
     // The link recovers: one step at a time, full rate again within about 25 s (10% a second
     // from 170k to 2M, each step after 2 s of room); checked at the end.
-    report.update(NetworkReport { estimate_bps: Some(20_000_000), loss: 0.0, redundant: false });
+    report.update(NetworkReport { estimate_bps: Some(20_000_000), ..Default::default() });
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         collect(&mut rx, 1.0);

@@ -61,6 +61,24 @@ pub enum HostMessage {
         /// Whether packets go out twice to a viewer against that loss.
         #[serde(default)]
         redundant: bool,
+        /// What holds the stream below what was asked: `none`, `network`, `encoder` (the host's
+        /// capture or encoder cannot keep up) or `viewer` (a browser cannot show every frame).
+        #[serde(default = "no_limit")]
+        limit: String,
+        /// Why, in words ("frame rate 40: this host needs 21.3 ms to encode a frame"); also
+        /// set with no limit while a drop in the estimate is being checked.
+        #[serde(default)]
+        why: Option<String>,
+        /// How far the round trip is over the least seen, milliseconds (a queue when large).
+        #[serde(default)]
+        queue_ms: Option<f32>,
+        /// Whether the lowest estimate dropped without a queue or loss to show for it (a busy
+        /// CPU): the frame rate and size stay.
+        #[serde(default)]
+        estimate_doubted: bool,
+        /// Times an estimator restarted after such a drop, over the viewers.
+        #[serde(default)]
+        estimate_resets: u32,
     },
     /// Where the host's pointer is, in pixels of the streamed area (before any scaling):
     /// the page draws the cursor there while its own pointer is locked. Outside
@@ -131,6 +149,10 @@ pub enum HostMessage {
     },
 }
 
+fn no_limit() -> String {
+    "none".to_owned()
+}
+
 /// Longest clipboard text that crosses, in bytes of UTF-8 (both ways). The JSON message around
 /// it stays under both sides' SCTP message limit (256 KiB in str0m and in Chromium).
 pub const MAX_CLIPBOARD_TEXT: usize = 120 * 1024;
@@ -155,7 +177,24 @@ pub enum ViewerMessage {
         /// Whether to send this viewer sound.
         audio: bool,
     },
+    /// What the browser did with the last second's video, once a second: the host tells a
+    /// viewer that cannot show every frame from a network or an encoder that cannot send them.
+    Playback {
+        /// Frames decoded in that second, at most [`MAX_PLAYBACK_FRAMES`].
+        decoded: u32,
+        /// Frames presented on screen.
+        shown: u32,
+        /// Frames dropped (late for display, or before decoding).
+        dropped: u32,
+        /// Decode time per frame, microseconds, at most [`MAX_DECODE_US`]; `null` when unknown.
+        decode_us: Option<u32>,
+    },
 }
+
+/// Most frames a second a `playback` message may count (in each field).
+pub const MAX_PLAYBACK_FRAMES: u32 = 1000;
+/// Longest decode time a `playback` message may give, microseconds.
+pub const MAX_DECODE_US: u32 = 10_000_000;
 
 /// What a viewer asks of the stream; `None` leaves the host's own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -201,6 +240,9 @@ pub enum ViewerMessageError {
     /// Settings out of range.
     #[error("bad settings: {0}")]
     BadSettings(&'static str),
+    /// Playback figures out of range.
+    #[error("bad playback figures: {0}")]
+    BadPlayback(&'static str),
 }
 
 impl ViewerMessage {
@@ -216,6 +258,15 @@ impl ViewerMessage {
                 Err(ViewerMessageError::ClipboardTooLarge(text.len()))
             }
             Self::Settings { stream, .. } => stream.check().map(|()| msg),
+            Self::Playback { decoded, shown, dropped, decode_us } => {
+                if [decoded, shown, dropped].iter().any(|&&n| n > MAX_PLAYBACK_FRAMES) {
+                    return Err(ViewerMessageError::BadPlayback("frame counts must be 0 to 1000"));
+                }
+                if decode_us.is_some_and(|d| d > MAX_DECODE_US) {
+                    return Err(ViewerMessageError::BadPlayback("decode_us must be 0 to 10000000"));
+                }
+                Ok(msg)
+            }
             Self::Clipboard { .. } => Ok(msg),
         }
     }
@@ -299,6 +350,33 @@ mod tests {
                 "{bad}"
             );
         }
+        let playback = ViewerMessage::decode(
+            br#"{"type":"playback","decoded":60,"shown":52,"dropped":3,"decode_us":9100}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            playback,
+            ViewerMessage::Playback { decoded: 60, shown: 52, dropped: 3, decode_us: Some(9100) }
+        );
+        for bad in [
+            r#"{"type":"playback","decoded":1001,"shown":0,"dropped":0,"decode_us":null}"#,
+            r#"{"type":"playback","decoded":1,"shown":0,"dropped":0,"decode_us":10000001}"#,
+        ] {
+            assert!(
+                matches!(ViewerMessage::decode(bad.as_bytes()), Err(ViewerMessageError::BadPlayback(_))),
+                "{bad}"
+            );
+        }
+        for malformed in [
+            r#"{"type":"playback","decoded":-1,"shown":0,"dropped":0,"decode_us":null}"#,
+            r#"{"type":"playback","decoded":1.5,"shown":0,"dropped":0,"decode_us":null}"#,
+            r#"{"type":"playback","decoded":1,"shown":0}"#,
+        ] {
+            assert!(matches!(
+                ViewerMessage::decode(malformed.as_bytes()),
+                Err(ViewerMessageError::Malformed(_))
+            ));
+        }
         let huge = vec![b' '; MAX_VIEWER_MESSAGE + 1];
         assert_eq!(ViewerMessage::decode(&huge), Err(ViewerMessageError::TooLarge(MAX_VIEWER_MESSAGE + 1)));
         let back = serde_json::to_string(&HostMessage::Clipboard { text: "x\ny".into() }).unwrap();
@@ -331,9 +409,15 @@ mod tests {
             estimate_mbps: None,
             loss_pct: 0.0,
             redundant: false,
+            limit: "encoder".into(),
+            why: Some("frame rate 40: this host needs 21.3 ms to encode a frame".into()),
+            queue_ms: Some(1.0),
+            estimate_doubted: false,
+            estimate_resets: 0,
         };
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(v["type"], "stats");
+        assert_eq!(v["limit"], "encoder");
         assert_eq!(v["encode_ms"], 6.0);
         assert_eq!(v["keyframes"], 0);
         assert_eq!(v["estimate_mbps"], serde_json::Value::Null);
