@@ -14,10 +14,16 @@
 //
 //   cargo build && node bench/latency.js [--seconds 10] [--sizes 1280x720,1920x1080]
 //     [--sources scene,x11] [--runs 3] [--host-args "--fixed-bitrate"]
+//     [--compare "--fixed-bitrate"] [--busy 1]
+// --compare runs a second configuration (the host with those arguments added) beside each run of
+// the first, alternating, so both rows come from one sitting. --busy N keeps N CPU-bound
+// processes (`python3 -c 'while 1: pass'`) running through every run, started before the host.
 // PEERDESK_BIN=target/release/peerdesk measures a release build (`cargo build --release
 // --workspace`: xprobe is taken from beside it).
 
 import { cpus } from 'node:os';
+import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import {
   start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
   inputToPhoton, videoStats, startXvfb, startXprobe, browserCpuSeconds, BIN,
@@ -29,25 +35,27 @@ const SIZES = arg('--sizes', '1280x720,1920x1080').split(',').map((s) => s.split
 const SOURCES = arg('--sources', 'scene,x11').split(',');
 const RUNS = Number(arg('--runs', '3'));
 const HOST_ARGS = arg('--host-args', '').split(' ').filter(Boolean);
+const COMPARE = arg('--compare', '');
+const BUSY = Number(arg('--busy', '0'));
 
 const dropped = async (page) => (await videoStats(page)).framesDropped;
 
 /** The host (and its server) for `source` at W x H: the URL to open and the host's PID. */
-async function startSource(source, W, H) {
+async function startSource(source, W, H, extra) {
   if (source === 'scene') {
-    const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS], 'open ');
-    return { url: demo.url, pid: demo.pid };
+    const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS, ...extra], 'open ');
+    return { url: demo.url, pid: demo.pid, proc: demo };
   }
   const xvfb = await startXvfb(`${W}x${H}`);
   await startXprobe(xvfb.display, undefined, ['--animate', '60']);
   const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
   const host = await start(['host', '--server', server.url, '--room', 'bench', '--source', 'x11', '--display', xvfb.display,
-    '--audio', 'none', '--fps', '60', ...HOST_ARGS], 'open ');
-  return { url: host.url, pid: host.pid };
+    '--audio', 'none', '--fps', '60', ...HOST_ARGS, ...extra], 'open ');
+  return { url: host.url, pid: host.pid, proc: host };
 }
 
-async function measure(source, W, H) {
-  const demo = await startSource(source, W, H);
+async function measure(source, W, H, extra = []) {
+  const demo = await startSource(source, W, H, extra);
   const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   await page.goto(demo.url);
@@ -65,9 +73,13 @@ async function measure(source, W, H) {
   const t0 = Date.now();
   // A key every 400 ms (at an odd offset from the frame clock): the scene flips its marker on
   // each, and the page times the first presented frame that shows it.
+  // Rate control's frame rate and limit as the host reports them, every key.
+  const targets = [];
   while (Date.now() - t0 < SECONDS * 1000) {
     await page.keyboard.press('KeyA');
     await page.waitForTimeout(400 + Math.floor(Math.random() * 17));
+    const h = await page.evaluate(() => window.peerdesk.hostStats);
+    if (h) targets.push({ fps: h.target_fps, limit: h.limit ?? 'none' });
   }
   const counts = await timecodeCounts(page);
   const secs = (Date.now() - t0) / 1000;
@@ -78,6 +90,11 @@ async function measure(source, W, H) {
   const drops = (await dropped(page)) - drop0;
   const host = await poll('host stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
   await browser.close_();
+  // BENCH_LOG=FILE: the host's rate-control lines of each run, to see what it decided and why.
+  if (process.env.BENCH_LOG) {
+    const lines = (demo.proc.stderr || '').split('\n').filter((l) => /rate control|bandwidth estimate/.test(l));
+    appendFileSync(process.env.BENCH_LOG, `--- ${source} ${W}x${H} ${extra.join(' ') || 'default'}\n${lines.join('\n')}\n`);
+  }
   await stopAll();
   const g2g = frames.map((f) => f.g2g);
   const gaps = frames.slice(1).map((f, k) => f.presented - frames[k].presented);
@@ -94,6 +111,8 @@ async function measure(source, W, H) {
     browserCpu,
     host,
     i2p,
+    targets,
+    config: extra.join(' ') || 'default',
   };
 }
 
@@ -116,6 +135,7 @@ function pool(runs) {
     browserCpu: avg((r) => r.browserCpu),
     host: Object.fromEntries(['capture_ms', 'convert_ms', 'encode_ms', 'frame_p50_ms', 'mbps', 'target_mbps'].map((k) => [k, host(k)])),
     estimate: runs.map((r) => r.host.estimate_mbps).filter((e) => e !== null),
+    targets: runs.flatMap((r) => r.targets),
   };
 }
 
@@ -123,21 +143,34 @@ function pool(runs) {
 // phase between them is new each run and then holds, and it decides whether a frame waits a
 // little or most of a frame period for its turn (run medians 17 ms apart at 1280x720). So each
 // configuration runs --runs times, and its figures pool every frame of every run.
-const rows = [];
-for (const source of SOURCES) {
-  for (const [W, H] of SIZES) {
-    const runs = [];
-    for (let i = 0; i < RUNS; i += 1) runs.push(await measure(source, W, H));
-    rows.push(pool(runs));
-  }
+const busy = [];
+for (let i = 0; i < BUSY; i += 1) {
+  busy.push(spawn('python3', ['-c', 'while 1: pass'], { stdio: 'ignore' }));
 }
-console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${RUNS} runs of ${SECONDS} s per row; 60 fps; ${BIN}${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}`);
+const rows = [];
+try {
+  for (const source of SOURCES) {
+    for (const [W, H] of SIZES) {
+      const configs = COMPARE ? [[], COMPARE.split(' ').filter(Boolean)] : [[]];
+      const runs = configs.map(() => []);
+      for (let i = 0; i < RUNS; i += 1) {
+        for (const [k, extra] of configs.entries()) runs[k].push(await measure(source, W, H, extra));
+      }
+      for (const r of runs) rows.push(pool(r));
+    }
+  }
+} finally {
+  for (const p of busy) p.kill();
+}
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${RUNS} runs of ${SECONDS} s per row; 60 fps; ${BIN}${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}${BUSY ? `; ${BUSY} CPU-bound process${BUSY > 1 ? 'es' : ''} competing` : ''}`);
 console.log(`time codes read ${rows.every((r) => r.planes) ? "from the decoder's planes (VideoFrame.copyTo)" : 'through a canvas (the whole frame converted to RGB, every frame)'}\n`);
-console.log('| source | size | glass to glass p50 / p95 / p99 / max (ms) | p50 of each run | input to photon p50 / p95 (ms, keys) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU / browser CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) | sent Mb/s (target; estimate) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| source | size | host | glass to glass p50 / p95 / p99 / max (ms) | p50 of each run | input to photon p50 / p95 (ms, keys) | presented fps | unreadable codes | dropped | freezes > 100 ms | host CPU / browser CPU (% of a core) | host capture / convert / encode, per frame p50 (ms) | sent Mb/s (target; estimate) | rate control fps (lowest) and limits seen |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const p = (q) => percentile(r.g2g, q).toFixed(1);
   const h = r.host;
   const est = r.estimate.length ? (r.estimate.reduce((a, b) => a + b, 0) / r.estimate.length).toFixed(2) : 'none';
-  console.log(`| ${r.source} | ${r.size} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.runP50.map((x) => x.toFixed(1)).join(', ')} | ${percentile(r.i2p.delays, 50).toFixed(1)} / ${percentile(r.i2p.delays, 95).toFixed(1)} (${r.i2p.delays.length} of ${r.i2p.keys}) | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} / ${r.browserCpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} | ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; ${est}) |`);
+  const limits = [...new Set(r.targets.map((t) => t.limit))].join(', ') || '–';
+  const lowest = r.targets.length ? Math.min(...r.targets.map((t) => t.fps)) : '–';
+  console.log(`| ${r.source} | ${r.size} | ${r.config} | ${p(50)} / ${p(95)} / ${p(99)} / ${Math.max(...r.g2g).toFixed(1)} | ${r.runP50.map((x) => x.toFixed(1)).join(', ')} | ${percentile(r.i2p.delays, 50).toFixed(1)} / ${percentile(r.i2p.delays, 95).toFixed(1)} (${r.i2p.delays.length} of ${r.i2p.keys}) | ${r.fps.toFixed(1)} | ${r.unreadable} | ${r.drops} | ${r.freezes} | ${r.cpu.toFixed(1)} / ${r.browserCpu.toFixed(1)} | ${h.capture_ms.toFixed(1)} / ${h.convert_ms.toFixed(1)} / ${h.encode_ms.toFixed(1)}, ${h.frame_p50_ms.toFixed(1)} | ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; ${est}) | ${lowest}; ${limits} |`);
 }

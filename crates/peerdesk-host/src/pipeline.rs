@@ -432,6 +432,8 @@ struct Shaper {
     rate: Option<RateControl>,
     /// What the encoder was last told: bitrate, frame rate, scale.
     applied: Option<(u32, u32, f64)>,
+    /// The frame rate the encode thread holds frames to.
+    gate_fps: u32,
 }
 
 impl Shaper {
@@ -440,12 +442,23 @@ impl Shaper {
             RateControl::new(RateLimits { min_bps, max_bps: setup.max_bps, fps: setup.fps, pixels: 0 })
         });
         let requests = state.subscribe();
-        Self { setup, state, requests, request: StreamRequest::default(), full: (0, 0), rate, applied: None }
+        let gate_fps = setup.fps;
+        Self {
+            setup,
+            state,
+            requests,
+            request: StreamRequest::default(),
+            full: (0, 0),
+            rate,
+            applied: None,
+            gate_fps,
+        }
     }
 
-    /// The frame rate in force when it is below the stream's own.
+    /// The frame rate frames are left out for, when it is below the stream's own (never for the
+    /// host's own speed: see `tick`).
     fn lowered_fps(&self) -> Option<u32> {
-        self.applied.map(|(_, fps, _)| fps).filter(|&fps| fps < self.setup.fps)
+        Some(self.gate_fps).filter(|&fps| fps < self.setup.fps)
     }
 
     fn encoded(&mut self, at: Instant, bytes: usize, capture: Duration, encode: Duration) {
@@ -500,14 +513,20 @@ impl Shaper {
                 Some((d, report)) => (d.bitrate_bps, d.fps, d.scale, d.limit, report),
                 None => (bps_cap, fps_cap, 1.0, Limit::None, NetworkReport::default()),
             };
-        let want = (bps, fps, scale * size);
-        // The figures in force, for the stats message: the picture's whole scale.
+        // The figures in force, for the stats message: the picture's whole scale, and the frame
+        // rate the host manages when its own speed is the limit.
         let why = self.rate.as_ref().and_then(|rc| rc.policy.why());
-        stats.record_rate(
-            RateDecision { bitrate_bps: want.0, fps: want.1, scale: want.2, limit },
-            report,
-            why,
-        );
+        stats.record_rate(RateDecision { bitrate_bps: bps, fps, scale: scale * size, limit }, report, why);
+        // A host too slow for the frame rate encodes what it can by itself (the newest frame
+        // whenever the encoder is free): neither the gate nor the encoder hears of a lower rate
+        // for it. A gate at 45 on a 60 Hz source lets every other frame through (30), and an
+        // encoder told 45 while it gets 50 skips frames to hold its budget (both measured).
+        let fps = match (limit, self.rate.as_ref()) {
+            (Limit::Encoder, Some(rc)) => rc.policy.network_fps().min(fps_cap),
+            _ => fps,
+        };
+        let want = (bps, fps, scale * size);
+        self.gate_fps = fps;
         if self.applied == Some(want) {
             return;
         }

@@ -9,8 +9,10 @@
 //!   the path confirms (a queue or heavy loss) or that holds steady, never for one that just
 //!   dropped with a flat round trip and no loss (a busy CPU delays packets too);
 //! - **the host's encoder**: when the slowest stage (capture, or convert + encode) needs more
-//!   than 90% of the frame interval for [`SLOW_FOR`], the frame rate comes down to what it can
-//!   do (in steps of 5), never the size; it goes back up after [`ROOM_FOR`] of room;
+//!   than 90% of the frame interval for [`SLOW_FOR`], the frame rate is what it manages back to
+//!   back (in steps of 5), said so, and never a smaller size nor a network step for it; back up
+//!   after [`ROOM_FOR`] of room. The encode thread holds no frame back for it and does not tell
+//!   the encoder (the host encodes the newest frame whenever it is free);
 //! - **the viewer's browser**: when it shows fewer frames than it decodes, or decoding takes
 //!   longer than the interval, the stats say so (one stream serves every viewer; the others
 //!   keep their frames).
@@ -173,8 +175,7 @@ pub struct RatePolicy {
     viewer_since: Option<Instant>,
     /// The decision's reason, in words.
     why: Option<String>,
-    /// The bitrate before a doubted drop, and the estimator restarts seen so far.
-    before_doubt: Option<f64>,
+    /// The estimator restarts seen so far.
     resets_seen: u32,
 }
 
@@ -200,7 +201,6 @@ impl RatePolicy {
             fast_since: None,
             viewer_since: None,
             why: None,
-            before_doubt: None,
             resets_seen: 0,
         }
     }
@@ -216,6 +216,12 @@ impl RatePolicy {
 
     fn scale_at(step: usize) -> f64 {
         SCALES[step.saturating_sub(1).min(SCALES.len() - 1)]
+    }
+
+    /// The frame rate the network's step allows (the decision's may be lower, for the host's
+    /// own speed).
+    pub fn network_fps(&self) -> u32 {
+        self.fps_at(self.step)
     }
 
     /// The stream's own frame rate (`--fps`), which a decision may halve.
@@ -271,17 +277,11 @@ impl RatePolicy {
         let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.last = Some(now);
         // A doubted drop lowers the bitrate like any other; when the estimator is restarted
-        // (the path did not confirm it) the bitrate from before comes back at once.
+        // (the path did not confirm it) the bitrate goes back to the restarted estimate's share
+        // at once instead of climbing.
         if net.estimate_resets != self.resets_seen {
             self.resets_seen = net.estimate_resets;
-            if let Some(before) = self.before_doubt.take() {
-                self.current = self.current.max(before.min(target));
-            }
-        }
-        if net.doubted {
-            self.before_doubt.get_or_insert(self.current);
-        } else {
-            self.before_doubt = None;
+            self.current = self.current.max(target);
         }
         self.current = if target < self.current {
             target
@@ -332,7 +332,8 @@ impl RatePolicy {
             self.fast_since = None;
             let since = *self.slow_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= SLOW_FOR {
-                let can = fps_step(BUSY / secs).clamp(MIN_ENCODER_FPS, self.limits.fps);
+                // Nothing is left out for it: the encoder takes frames back to back.
+                let can = fps_step(1.0 / secs).clamp(MIN_ENCODER_FPS, self.limits.fps);
                 if can < in_force {
                     self.encoder_fps = Some(can);
                 }
@@ -788,10 +789,11 @@ mod tests {
         // The encoder needs 21 ms a frame (60 fps leaves 16.7); the path is clean and flat.
         let slow = HostTimes { capture: Duration::from_millis(2), encode: Duration::from_millis(21) };
         let tr = trace(20.0, |_| Step { host: slow, ..quiet(50_000_000, 2) });
-        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (40, 1.0, Limit::Encoder));
+        // 1 / 21 ms = 47.6 frames a second back to back: the encoder is told 45.
+        assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (45, 1.0, Limit::Encoder));
         assert!(tr.decisions.iter().all(|d| d.scale == 1.0), "never smaller");
         assert_eq!(tr.changes(), 1, "one step down, no flapping");
-        assert_eq!(tr.why.as_deref(), Some("frame rate 40: this host needs 21.0 ms to encode a frame"));
+        assert_eq!(tr.why.as_deref(), Some("frame rate 45: this host needs 21.0 ms to encode a frame"));
         assert_eq!(tr.last().bitrate_bps, 6_000_000, "the network's share is untouched");
         // The load goes: back to 60 after lasting room, once.
         let tr = trace(30.0, |t| Step { host: if t < 10.0 { slow } else { QUIET }, ..quiet(50_000_000, 2) });

@@ -133,15 +133,16 @@ fn a_host_too_slow_for_the_frame_rate_lowers_it_to_what_it_encodes_and_keeps_the
     eprintln!("slow encoder: {d:?}, {} frames in 2 s: {why}", frames.len());
     assert_eq!(d.limit, Limit::Encoder, "{why}");
     assert_eq!(d.scale, 1.0, "the size stays");
-    // 25 ms and the encoder's own ~1-3 ms: 0.9 / 0.027 = 33 fps, 30 in steps of 5.
+    // 25 ms and the encoder's own ~1-3 ms: 1 / 0.027 = 37 frames a second, 35 in steps of 5.
     assert!((25..=35).contains(&d.fps), "what it can encode: {d:?}");
     assert!(
         why.starts_with(&format!("frame rate {}: this host needs ", d.fps))
             && why.ends_with("ms to encode a frame"),
         "{why}"
     );
+    // Nothing is held back for it: it encodes back to back, about what it was told.
     let fps = frames.len() as f64 / 2.0;
-    assert!(fps > 0.8 * f64::from(d.fps) && fps <= f64::from(d.fps) + 3.0, "sent {fps} fps for {}", d.fps);
+    assert!(fps > 0.8 * f64::from(d.fps) && fps <= f64::from(d.fps) + 5.0, "sent {fps} fps for {}", d.fps);
     assert_eq!(d.bitrate_bps, 2_000_000, "the network's share is untouched");
 }
 

@@ -16,6 +16,8 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::debug;
+
 /// A round trip this much over the least seen is a queue (and so is one over the least by
 /// [`QUEUE_RATIO`], on long paths)...
 pub const QUEUE_DELAY: Duration = Duration::from_millis(15);
@@ -35,11 +37,15 @@ pub const CONFIRM_REPORTS: u32 = 2;
 pub const RESET_EVERY: Duration = Duration::from_secs(4);
 /// The longest wait between resets.
 pub const RESET_MAX_EVERY: Duration = Duration::from_secs(64);
-/// How long the recent peak of the estimate is remembered.
-const PEAK_FOR: Duration = Duration::from_secs(10);
+/// How long the recent peak of the estimate is remembered (an estimate that slides down over
+/// less than this, step by small step, is a drop too).
+const PEAK_FOR: Duration = Duration::from_secs(30);
 /// A drop only matters when the stream uses this share of the lowered estimate (a still
-/// desktop sending little is not held back by it).
+/// desktop sending little is not held back by it; 0.8 was tried and let drops to 1.2x the sent
+/// rate through as believed, which halved the frame rate under load)...
 const PRESSES: f64 = 0.5;
+/// ...except in the first seconds, when what was sent says little yet (the first frames).
+const STARTING: Duration = Duration::from_secs(3);
 
 /// What the check makes of the estimate now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -72,6 +78,8 @@ pub struct EstimateCheck {
     reset_every: Duration,
     resets: u32,
     verdict: Verdict,
+    /// The first estimate.
+    first: Option<Instant>,
 }
 
 impl Default for EstimateCheck {
@@ -88,6 +96,7 @@ impl Default for EstimateCheck {
             reset_every: RESET_EVERY,
             resets: 0,
             verdict: Verdict::Believed,
+            first: None,
         }
     }
 }
@@ -144,7 +153,11 @@ impl EstimateCheck {
             self.verdict = Verdict::Congested;
             return None;
         }
-        if (estimate_bps as f64) >= DROP * peak as f64 || (sent_bps as f64) < PRESSES * estimate_bps as f64 {
+        let first = *self.first.get_or_insert(now);
+        let starting = now.saturating_duration_since(first) < STARTING;
+        if (estimate_bps as f64) >= DROP * peak as f64
+            || (!starting && (sent_bps as f64) < PRESSES * estimate_bps as f64)
+        {
             // No drop, or one that holds nothing back: the estimate stands.
             self.low_since = None;
             self.verdict = Verdict::Believed;
@@ -157,6 +170,14 @@ impl EstimateCheck {
                 *self.low_since.insert((now, peak))
             }
         };
+        if self.verdict != Verdict::Doubted {
+            debug!(
+                estimate = estimate_bps,
+                before = peak,
+                queue = ?self.queue,
+                "the bandwidth estimate dropped with no queue on the path yet: checking it"
+            );
+        }
         self.verdict = Verdict::Doubted;
         // Two round trips since the drop, neither a queue, and time enough for the loss to show.
         let waited = now.saturating_duration_since(since) >= CONFIRM_WITHIN
@@ -271,9 +292,20 @@ mod tests {
     }
 
     #[test]
+    fn an_estimate_sliding_down_in_small_steps_is_a_drop_too() {
+        let (mut c, mut t, mut e) = (EstimateCheck::default(), Instant::now(), 8_000_000);
+        // 3% less every second for 20 s, the round trip flat: 8 -> 4.4 Mbit/s.
+        let resets =
+            drive(&mut c, &mut t, 20, &mut e, |_| 2 * MS, |i, e| if i % 10 == 0 { e * 97 / 100 } else { e });
+        assert_eq!(resets.len(), 1, "{resets:?}");
+        assert!(resets[0] >= 7_000_000, "from the peak before the slide: {resets:?}");
+    }
+
+    #[test]
     fn a_stream_sending_little_is_not_held_back_by_a_low_estimate() {
         let (mut c, mut t) = (EstimateCheck::default(), Instant::now());
         c.estimate(t, 6_000_000, 5_000_000);
+        t += STARTING;
         for _ in 0..50 {
             t += 100 * MS;
             c.round_trip(t, 2 * MS);
