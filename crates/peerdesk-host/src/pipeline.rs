@@ -430,10 +430,9 @@ struct Shaper {
     /// The full size of the stream, from the frames.
     full: (u32, u32),
     rate: Option<RateControl>,
-    /// What the encoder was last told: bitrate, frame rate, scale.
+    /// What the encoder was last told: bitrate, frame rate (the one frames are held to),
+    /// scale.
     applied: Option<(u32, u32, f64)>,
-    /// The frame rate the encode thread holds frames to.
-    gate_fps: u32,
 }
 
 impl Shaper {
@@ -442,23 +441,13 @@ impl Shaper {
             RateControl::new(RateLimits { min_bps, max_bps: setup.max_bps, fps: setup.fps, pixels: 0 })
         });
         let requests = state.subscribe();
-        let gate_fps = setup.fps;
-        Self {
-            setup,
-            state,
-            requests,
-            request: StreamRequest::default(),
-            full: (0, 0),
-            rate,
-            applied: None,
-            gate_fps,
-        }
+        Self { setup, state, requests, request: StreamRequest::default(), full: (0, 0), rate, applied: None }
     }
 
     /// The frame rate frames are left out for, when it is below the stream's own (never for the
     /// host's own speed: see `tick`).
     fn lowered_fps(&self) -> Option<u32> {
-        Some(self.gate_fps).filter(|&fps| fps < self.setup.fps)
+        self.applied.map(|(_, fps, _)| fps).filter(|&fps| fps < self.setup.fps)
     }
 
     fn encoded(&mut self, at: Instant, bytes: usize, capture: Duration, encode: Duration) {
@@ -526,7 +515,6 @@ impl Shaper {
             _ => fps,
         };
         let want = (bps, fps, scale * size);
-        self.gate_fps = fps;
         if self.applied == Some(want) {
             return;
         }
