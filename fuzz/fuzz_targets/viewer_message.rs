@@ -1,10 +1,12 @@
-//! Text messages from a page (clipboard, settings): decoding never panics, and whatever
+//! Text messages from a page (clipboard, settings, playback): decoding never panics, and whatever
 //! decodes is within the limits it promises.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use peerdesk_proto::ViewerMessage;
-use peerdesk_proto::control::{MAX_CLIPBOARD_TEXT, MAX_VIEWER_MESSAGE};
+use peerdesk_proto::control::{
+    MAX_CLIPBOARD_TEXT, MAX_DECODE_US, MAX_PLAYBACK_FRAMES, MAX_VIEWER_MESSAGE,
+};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = ViewerMessage::decode(data) {
@@ -12,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
         match msg {
             ViewerMessage::Clipboard { text } => assert!(text.len() <= MAX_CLIPBOARD_TEXT),
             ViewerMessage::Settings { stream, .. } => assert!(stream.check().is_ok()),
+            ViewerMessage::Playback { decoded, shown, dropped, decode_us } => {
+                assert!([decoded, shown, dropped].iter().all(|&n| n <= MAX_PLAYBACK_FRAMES));
+                assert!(decode_us.is_none_or(|d| d <= MAX_DECODE_US));
+            }
         }
     }
 });
