@@ -14,7 +14,9 @@
 //
 //   cargo build && node bench/network.js [--seconds 15] [--runs loss,bottleneck] [--loss 0.05]
 //     [--rtt 40] [--host-args "..."]
+// BENCH_LOG=FILE appends the host's rate-control lines of each run to FILE.
 
+import { appendFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import {
   start, startXvfb, startXprobe, stopAll, launch, waitForFrames, makeNetns, sceneLayout,
@@ -43,7 +45,14 @@ async function setUp(ns, size) {
   await waitForFrames(page, 1, 20000);
   await page.waitForTimeout(2000);
   await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
-  return { browser, page };
+  return { browser, page, host };
+}
+
+/** BENCH_LOG=FILE: the host's rate-control lines of each run, to see what it decided and why. */
+function keepLog(run, host) {
+  if (!process.env.BENCH_LOG) return;
+  const lines = (host.stderr || '').split('\n').filter((l) => /rate control|bandwidth estimate/.test(l));
+  appendFileSync(process.env.BENCH_LOG, `--- ${run} ${HOST_ARGS.join(' ') || 'default'}\n${lines.join('\n')}\n`);
 }
 
 const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '–');
@@ -61,7 +70,7 @@ async function lossRun() {
   const ns = makeNetns('bench-loss');
   try {
     if (RTT > 0) await ns.delayUdp(RTT / 2);
-    const { browser, page } = await setUp(ns, '1280x720');
+    const { browser, page, host } = await setUp(ns, '1280x720');
     const c0 = await counters(page);
     ns.dropUdp(LOSS);
     const t0 = Date.now();
@@ -82,6 +91,7 @@ async function lossRun() {
       const b = await counters(page);
       return b.framesDecoded - a.framesDecoded >= 55 && b.host?.target_fps === 60 && b.host?.scale === 1 ? Date.now() : null;
     }, 30000);
+    keepLog('loss', host);
     await browser.close_();
     return { trace, ...summary(frames, SECONDS), nacks: c1.nacks - c0.nacks, plis: c1.plis - c0.plis, dropped,
       recovery: (back - stopped) / 1000 };
@@ -95,7 +105,7 @@ async function bottleneckRun() {
   const ns = makeNetns('bench-cap');
   try {
     await ns.delayUdp(20);
-    const { browser, page } = await setUp(ns, '1920x1080');
+    const { browser, page, host } = await setUp(ns, '1920x1080');
     ns.capBandwidth(3000);
     const t0 = Date.now();
     const seconds = [];
@@ -110,6 +120,7 @@ async function bottleneckRun() {
     const all = (await timecodes(page)).filter((f) => f.presented >= t0);
     const after = all.filter((f) => f.presented >= t0 + (settled + 1) * 1000);
     await browser.close_();
+    keepLog('bottleneck', host);
     return {
       seconds,
       settled: settled < seconds.length ? settled + 1 : null,

@@ -22,6 +22,12 @@
 //!   within the user's bounds; heavy loss (over 10%) counts as congestion the estimate missed:
 //!   back off from the current rate by half the loss, once a second, and do not climb meanwhile;
 //! - go down at once, go up by at most 10% a second, so a recovering link is probed gently;
+//! - a standing queue (the receiver reports' round trip 50 ms over its least) means the path
+//!   carries less than what goes out now, whatever the estimate says (it lags, and a token
+//!   bucket's burst inflates it): cut to 80% of the rate sent over the last second, once (again
+//!   only if the queue keeps growing: a queue takes a while to drain, and cutting on every
+//!   report of it halves the picture for nothing), never climb while it stands, and stay under
+//!   90% of that rate for 20 s (a ceiling that a later queue lowers again);
 //! - when even the lowest sensible quality per pixel does not fit, and the encoder uses what it
 //!   is given (it sends at least 80% of its target: the content needs more), halve the frame
 //!   rate first (motion stays smooth enough at 30), then lower the resolution (3/4, then 1/2).
@@ -45,6 +51,16 @@ const HEADROOM: f64 = 0.85;
 const CLIMB_PER_SEC: f64 = 0.10;
 /// How long room for a better step must last before taking it.
 const STEP_UP_AFTER: Duration = Duration::from_secs(2);
+/// A round trip this far over its least is a standing queue: every frame waits in it.
+const STANDING_QUEUE: Duration = Duration::from_millis(50);
+/// Share of what goes out now that a standing queue cuts the rate to (so that it drains)...
+const DRAIN: f64 = 0.8;
+/// ...and the share of it the rate may not climb back over for [`CEILING_FOR`].
+const CEILING: f64 = 0.9;
+/// A queue this many times longer than at the cut, a second later, is cut again.
+const GROWN: f64 = 1.5;
+/// How long a queue's ceiling holds before the rate may probe past it again.
+const CEILING_FOR: Duration = Duration::from_secs(20);
 /// Share of its target an encoder must send to count as held back by it.
 const CONSTRAINED: f64 = 0.8;
 /// Resolution steps, as a fraction of the source size.
@@ -166,6 +182,10 @@ pub struct RatePolicy {
     last: Option<Instant>,
     room_since: Option<Instant>,
     loss_cut_at: Option<Instant>,
+    /// When a standing queue last cut the rate and how long it was then (`None` once a report
+    /// shows no queue), and the ceiling it left (bit/s, until when).
+    queue_cut: Option<(Instant, Duration)>,
+    ceiling: Option<(f64, Instant)>,
     /// The frame rate the host's own speed allows (`None`: no limit), and since when it has
     /// been too slow for the rate in force, or had room for more.
     encoder_fps: Option<u32>,
@@ -196,6 +216,8 @@ impl RatePolicy {
             last: None,
             room_since: None,
             loss_cut_at: None,
+            queue_cut: None,
+            ceiling: None,
             encoder_fps: None,
             slow_since: None,
             fast_since: None,
@@ -273,6 +295,34 @@ impl RatePolicy {
             };
             target = target.min(self.current * factor);
         }
+        let queue = net.queue_delay.filter(|&q| q >= STANDING_QUEUE && sent_bps > 0);
+        let queued = queue.is_some();
+        let cut = match (queue, self.queue_cut) {
+            (None, _) => {
+                // A report without the queue: the episode is over.
+                self.queue_cut = None;
+                false
+            }
+            (Some(_), None) => true,
+            // A queue that keeps growing a second after the cut: the cut was not enough.
+            (Some(q), Some((at, then))) => {
+                now.saturating_duration_since(at) >= Duration::from_secs(1) && q > then.mul_f64(GROWN)
+            }
+        };
+        if let (true, Some(q)) = (cut, queue) {
+            self.queue_cut = Some((now, q));
+            let sent = sent_bps as f64;
+            target = target.min(sent * DRAIN);
+            let ceiling = self.ceiling.filter(|&(_, until)| now < until).map_or(f64::MAX, |(c, _)| c);
+            self.ceiling = Some(((sent * CEILING).min(ceiling), now + CEILING_FOR));
+        }
+        if let Some((ceiling, until)) = self.ceiling {
+            if now < until {
+                target = target.min(ceiling);
+            } else {
+                self.ceiling = None;
+            }
+        }
         let target = target.clamp(min, max);
         let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.last = Some(now);
@@ -283,8 +333,8 @@ impl RatePolicy {
             self.resets_seen = net.estimate_resets;
             self.current = self.current.max(target);
         }
-        self.current = if target < self.current {
-            target
+        self.current = if target < self.current || queued {
+            target.min(self.current)
         } else {
             (self.current * (1.0 + CLIMB_PER_SEC * elapsed.as_secs_f64())).min(target)
         };
@@ -872,5 +922,44 @@ mod tests {
         assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (60, 1.0, Limit::None));
         assert_eq!(tr.last().bitrate_bps, 6_000_000, "the estimator restarted from before the drop");
         assert_eq!(tr.resets, 1);
+    }
+    #[test]
+    fn trace_a_bottleneck_whose_estimate_overshoots_drains_its_queue_and_stays_under() {
+        // A 3 Mbit/s link with 200 ms of buffer; the estimator says 4 Mbit/s throughout (a token
+        // bucket's burst lets its probes through faster than the link). The encoder sends all
+        // it is allowed; a receiver report a second carries the queue as it was then, and a
+        // full buffer loses 5%.
+        let (mut p, mut t) = (policy(), Instant::now());
+        let (cap, buffer) = (3_000_000.0, 600_000.0);
+        let (mut queued_bits, mut reported) = (0.0_f64, Duration::ZERO);
+        let (mut queues, mut rates, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..300 {
+            t += Duration::from_millis(100);
+            let sent = p.current;
+            queued_bits = (queued_bits + (sent - cap) * 0.1).clamp(0.0, buffer);
+            let queue = Duration::from_secs_f64(queued_bits / cap);
+            if i % 10 == 5 {
+                reported = queue;
+            }
+            let report = NetworkReport {
+                estimate_bps: Some(4_000_000),
+                queue_delay: Some(reported),
+                loss: if queued_bits >= buffer { 0.05 } else { 0.0 },
+                ..Default::default()
+            };
+            let d = p.update(t, &report, sent as u64, Some(QUIET));
+            if i >= 100 {
+                queues.push(queue);
+                rates.push(f64::from(d.bitrate_bps));
+            }
+            scales.push(d.scale);
+        }
+        let worst = queues.iter().max().unwrap();
+        assert!(*worst <= Duration::from_millis(100), "after 10 s the queue stays short: {worst:?}");
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
+        assert!(scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+        let why = p.why().unwrap();
+        assert!(why.contains("the network carries about 4.00 Mb/s"), "{why}");
     }
 }
