@@ -923,6 +923,7 @@ mod tests {
         assert_eq!(tr.last().bitrate_bps, 6_000_000, "the estimator restarted from before the drop");
         assert_eq!(tr.resets, 1);
     }
+
     #[test]
     fn trace_a_bottleneck_whose_estimate_overshoots_drains_its_queue_and_stays_under() {
         // A 3 Mbit/s link with 200 ms of buffer; the estimator says 4 Mbit/s throughout (a token
