@@ -297,31 +297,27 @@ impl RatePolicy {
         }
         let queue = net.queue_delay.filter(|&q| q >= STANDING_QUEUE && sent_bps > 0);
         let queued = queue.is_some();
-        let cut = match (queue, self.queue_cut) {
-            (None, _) => {
-                // A report without the queue: the episode is over.
-                self.queue_cut = None;
-                false
-            }
-            (Some(_), None) => true,
-            // A queue that keeps growing a second after the cut: the cut was not enough.
-            (Some(q), Some((at, then))) => {
+        if !queued {
+            // A report without the queue: the episode is over.
+            self.queue_cut = None;
+        }
+        // The first report of a queue cuts; a queue that keeps growing a second after the cut
+        // cuts again (the cut was not enough).
+        let cut = queue.filter(|&q| {
+            self.queue_cut.is_none_or(|(at, then)| {
                 now.saturating_duration_since(at) >= Duration::from_secs(1) && q > then.mul_f64(GROWN)
-            }
-        };
-        if let (true, Some(q)) = (cut, queue) {
+            })
+        });
+        self.ceiling = self.ceiling.filter(|&(_, until)| now < until);
+        if let Some(q) = cut {
             self.queue_cut = Some((now, q));
             let sent = sent_bps as f64;
             target = target.min(sent * DRAIN);
-            let ceiling = self.ceiling.filter(|&(_, until)| now < until).map_or(f64::MAX, |(c, _)| c);
-            self.ceiling = Some(((sent * CEILING).min(ceiling), now + CEILING_FOR));
+            let ceiling = self.ceiling.map_or(sent * CEILING, |(c, _)| c.min(sent * CEILING));
+            self.ceiling = Some((ceiling, now + CEILING_FOR));
         }
-        if let Some((ceiling, until)) = self.ceiling {
-            if now < until {
-                target = target.min(ceiling);
-            } else {
-                self.ceiling = None;
-            }
+        if let Some((ceiling, _)) = self.ceiling {
+            target = target.min(ceiling);
         }
         let target = target.clamp(min, max);
         let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
