@@ -30,9 +30,7 @@ fn connected_pair() -> Pair {
     // A few small frames first, so the pacer has sent and the estimator has feedback.
     for _ in 0..30 {
         let frame = keyframe(&pair, 2_000);
-        let now = pair.now;
-        pair.host.send_video(now, &frame).expect("send");
-        pair.pump();
+        pair.send_frame(&frame);
         pair.advance(Duration::from_millis(33));
     }
     pair
@@ -47,10 +45,8 @@ fn a_frame_within_the_pacers_burst_leaves_at_once() {
     assert!(len * 8 * 25 < estimate as usize, "the frame fits the burst at {estimate} b/s");
     let before = pair.viewer.media.len();
     let frame = keyframe(&pair, len);
-    let now = pair.now;
-    pair.host.send_video(now, &frame).expect("send");
     // No time passes: whatever the host sends now reaches the viewer now.
-    pair.pump();
+    pair.send_frame(&frame);
     assert_eq!(
         pair.viewer.media.len(),
         before + 1,
@@ -68,8 +64,7 @@ fn a_frame_larger_than_the_burst_is_spread_at_about_the_estimate() {
     let before = pair.viewer.media.len();
     let frame = keyframe(&pair, len);
     let start = pair.now;
-    pair.host.send_video(start, &frame).expect("send");
-    pair.pump();
+    pair.send_frame(&frame);
     assert_eq!(pair.viewer.media.len(), before, "a {len}-byte frame is paced, not sent at once");
     let mut arrived = None;
     for _ in 0..2_000 {

@@ -55,9 +55,7 @@ fn stream(pair: &mut Pair, src: &mut Source, n: usize) -> usize {
         let key = events.contains(&SessionEvent::KeyframeNeeded);
         keyframes_asked += usize::from(key);
         let frame = src.next(pair, key);
-        let now = pair.now;
-        pair.host.send_video(now, &frame).expect("send");
-        pair.pump();
+        pair.send_frame(&frame);
         pair.advance(Duration::from_millis(33));
     }
     keyframes_asked
@@ -209,9 +207,7 @@ fn lossy_run(redundancy: bool) -> (peerdesk_session::NetworkStats, u64, u64, usi
             nacks_at_half = pair.host.network().nacks;
         }
         let frame = src.next(&pair, true);
-        let now = pair.now;
-        pair.host.send_video(now, &frame).expect("send");
-        pair.pump();
+        pair.send_frame(&frame);
         pair.advance(Duration::from_millis(33));
     }
     let net = pair.host.network().clone();
