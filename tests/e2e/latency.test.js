@@ -28,9 +28,14 @@ test('every presented frame carries a readable time code, and the host\'s figure
   }, 10000);
   const g2g = frames.map((f) => f.g2g).sort((a, b) => a - b);
   console.log(`# glass to glass over ${g2g.length} frames: p50 ${g2g[g2g.length >> 1].toFixed(1)} ms, max ${g2g[g2g.length - 1].toFixed(1)} ms`);
-  // Sane, not fast: after the frame was drawn (one clock: a frame cannot show before it is
-  // drawn) and within a second.
-  assert.ok(g2g.every((x) => x > 0 && x < 1000), `time codes decode to sane ages: ${g2g.slice(0, 3)} .. ${g2g.slice(-3)}`);
+  // Sane, not fast: after the frame was drawn and within a second. A frame cannot show before
+  // it is drawn, but the two ends put Unix time on their monotonic clocks separately (the
+  // host's SystemTime when the scene starts, the page's timeOrigin), which agree only to a few
+  // ms; since packets leave without a timer tick each, the scene's small frames arrive in
+  // under 10 ms, and CI saw one frame at -7 ms among ages from 8.7 ms. So: the frames as a
+  // whole after they were drawn, none more than that clock error before.
+  assert.ok(g2g.every((x) => x > -10 && x < 1000), `time codes decode to sane ages: ${g2g.slice(0, 3)} .. ${g2g.slice(-3)}`);
+  assert.ok(g2g[g2g.length >> 1] > 0, `the median frame shows after it was drawn: ${g2g[g2g.length >> 1]}`);
   const presented = frames.map((f) => f.presented);
   assert.ok(presented.every((t, i) => i === 0 || t >= presented[i - 1]), 'in presentation order');
   const host = await poll('the host\'s stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
