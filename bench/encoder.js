@@ -1,11 +1,15 @@
-// The encoder alone: `encbench` (crates/peerdesk-testkit) converts and encodes moving colour
+// The encoders alone: `encbench` (crates/peerdesk-testkit) converts and encodes moving colour
 // bars over the middle 70% of the picture (what `xprobe --animate` draws on an X11 desktop) with
-// peerdesk's own openh264 settings, on one thread, nothing else running: the floor under the
-// per-frame figures of bench/x11-desktop.js and bench/latency.js, where the source, the host and
-// the browser share the machine.
+// peerdesk's own settings for each backend, nothing else running: the floor under the per-frame
+// figures of bench/x11-desktop.js and bench/latency.js, where the source, the host and the
+// browser share the machine. Every backend this build has and this machine can open is run,
+// side by side, --runs times each (the table shows the spread over the runs); one that cannot
+// open says why. SSIM: of each frame's luma, decoded back, against the source, at the same
+// bitrate for every backend.
 //
-//   cargo build --release -p peerdesk-testkit && node bench/encoder.js [--sizes 1280x720,1920x1080]
-//     [--frames 300] [--bitrate 6000]
+//   cargo build --release -p peerdesk-testkit --features ffmpeg && node bench/encoder.js
+//     [--sizes 1280x720,1920x1080] [--frames 300] [--bitrate 6000] [--runs 3]
+//     [--encoders openh264,x264,nvenc,vaapi,qsv]
 
 import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -18,14 +22,33 @@ const BIN = process.env.ENCBENCH || join(ROOT, 'target/release/encbench');
 const SIZES = arg('--sizes', '1280x720,1920x1080').split(',');
 const FRAMES = arg('--frames', '300');
 const BITRATE = arg('--bitrate', '6000');
+const RUNS = Number(arg('--runs', '3'));
+const ENCODERS = arg('--encoders', 'openh264,x264,nvenc,vaapi,qsv').split(',');
 
-console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${BIN}; ${FRAMES} frames at 60 fps, ${BITRATE} kbit/s\n`);
-console.log('| size | content | convert avg (ms) | encode avg / p50 / p95 (ms) | bytes a frame | openh264 assembly |');
-console.log('|---|---|---|---|---|---|');
+const spread = (xs, digits = 2) => {
+  const lo = Math.min(...xs), hi = Math.max(...xs);
+  return lo.toFixed(digits) === hi.toFixed(digits) ? lo.toFixed(digits) : `${lo.toFixed(digits)}-${hi.toFixed(digits)}`;
+};
+
+console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${BIN}; ${FRAMES} frames at 60 fps, ${BITRATE} kbit/s, ${RUNS} runs each (min-max)\n`);
+console.log('| encoder | size | content | convert avg (ms) | encode p50 / p95 (ms) | CPU a frame (ms, all threads) | bytes a frame | SSIM |');
+console.log('|---|---|---|---|---|---|---|---|');
+const skipped = new Map();
 for (const size of SIZES) {
   for (const content of ['bars', 'still']) {
-    const r = JSON.parse(execFileSync(BIN, ['--size', size, '--frames', FRAMES, '--bitrate', BITRATE, '--content', content], { encoding: 'utf8' }));
-    const f = (v) => v.toFixed(2);
-    console.log(`| ${r.size} | ${r.content} | ${f(r.convert_avg)} | ${f(r.encode_avg)} / ${f(r.encode_p50)} / ${f(r.encode_p95)} | ${r.bytes_per_frame} | ${r.assembly} |`);
+    for (const encoder of ENCODERS) {
+      if (skipped.has(encoder)) continue;
+      const runs = [];
+      for (let i = 0; i < RUNS; i++) {
+        // Interleaved by run would mix warm caches unevenly; each backend's runs back to back.
+        const r = JSON.parse(execFileSync(BIN, ['--encoder', encoder, '--size', size, '--frames', FRAMES, '--bitrate', BITRATE, '--content', content], { encoding: 'utf8' }));
+        if (r.error) { skipped.set(encoder, r.error); break; }
+        runs.push(r);
+      }
+      if (!runs.length) continue;
+      const col = (k, d) => spread(runs.map((r) => r[k]), d);
+      console.log(`| ${encoder} | ${size} | ${content} | ${col('convert_avg')} | ${col('encode_p50')} / ${col('encode_p95')} | ${col('cpu_ms_per_frame', 1)} | ${col('bytes_per_frame', 0)} | ${col('ssim', 4)} |`);
+    }
   }
 }
+for (const [encoder, why] of skipped) console.log(`\n${encoder}: not run: ${why}`);

@@ -4,5 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --locked -p peerdesk
+# With FFmpeg's libraries present (scripts/setup.sh --ffmpeg), the host can encode with x264 or
+# a GPU; without them, with the built-in openh264.
+features=()
+if pkg-config --exists libavcodec libavformat libavutil 2>/dev/null \
+  && compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null; then
+  features=(--features ffmpeg)
+fi
+cargo build --locked -p peerdesk "${features[@]+"${features[@]}"}"
 exec ./target/debug/peerdesk demo "$@"

@@ -124,6 +124,10 @@ export function playbackMessage(s) {
 }
 
 const LIMIT_NAMES = { network: 'the network', encoder: 'the host\'s encoder', viewer: 'this browser' };
+const ENCODER_NAMES = {
+  x264: 'x264 (software)', openh264: 'openh264 (software)', nvenc: 'NVIDIA GPU (NVENC)',
+  vaapi: 'GPU (VAAPI)', qsv: 'Intel GPU (Quick Sync)',
+};
 
 export function formatStats(s) {
   const parts = [];
@@ -162,6 +166,7 @@ export function overlaySections(s, host) {
   if (host) {
     sections.push(['Host', [
       ['sent', `${num(host.fps, 0, ' fps')} · ${num(host.mbps, 2, ' Mb/s')}`],
+      ['encoder', ENCODER_NAMES[host.encoder] ?? host.encoder ?? '–'],
       ['capture', num(host.capture_ms, 1, ' ms')],
       ['convert', num(host.convert_ms, 1, ' ms')],
       ['encode', num(host.encode_ms, 1, ' ms')],

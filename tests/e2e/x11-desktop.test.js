@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  start, startXvfb, startXprobe, launch, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
+  start, run, startXvfb, startXprobe, launch, teardown, screenshot, waitForFrames, pixels, near, pictureRect, poll,
 } from './harness.js';
 
 let xvfb;
@@ -13,6 +13,7 @@ let probe;
 let server;
 let browser;
 let page;
+let encoder;
 const ROOM = 'x11';
 
 // xprobe's default fields (x, y, w, h, RGB).
@@ -27,7 +28,10 @@ before(async () => {
   xvfb = await startXvfb('1024x640');
   probe = await startXprobe(xvfb.display);
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
-  const host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display], 'open ');
+  // With FFmpeg built in (as scripts/test.sh builds it), the desktop goes through x264.
+  const list = await run(['host', '--list-encoders']);
+  encoder = /^\s*x264\s+works/m.test(list.stdout) ? 'x264' : 'openh264';
+  const host = await start(['host', '--server', server.url, '--room', ROOM, '--source', 'x11', '--display', xvfb.display, '--encoder', encoder], 'open ');
   browser = await launch();
   page = await browser.newPage();
   await page.goto(host.url);
@@ -44,6 +48,8 @@ test('the desktop streams at its native size with the fields where the X client 
   FIELDS.forEach(([, , , , c], i) => assert.ok(near(got[i], c), `field ${i}: ${got[i]} vs ${c}`));
   const bg = await pixels(page, [[400, 300]]);
   assert.ok(near(bg[0], [20, 20, 20], 12), `background ${bg[0]}`);
+  const stats = await poll('the host\'s stats', () => page.evaluate(() => window.peerdesk.hostStats), 5000);
+  assert.equal(stats.encoder, encoder, `the host says it encodes with ${encoder}`);
   await screenshot(page, 'x11-desktop');
 });
 

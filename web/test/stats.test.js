@@ -25,6 +25,10 @@ test('the overlay names the limit and says why', () => {
   assert.equal(rows.why, 'frame rate 40: this host needs 21.0 ms to encode a frame');
   assert.equal(rows['queue on the path'], '2 ms over the least round trip');
   assert.equal(rows['estimate drops not confirmed'], '1');
+  const hostRows = Object.fromEntries(overlaySections(s, { ...host, encoder: 'x264' }).find(([t]) => t === 'Host')[1]);
+  assert.equal(hostRows.encoder, 'x264 (software)');
+  const older = Object.fromEntries(overlaySections(s, host).find(([t]) => t === 'Host')[1]);
+  assert.equal(older.encoder, '–', 'a host that does not say shows a dash');
   const free = Object.fromEntries(overlaySections(s, { ...host, limit: 'none', why: null, estimate_doubted: true }).find(([t]) => t === 'Rate control')[1]);
   assert.equal(free['limited by'], 'nothing');
   assert.equal(free['estimate drops not confirmed'], '1 · checking one now');

@@ -1,8 +1,10 @@
 //! Video encoding for peerdesk.
 //!
-//! Owns: colour conversion from captured BGRA to I420 ([`convert`]), the [`Encoder`] trait and
-//! its openh264 implementation ([`OpenH264Encoder`]). Output is H.264 Annex-B, Constrained
-//! Baseline, no B-frames, IDR only on request, SPS and PPS in front of every IDR.
+//! Owns: colour conversion from captured BGRA to I420 ([`convert`]), the [`Encoder`] trait, its
+//! backends ([`Backend`]: openh264 always, and with the `ffmpeg` feature x264, NVENC, VAAPI and
+//! QSV through FFmpeg's libavcodec) and the choice among them ([`open`], [`list`]). Output is
+//! H.264 Annex-B, Constrained Baseline, no B-frames, IDR only on request, SPS and PPS in front
+//! of every IDR.
 //!
 //! Does not own: capture, packetization or pacing (str0m does those), nor when to ask for a
 //! keyframe (the session's keyframe throttle decides).
@@ -10,13 +12,111 @@
 //! Drive loop: the encode thread calls [`Encoder::encode`] for each frame it takes from the
 //! capture slot; `force_keyframe` when a viewer asked for one.
 
+pub mod annexb;
 pub mod convert;
+#[cfg(feature = "ffmpeg")]
+mod ffmpeg_enc;
 mod openh264_enc;
 pub mod scale;
+mod select;
 
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "ffmpeg")]
+pub use ffmpeg_enc::FfmpegEncoder;
 pub use openh264_enc::OpenH264Encoder;
+pub use select::{Opened, list, open};
+
+/// Whether this build has the FFmpeg backends (the `ffmpeg` cargo feature).
+pub const FFMPEG: bool = cfg!(feature = "ffmpeg");
+
+/// The lowest target bitrate an encoder is given.
+pub(crate) const MIN_BITRATE: u32 = 10_000;
+
+/// 4:2:0 video needs positive, even sizes.
+pub(crate) fn check_size(width: u32, height: u32) -> Result<(), String> {
+    if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+        return Err(format!("size {width}x{height} must be positive and even"));
+    }
+    Ok(())
+}
+
+/// An implementation of H.264 encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// NVIDIA's GPU encoder, through FFmpeg.
+    Nvenc,
+    /// A GPU through VAAPI (Intel, AMD), through FFmpeg.
+    Vaapi,
+    /// Intel Quick Sync, through FFmpeg.
+    Qsv,
+    /// x264 in software, through FFmpeg.
+    X264,
+    /// Cisco's openh264 in software, built in.
+    OpenH264,
+}
+
+impl Backend {
+    /// Every backend, in the order `--encoder auto` tries them: GPUs first, then the cheapest
+    /// software encoder.
+    pub const ALL: [Self; 5] = [Self::Nvenc, Self::Vaapi, Self::Qsv, Self::X264, Self::OpenH264];
+
+    /// The name `--encoder` takes and the stats show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nvenc => "nvenc",
+            Self::Vaapi => "vaapi",
+            Self::Qsv => "qsv",
+            Self::X264 => "x264",
+            Self::OpenH264 => "openh264",
+        }
+    }
+
+    /// What it is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Nvenc => "NVIDIA GPU (NVENC)",
+            Self::Vaapi => "GPU through VAAPI (Intel, AMD)",
+            Self::Qsv => "Intel GPU (Quick Sync)",
+            Self::X264 => "x264, software",
+            Self::OpenH264 => "openh264, software, built in",
+        }
+    }
+
+    /// Whether it encodes on a GPU.
+    pub fn hardware(self) -> bool {
+        matches!(self, Self::Nvenc | Self::Vaapi | Self::Qsv)
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("no encoder named {s:?}; one of {}", Self::ALL.map(Self::name).join(", ")))
+    }
+}
+
+/// Which encoder to use and how.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EncoderChoice {
+    /// One backend, or `None`: the first of [`Backend::ALL`] that works here.
+    pub backend: Option<Backend>,
+    /// The VAAPI render node; `None`: the first under /dev/dri.
+    pub vaapi_device: Option<std::path::PathBuf>,
+    /// Heal losses with a column of intra blocks that sweeps the picture once a second, where
+    /// the encoder can, instead of leaving them to a keyframe.
+    pub intra_refresh: bool,
+}
 
 /// Whether openh264 was built with its assembly (nasm present at build time).
 pub const ASSEMBLY: bool = cfg!(peerdesk_nasm);
@@ -89,4 +189,7 @@ pub trait Encoder: Send {
 
     /// The bitrate, frame rate and scale in force.
     fn rate(&self) -> (u32, u32, f64);
+
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
 }

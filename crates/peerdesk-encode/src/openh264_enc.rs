@@ -13,7 +13,7 @@ use peerdesk_capture::Frame;
 use tracing::debug;
 
 use crate::convert::I420;
-use crate::{EncodeError, EncodedFrame, Encoder, EncoderConfig};
+use crate::{Backend, EncodeError, EncodedFrame, Encoder, EncoderConfig, MIN_BITRATE, check_size};
 
 /// The openh264 encoder, set up for real-time streaming: Constrained Baseline, no B-frames,
 /// rate control by bitrate with frame skipping, IDR only when asked.
@@ -56,14 +56,6 @@ fn build(bps: u32, fps: u32) -> Result<H264, EncodeError> {
         .scene_change_detect(false)
         .vui(VuiConfig::bt709());
     H264::with_api_config(OpenH264API::from_source(), h264).map_err(|e| EncodeError::Setup(e.to_string()))
-}
-
-/// 4:2:0 video needs positive, even sizes.
-fn check_size(width: u32, height: u32) -> Result<(), String> {
-    if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
-        return Err(format!("size {width}x{height} must be positive and even"));
-    }
-    Ok(())
 }
 
 impl OpenH264Encoder {
@@ -113,17 +105,8 @@ impl YUVSource for Source<'_> {
 impl Encoder for OpenH264Encoder {
     fn encode(&mut self, frame: &Frame, force_keyframe: bool) -> Result<Option<EncodedFrame>, EncodeError> {
         let t0 = Instant::now();
-        let (w, h) = crate::scale::scaled(
-            crate::scale::fit((frame.width, frame.height), self.config.max_size),
-            self.scale,
-        );
-        let scaled;
-        let frame = if (w, h) == (frame.width, frame.height) {
-            frame
-        } else {
-            scaled = self.scaler.scale(frame, w, h)?;
-            &scaled
-        };
+        let frame = self.scaler.to_stream_size(frame, self.config.max_size, self.scale)?;
+        let frame = frame.as_ref();
         if (frame.width, frame.height) != (self.config.width, self.config.height) {
             // The source changed size (a resolution change): start a new stream at the new size.
             check_size(frame.width, frame.height).map_err(EncodeError::Encode)?;
@@ -196,10 +179,11 @@ impl Encoder for OpenH264Encoder {
     fn rate(&self) -> (u32, u32, f64) {
         (self.bitrate_bps, self.fps, self.scale)
     }
-}
 
-/// openh264's floor for a target bitrate.
-const MIN_BITRATE: u32 = 10_000;
+    fn backend(&self) -> Backend {
+        Backend::OpenH264
+    }
+}
 
 impl OpenH264Encoder {
     /// Tells the running encoder the current bitrate and frame rate. Both change rate control's

@@ -52,6 +52,22 @@ impl Default for Scaler {
 }
 
 impl Scaler {
+    /// `frame` at the size the stream takes: its own fitted into `max_size`, times `scale`.
+    /// The frame itself when that is its size, else a scaled copy.
+    pub fn to_stream_size<'a>(
+        &mut self,
+        frame: &'a Frame,
+        max_size: (Option<u32>, Option<u32>),
+        scale: f64,
+    ) -> Result<std::borrow::Cow<'a, Frame>, EncodeError> {
+        let (w, h) = scaled(fit((frame.width, frame.height), max_size), scale);
+        if (w, h) == (frame.width, frame.height) {
+            Ok(std::borrow::Cow::Borrowed(frame))
+        } else {
+            self.scale(frame, w, h).map(std::borrow::Cow::Owned)
+        }
+    }
+
     /// `frame` scaled to `width` x `height`.
     pub fn scale(&mut self, frame: &Frame, width: u32, height: u32) -> Result<Frame, EncodeError> {
         let tight = frame.width as usize * 4;

@@ -1,12 +1,30 @@
-//! The encoder's output is what Chromium's WebRTC stack expects: Annex-B, Constrained Baseline,
-//! SPS and PPS in front of every IDR, IDR on request only.
+//! Every software backend's output is what Chromium's WebRTC stack expects: Annex-B,
+//! Constrained Baseline, SPS and PPS in front of every IDR, IDR on request only; rate changes
+//! live, new sizes restart. Each test runs for openh264 and, in a build with FFmpeg, for x264.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use peerdesk_capture::TestScene;
-use peerdesk_encode::{Encoder, EncoderConfig, OpenH264Encoder};
+use peerdesk_encode::{Backend, Encoder, EncoderChoice, EncoderConfig};
+
+/// The software backends of this build.
+fn software() -> Vec<Backend> {
+    let mut all = vec![Backend::OpenH264];
+    if peerdesk_encode::FFMPEG {
+        all.push(Backend::X264);
+    }
+    all
+}
+
+/// That backend's encoder, or a failed test.
+fn make(backend: Backend, config: EncoderConfig) -> Box<dyn Encoder> {
+    let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
+    let opened = peerdesk_encode::open(&choice, &config).unwrap_or_else(|e| panic!("{backend}: {e}"));
+    assert_eq!(opened.encoder.backend(), backend);
+    opened.encoder
+}
 
 /// NAL unit types in an Annex-B buffer.
 fn nal_types(annex_b: &[u8]) -> Vec<u8> {
@@ -27,16 +45,18 @@ fn nal_types(annex_b: &[u8]) -> Vec<u8> {
 
 #[test]
 fn idr_on_request_with_parameter_sets_and_baseline_profile() {
+    for b in software() {
+        idr_on_request_with_parameter_sets_and_baseline_profile_with(b);
+    }
+}
+
+fn idr_on_request_with_parameter_sets_and_baseline_profile_with(b: Backend) {
     let (w, h) = (640, 360);
     let scene = TestScene::new(w, h, 30).expect("scene");
-    let mut enc = OpenH264Encoder::new(EncoderConfig {
-        width: w,
-        height: h,
-        fps: 30,
-        bitrate_bps: 2_000_000,
-        max_size: (None, None),
-    })
-    .expect("encoder");
+    let mut enc = make(
+        b,
+        EncoderConfig { width: w, height: h, fps: 30, bitrate_bps: 2_000_000, max_size: (None, None) },
+    );
     let mut kinds = Vec::new();
     for i in 0..40u64 {
         let frame = scene.render(Duration::from_millis(i * 33));
@@ -66,28 +86,32 @@ fn idr_on_request_with_parameter_sets_and_baseline_profile() {
 
 #[test]
 fn refuses_odd_sizes() {
-    assert!(
-        OpenH264Encoder::new(EncoderConfig {
+    for b in software() {
+        let choice = EncoderChoice { backend: Some(b), ..EncoderChoice::default() };
+        let odd = EncoderConfig {
             width: 641,
             height: 360,
             fps: 30,
             bitrate_bps: 1_000_000,
-            max_size: (None, None)
-        })
-        .is_err()
-    );
+            max_size: (None, None),
+        };
+        let err = peerdesk_encode::open(&choice, &odd).expect_err("odd width refused");
+        eprintln!("{b}: {err}");
+    }
 }
 
 #[test]
 fn a_new_frame_size_restarts_the_stream_with_an_idr() {
-    let mut enc = OpenH264Encoder::new(EncoderConfig {
-        width: 320,
-        height: 240,
-        fps: 30,
-        bitrate_bps: 1_000_000,
-        max_size: (None, None),
-    })
-    .expect("encoder");
+    for b in software() {
+        a_new_frame_size_restarts_the_stream_with_an_idr_with(b);
+    }
+}
+
+fn a_new_frame_size_restarts_the_stream_with_an_idr_with(b: Backend) {
+    let mut enc = make(
+        b,
+        EncoderConfig { width: 320, height: 240, fps: 30, bitrate_bps: 1_000_000, max_size: (None, None) },
+    );
     let small = TestScene::new(320, 240, 30).expect("scene").render(Duration::ZERO);
     let big = TestScene::new(640, 480, 30).expect("scene").render(Duration::ZERO);
     assert!(enc.encode(&small, false).expect("encodes").expect("frame").keyframe);
@@ -108,14 +132,22 @@ fn a_new_frame_size_restarts_the_stream_with_an_idr() {
 
 #[test]
 fn frames_larger_than_the_bound_are_scaled_down_keeping_aspect() {
-    let mut enc = OpenH264Encoder::new(EncoderConfig {
-        width: 640,
-        height: 360,
-        fps: 30,
-        bitrate_bps: 1_000_000,
-        max_size: (Some(640), None),
-    })
-    .expect("encoder");
+    for b in software() {
+        frames_larger_than_the_bound_are_scaled_down_keeping_aspect_with(b);
+    }
+}
+
+fn frames_larger_than_the_bound_are_scaled_down_keeping_aspect_with(b: Backend) {
+    let mut enc = make(
+        b,
+        EncoderConfig {
+            width: 640,
+            height: 360,
+            fps: 30,
+            bitrate_bps: 1_000_000,
+            max_size: (Some(640), None),
+        },
+    );
     let big = TestScene::new(1280, 720, 30).expect("scene").render(Duration::ZERO);
     let e = enc.encode(&big, false).expect("encodes").expect("frame");
     assert_eq!((e.width, e.height), (640, 360));
@@ -141,13 +173,7 @@ fn busy_frame(scene: &TestScene, i: u64, fps: u64) -> peerdesk_capture::Frame {
 }
 
 /// Encodes `frames` busy frames from `first`; returns (bytes, keyframes).
-fn encode_run(
-    enc: &mut OpenH264Encoder,
-    scene: &TestScene,
-    first: u64,
-    frames: u64,
-    fps: u64,
-) -> (usize, usize) {
+fn encode_run(enc: &mut dyn Encoder, scene: &TestScene, first: u64, frames: u64, fps: u64) -> (usize, usize) {
     let (mut bytes, mut keys) = (0, 0);
     for i in first..first + frames {
         let frame = busy_frame(scene, i, fps);
@@ -161,22 +187,24 @@ fn encode_run(
 
 #[test]
 fn rate_control_changes_the_bitrate_live_without_a_keyframe() {
+    for b in software() {
+        rate_control_changes_the_bitrate_live_without_a_keyframe_with(b);
+    }
+}
+
+fn rate_control_changes_the_bitrate_live_without_a_keyframe_with(b: Backend) {
     let (w, h) = (1280, 720);
     let scene = TestScene::new(w, h, 60).expect("scene");
-    let mut enc = OpenH264Encoder::new(EncoderConfig {
-        width: w,
-        height: h,
-        fps: 60,
-        bitrate_bps: 4_000_000,
-        max_size: (None, None),
-    })
-    .expect("encoder");
-    encode_run(&mut enc, &scene, 0, 60, 60);
+    let mut enc = make(
+        b,
+        EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 4_000_000, max_size: (None, None) },
+    );
+    encode_run(enc.as_mut(), &scene, 0, 60, 60);
     // Two seconds at the full 4 Mbit/s, then two at 1 Mbit/s.
-    let (full, _) = encode_run(&mut enc, &scene, 60, 120, 60);
+    let (full, _) = encode_run(enc.as_mut(), &scene, 60, 120, 60);
     enc.set_rate(1_000_000, 60, 1.0).expect("set rate");
-    encode_run(&mut enc, &scene, 180, 30, 60); // rate control settles
-    let (low, keys) = encode_run(&mut enc, &scene, 210, 120, 60);
+    encode_run(enc.as_mut(), &scene, 180, 30, 60); // rate control settles
+    let (low, keys) = encode_run(enc.as_mut(), &scene, 210, 120, 60);
     let (full_bps, low_bps) = (full * 8 / 2, low * 8 / 2);
     assert_eq!(keys, 0, "a bitrate change needs no keyframe");
     eprintln!("asked 4 Mbit/s: {full_bps}; asked 1 Mbit/s: {low_bps}");
@@ -190,27 +218,39 @@ fn rate_control_changes_the_bitrate_live_without_a_keyframe() {
 
 #[test]
 fn half_the_frame_rate_keeps_the_bitrate() {
+    for b in software() {
+        half_the_frame_rate_keeps_the_bitrate_with(b);
+    }
+}
+
+fn half_the_frame_rate_keeps_the_bitrate_with(b: Backend) {
     let (w, h) = (1280, 720);
     let scene = TestScene::new(w, h, 60).expect("scene");
     let config =
         EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 2_000_000, max_size: (None, None) };
-    let mut enc = OpenH264Encoder::new(config).expect("encoder");
+    let mut enc = make(b, config);
     enc.set_rate(2_000_000, 30, 1.0).expect("set rate");
-    encode_run(&mut enc, &scene, 0, 30, 30);
+    encode_run(enc.as_mut(), &scene, 0, 30, 30);
     // Fed 30 frames a second for two seconds: about 2 Mbit/s, so twice the bytes per frame.
-    let (bytes, _) = encode_run(&mut enc, &scene, 30, 60, 30);
+    let (bytes, _) = encode_run(enc.as_mut(), &scene, 30, 60, 30);
     let bps = bytes * 8 / 2;
     assert!((1_400_000..=2_600_000).contains(&bps), "2 Mbit/s at 30 fps asked, {bps} made");
 }
 
 #[test]
 fn a_smaller_scale_restarts_the_stream_smaller_with_a_keyframe() {
+    for b in software() {
+        a_smaller_scale_restarts_the_stream_smaller_with_a_keyframe_with(b);
+    }
+}
+
+fn a_smaller_scale_restarts_the_stream_smaller_with_a_keyframe_with(b: Backend) {
     let (w, h) = (1280, 720);
     let scene = TestScene::new(w, h, 60).expect("scene");
     let config =
         EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 2_000_000, max_size: (None, None) };
-    let mut enc = OpenH264Encoder::new(config).expect("encoder");
-    encode_run(&mut enc, &scene, 0, 10, 60);
+    let mut enc = make(b, config);
+    encode_run(enc.as_mut(), &scene, 0, 10, 60);
     enc.set_rate(1_000_000, 30, 0.75).expect("set rate");
     let e = enc.encode(&scene.render(Duration::from_millis(200)), false).expect("encodes").expect("a frame");
     assert_eq!((e.width, e.height, e.keyframe), (960, 540, true));
@@ -224,6 +264,12 @@ fn a_smaller_scale_restarts_the_stream_smaller_with_a_keyframe() {
 
 #[test]
 fn a_keyframe_asked_for_mid_stream_stays_within_its_budget() {
+    for b in software() {
+        a_keyframe_asked_for_mid_stream_stays_within_its_budget_with(b);
+    }
+}
+
+fn a_keyframe_asked_for_mid_stream_stays_within_its_budget_with(b: Backend) {
     // The IDR a viewer asks for after loss must not take long to send: rate control budgets
     // it at a few frames' worth. At 1080p60 and 6 Mbit/s (12.5 kB a frame) one on the busy
     // test scene must stay under 100 ms of the bitrate (75 kB).
@@ -231,8 +277,8 @@ fn a_keyframe_asked_for_mid_stream_stays_within_its_budget() {
     let scene = TestScene::new(w, h, 60).expect("scene");
     let config =
         EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 6_000_000, max_size: (None, None) };
-    let mut enc = OpenH264Encoder::new(config).expect("encoder");
-    encode_run(&mut enc, &scene, 0, 120, 60);
+    let mut enc = make(b, config);
+    encode_run(enc.as_mut(), &scene, 0, 120, 60);
     let mut sizes = Vec::new();
     for i in 120..124u64 {
         let frame = busy_frame(&scene, i, 60);

@@ -127,6 +127,8 @@ pub struct HostConfig {
     pub record_input: Option<std::path::PathBuf>,
     /// Share the desktop's clipboard with the controlling viewer (both ways).
     pub clipboard: bool,
+    /// Which video encoder, and how (`--encoder`, `--vaapi-device`, `--intra-refresh`).
+    pub encoder: peerdesk_encode::EncoderChoice,
     /// For tests: virtual gamepads write their events to files in this directory instead of
     /// uinput devices.
     pub gamepad_dir: Option<std::path::PathBuf>,

@@ -174,6 +174,7 @@ pub struct Pipeline {
     failure: Arc<Failure>,
     network: Arc<NetworkReports>,
     state: Arc<watch::Sender<StreamState>>,
+    backend: peerdesk_encode::Backend,
 }
 
 /// Why the capture thread stopped, for whoever waits on it.
@@ -184,6 +185,11 @@ struct Failure {
 }
 
 impl Pipeline {
+    /// The encoder in use.
+    pub fn encoder(&self) -> peerdesk_encode::Backend {
+        self.backend
+    }
+
     /// Starts capturing from `capturer` and encoding with `encoder`, within `setup`'s bounds.
     /// With rate control, the viewers' network reports steer the encoder's bitrate, frame rate
     /// and size within them; the controller's request ([`Pipeline::request`]) bounds them
@@ -193,6 +199,7 @@ impl Pipeline {
         mut encoder: Box<dyn Encoder>,
         setup: StreamSetup,
     ) -> std::io::Result<Self> {
+        let backend = encoder.backend();
         let (frames, _) = broadcast::channel(FRAME_BACKLOG);
         let keyframe = Arc::new(AtomicBool::new(true));
         let viewers = Arc::new(AtomicUsize::new(0));
@@ -329,6 +336,7 @@ impl Pipeline {
             failure,
             network,
             state,
+            backend,
         })
     }
 

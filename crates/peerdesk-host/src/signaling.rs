@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
-use peerdesk_encode::{EncoderConfig, OpenH264Encoder};
+use peerdesk_encode::EncoderConfig;
 use peerdesk_proto::control::MAX_CLIPBOARD_TEXT;
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
@@ -89,6 +89,39 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), HostError> {
     let (capturer, sink, scene_audio) = open_source(&config)?;
+    let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
+    let opened = peerdesk_encode::open(
+        &config.encoder,
+        &EncoderConfig {
+            width,
+            height,
+            fps: config.fps,
+            bitrate_bps: config.bitrate_bps,
+            max_size: config.max_size,
+        },
+    )?;
+    let backend = opened.encoder.backend();
+    info!(
+        "encoder: {backend} ({}){}",
+        backend.describe(),
+        if opened.passed_over.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; passed over {}",
+                opened
+                    .passed_over
+                    .iter()
+                    .map(|(b, why)| format!("{b}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
+    );
+    if backend == peerdesk_encode::Backend::OpenH264 && !peerdesk_encode::ASSEMBLY {
+        warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
+    }
+    let encoder = opened.encoder;
     let (feedback, _) = tokio::sync::broadcast::channel(64);
     let sink = with_pads(&config, sink, feedback.clone());
     let (clipboard, host_clipboard) = open_clipboard(&config);
@@ -112,24 +145,13 @@ pub async fn run(
     let mut guests = Guests::new(keyring, config.room.as_str(), &config.viewer_url);
     let mut console = console;
     let tls = tls_connector(&config)?;
-    let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
-    let encoder = OpenH264Encoder::new(EncoderConfig {
-        width,
-        height,
-        fps: config.fps,
-        bitrate_bps: config.bitrate_bps,
-        max_size: config.max_size,
-    })?;
-    if !peerdesk_encode::ASSEMBLY {
-        warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
-    }
     let setup = StreamSetup {
         fps: config.fps,
         max_bps: config.bitrate_bps,
         max_size: config.max_size,
         rate_min_bps: config.rate_control.then_some(config.min_bitrate_bps),
     };
-    let pipeline = Arc::new(Pipeline::start(capturer, Box::new(encoder), setup)?);
+    let pipeline = Arc::new(Pipeline::start(capturer, encoder, setup)?);
     let audio = start_audio(&config, scene_audio);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
     let (nat_tx, nat_rx) = tokio::sync::watch::channel(Arc::new(crate::nat::NatServers {
@@ -691,6 +713,7 @@ async fn status_loop(
                 None => (fixed.bitrate_bps, fixed.fps, 1.0, Limit::None, NetworkReport::default()),
             };
             let msg = HostMessage::Stats {
+                encoder: pipeline.encoder().name().to_owned(),
                 fps: (w.frames as f64 / secs) as f32,
                 mbps: (w.bytes as f64 * 8.0 / secs / 1e6) as f32,
                 capture_ms: ms(w.average(w.capture)) as f32,
@@ -726,9 +749,10 @@ async fn status_loop(
             continue;
         }
         info!(
-            "{} viewer{} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · per frame p50 {:.1} ms, p95 {:.1} ms · {} keyframes",
+            "{} viewer{} · {} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · per frame p50 {:.1} ms, p95 {:.1} ms · {} keyframes",
             viewers,
             if viewers == 1 { "" } else { "s" },
+            pipeline.encoder(),
             w.frames as f64 / secs,
             w.bytes as f64 * 8.0 / secs / 1e6,
             ms(w.average(w.capture)),

@@ -91,6 +91,9 @@ impl Encoder for Slow {
     fn rate(&self) -> (u32, u32, f64) {
         self.0.rate()
     }
+    fn backend(&self) -> peerdesk_encode::Backend {
+        self.0.backend()
+    }
 }
 
 /// A 640x480 openh264 pipeline, at most 60 fps and 2 Mbit/s, on the noise source;

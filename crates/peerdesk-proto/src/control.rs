@@ -28,6 +28,9 @@ pub enum HostMessage {
     /// The host's own figures for the last second, for the page's stats overlay (and the
     /// benchmark, which reads the same numbers). Times in milliseconds.
     Stats {
+        /// The encoder in use (`x264`, `openh264`, `nvenc`, `vaapi`, `qsv`).
+        #[serde(default)]
+        encoder: String,
         /// Frames encoded and sent per second.
         fps: f32,
         /// Video bitrate sent, Mbit/s.
@@ -394,6 +397,7 @@ mod tests {
     #[test]
     fn stats_are_flat_json_numbers() {
         let m = HostMessage::Stats {
+            encoder: "x264".into(),
             fps: 60.0,
             mbps: 4.5,
             capture_ms: 1.5,
@@ -418,6 +422,7 @@ mod tests {
         let v: serde_json::Value = serde_json::to_value(&m).unwrap();
         assert_eq!(v["type"], "stats");
         assert_eq!(v["limit"], "encoder");
+        assert_eq!(v["encoder"], "x264");
         assert_eq!(v["encode_ms"], 6.0);
         assert_eq!(v["keyframes"], 0);
         assert_eq!(v["estimate_mbps"], serde_json::Value::Null);

@@ -249,6 +249,31 @@ pub struct StreamArgs {
     /// as soon as it is decoded and the sound plays as soon as it can.
     #[arg(long)]
     pub av_sync: bool,
+    /// Video encoder: `auto` tries NVENC, VAAPI, QSV, x264 and openh264 in that order and
+    /// uses the first that works on this machine (the log says which, and why it passed the
+    /// others over); a name uses that one or stops with why it cannot. GPUs and x264 need a
+    /// peerdesk built with `--features ffmpeg`. See --list-encoders.
+    #[arg(long, default_value = "auto", value_name = "auto|nvenc|vaapi|qsv|x264|openh264", value_parser = parse_encoder)]
+    pub encoder: EncoderArg,
+    /// The VAAPI device, such as /dev/dri/renderD129 (default: the first GPU render node).
+    #[arg(long, value_name = "PATH")]
+    pub vaapi_device: Option<std::path::PathBuf>,
+    /// Heal a lost packet with a column of intra blocks that sweeps the picture once a second
+    /// (x264, NVENC, QSV) instead of a keyframe: no frame is much larger than the others.
+    /// Browsers still ask for a keyframe when a frame is lost for good; it is sent.
+    #[arg(long)]
+    pub intra_refresh: bool,
+}
+
+/// `--encoder`: one backend, or `auto`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncoderArg(pub Option<peerdesk_encode::Backend>);
+
+fn parse_encoder(s: &str) -> Result<EncoderArg, String> {
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(EncoderArg(None));
+    }
+    s.parse().map(|b| EncoderArg(Some(b)))
 }
 
 /// Whether to stream sound.
@@ -380,7 +405,7 @@ pub struct HostArgs {
     #[arg(long, value_name = "FILE")]
     pub server_ca: Option<std::path::PathBuf>,
     /// The room to host. The host prints the link to open (with its access key after `#`).
-    #[arg(long, value_name = "NAME", required_unless_present = "list_sources")]
+    #[arg(long, value_name = "NAME", required_unless_present_any = ["list_sources", "list_encoders"])]
     pub room: Option<String>,
     /// What to stream.
     #[arg(long, value_enum, default_value_t = Source::Testscene)]
@@ -395,6 +420,10 @@ pub struct HostArgs {
     /// List the displays and monitors that can be streamed, then exit.
     #[arg(long)]
     pub list_sources: bool,
+    /// List the video encoders and whether each works on this machine (each is opened and
+    /// given a test frame), then exit.
+    #[arg(long)]
+    pub list_encoders: bool,
     #[command(flatten)]
     pub stream: StreamArgs,
     #[command(flatten)]

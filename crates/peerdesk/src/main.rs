@@ -291,6 +291,7 @@ fn host_config(
         record_input: pairing.record_input.clone(),
         clipboard: !pairing.no_clipboard,
         gamepad_dir: pairing.gamepad_dir.clone(),
+        encoder: encoder_choice(stream),
     })
 }
 
@@ -367,6 +368,35 @@ fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
     }
 }
 
+fn encoder_choice(stream: &StreamArgs) -> peerdesk_encode::EncoderChoice {
+    peerdesk_encode::EncoderChoice {
+        backend: stream.encoder.0,
+        vaapi_device: stream.vaapi_device.clone(),
+        intra_refresh: stream.intra_refresh,
+    }
+}
+
+fn list_encoders(choice: &peerdesk_encode::EncoderChoice) {
+    let list = peerdesk_encode::list(choice);
+    let auto = list.iter().find(|(_, r)| r.is_ok()).map(|(b, _)| *b);
+    println!("video encoders, in the order --encoder auto tries them:");
+    for (backend, result) in &list {
+        match result {
+            Ok(what) => println!(
+                "    {:<9} works: {what}{}",
+                backend.name(),
+                if Some(*backend) == auto { "  <- auto picks this one" } else { "" }
+            ),
+            Err(why) => println!("    {:<9} no: {why}", backend.name()),
+        }
+    }
+    if !peerdesk_encode::FFMPEG {
+        println!(
+            "this peerdesk was built without FFmpeg: build it with `cargo build --release --features ffmpeg` for x264 and GPUs"
+        );
+    }
+}
+
 fn list_sources(display: Option<&str>) -> Result<()> {
     println!("testscene   the built-in animated test scene (--source testscene)");
     #[cfg(windows)]
@@ -434,6 +464,10 @@ fn list_sources(display: Option<&str>) -> Result<()> {
 async fn host(args: HostArgs) -> Result<()> {
     if args.list_sources {
         return list_sources(args.display.as_deref());
+    }
+    if args.list_encoders {
+        list_encoders(&encoder_choice(&args.stream));
+        return Ok(());
     }
     let room = args.room.as_deref().context("--room is required")?;
     let source = match args.source {

@@ -1,15 +1,21 @@
-//! `encbench [--size WxH] [--frames N] [--bitrate KBPS] [--content bars|still]`: the encoder
-//! alone, on one thread: renders moving colour bars over the middle 70% of a BGRA picture (what
-//! `xprobe --animate` draws on an X11 desktop) and converts and encodes N frames at 60 fps with
-//! peerdesk's own encoder settings. Prints one JSON line: convert and encode times per frame
-//! (average, p50, p95) and bytes per frame. `bench/encoder.js` runs it.
+//! `encbench [--encoder NAME] [--size WxH] [--frames N] [--bitrate KBPS] [--content bars|still]
+//! [--runs N]`: one encoder alone: renders moving colour bars over the middle 70% of a BGRA
+//! picture (what `xprobe --animate` draws on an X11 desktop) and converts and encodes N frames
+//! at 60 fps with peerdesk's own settings for that backend (`x264`, `openh264`, `nvenc`, `vaapi`,
+//! `qsv`; x264 and the GPUs need `--features ffmpeg`). Decodes every frame back with openh264's
+//! decoder (outside the timed parts) for the SSIM of its luma against the source. Prints one
+//! JSON line: convert and encode times per frame (average, p50, p95), the process's CPU time per
+//! frame (all of the encoder's threads), bytes per frame and SSIM. `bench/encoder.js` runs it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use openh264::decoder::Decoder;
+use openh264::formats::YUVSource;
 use peerdesk_capture::Frame;
-use peerdesk_encode::{Encoder, EncoderConfig, OpenH264Encoder};
+use peerdesk_encode::convert::I420;
+use peerdesk_encode::{Backend, EncoderChoice, EncoderConfig};
 
 fn bars(w: u32, h: u32, frame: u32, still: bool) -> Frame {
     let stride = w as usize * 4;
@@ -34,6 +40,44 @@ fn percentile(v: &mut [f64], p: usize) -> f64 {
     v[(v.len() - 1) * p / 100]
 }
 
+/// CPU time this process has used (user and system, all threads), from /proc/self/stat.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command's closing parenthesis, from the state on: utime and stime are
+    // the 12th and 13th of them (fields 14 and 15 of proc(5)).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+/// Mean SSIM of two luma planes over 8x8 windows (Wang et al.'s constants for 8-bit samples).
+fn ssim(a: &[u8], a_stride: usize, b: &[u8], b_stride: usize, w: usize, h: usize) -> f64 {
+    let (c1, c2) = ((0.01f64 * 255.0).powi(2), (0.03f64 * 255.0).powi(2));
+    let (mut sum, mut n) = (0.0, 0u32);
+    for by in (0..h.saturating_sub(7)).step_by(8) {
+        for bx in (0..w.saturating_sub(7)).step_by(8) {
+            let (mut sa, mut sb, mut saa, mut sbb, mut sab) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for y in by..by + 8 {
+                for x in bx..bx + 8 {
+                    let (p, q) = (f64::from(a[y * a_stride + x]), f64::from(b[y * b_stride + x]));
+                    sa += p;
+                    sb += q;
+                    saa += p * p;
+                    sbb += q * q;
+                    sab += p * q;
+                }
+            }
+            let (ma, mb) = (sa / 64.0, sb / 64.0);
+            let (va, vb, cov) = (saa / 64.0 - ma * ma, sbb / 64.0 - mb * mb, sab / 64.0 - ma * mb);
+            sum += ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2));
+            n += 1;
+        }
+    }
+    sum / f64::from(n.max(1))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
@@ -43,25 +87,51 @@ fn main() {
     let frames: u32 = arg("--frames").map_or(300, |n| n.parse().unwrap());
     let kbps: u32 = arg("--bitrate").map_or(6000, |n| n.parse().unwrap());
     let still = arg("--content").as_deref() == Some("still");
-    let mut enc = OpenH264Encoder::new(EncoderConfig {
-        width: w,
-        height: h,
-        fps: 60,
-        bitrate_bps: kbps * 1000,
-        max_size: (None, None),
-    })
-    .expect("encoder");
+    let backend: Backend = arg("--encoder").map_or(Backend::OpenH264, |n| n.parse().unwrap());
+    let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
+    let config =
+        EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: kbps * 1000, max_size: (None, None) };
+    let mut enc = match peerdesk_encode::open(&choice, &config) {
+        Ok(o) => o.encoder,
+        Err(e) => {
+            println!(
+                "{}",
+                serde_json::json!({ "encoder": backend.name(), "size": size, "error": e.to_string() })
+            );
+            return;
+        }
+    };
     let pictures: Vec<Frame> = (0..60).map(|i| bars(w, h, i, still)).collect();
-    let (mut convert, mut encode, mut bytes) = (Vec::new(), Vec::new(), 0usize);
+    let sources: Vec<I420> = pictures
+        .iter()
+        .map(|p| {
+            let mut i = I420::new(w, h);
+            i.convert_from(p).unwrap();
+            i
+        })
+        .collect();
+    let mut decoder = Decoder::new().unwrap();
+    let (mut convert, mut encode, mut bytes, mut ssims) = (Vec::new(), Vec::new(), 0usize, Vec::new());
+    let mut cpu = Duration::ZERO;
     for i in 0..frames {
         let mut f = pictures[(i % 60) as usize].clone();
         f.captured_at = Instant::now();
-        if let Some(e) = enc.encode(&f, i == 0).expect("encodes") {
+        let cpu_before = cpu_time();
+        let out = enc.encode(&f, i == 0).expect("encodes");
+        if i >= 30 {
+            cpu += cpu_time().saturating_sub(cpu_before);
+        }
+        if let Some(e) = out {
+            let decoded = decoder.decode(&e.data).ok().flatten();
             // The first frames settle rate control; they are not counted.
             if i >= 30 {
                 convert.push(e.convert_time.as_secs_f64() * 1000.0);
                 encode.push(e.encode_time.as_secs_f64() * 1000.0);
                 bytes += e.data.len();
+                if let Some(d) = decoded {
+                    let (src, src_stride) = sources[(i % 60) as usize].y();
+                    ssims.push(ssim(src, src_stride, d.y(), d.strides().0, w as usize, h as usize));
+                }
             }
         }
     }
@@ -70,10 +140,12 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "size": size, "frames": n, "content": if still { "still" } else { "bars" },
+            "encoder": backend.name(), "size": size, "frames": n, "content": if still { "still" } else { "bars" },
             "convert_avg": avg(&convert), "convert_p50": percentile(&mut convert, 50),
             "encode_avg": avg(&encode), "encode_p50": percentile(&mut encode, 50), "encode_p95": percentile(&mut encode, 95),
-            "bytes_per_frame": bytes / n, "assembly": peerdesk_encode::ASSEMBLY,
+            "cpu_ms_per_frame": cpu.as_secs_f64() * 1000.0 / f64::from(frames.saturating_sub(30).max(1)),
+            "bytes_per_frame": bytes / n, "ssim": avg(&ssims), "decoded": ssims.len(),
+            "assembly": peerdesk_encode::ASSEMBLY,
         })
     );
 }
