@@ -75,9 +75,11 @@ async function lossRun() {
     ns.dropUdp(LOSS);
     const t0 = Date.now();
     const trace = [];
+    let largest = 0;
     for (let s = 0; s < SECONDS; s += 1) {
       await page.waitForTimeout(1000);
       const h = (await counters(page)).host;
+      largest = Math.max(largest, h?.largest_frame_kb ?? 0);
       trace.push(h ? `${h.fps.toFixed(0)} fps ${h.mbps.toFixed(2)} (${h.target_mbps.toFixed(2)}; est ${h.estimate_mbps?.toFixed(2)}; loss ${h.loss_pct.toFixed(0)}%${h.redundant ? ', sent twice' : ''}; ${h.target_fps}/${h.scale})` : '-');
     }
     const frames = (await timecodes(page)).filter((f) => f.presented >= t0);
@@ -93,7 +95,7 @@ async function lossRun() {
     }, 30000);
     keepLog('loss', host);
     await browser.close_();
-    return { trace, ...summary(frames, SECONDS), nacks: c1.nacks - c0.nacks, plis: c1.plis - c0.plis, dropped,
+    return { trace, largest, ...summary(frames, SECONDS), nacks: c1.nacks - c0.nacks, plis: c1.plis - c0.plis, dropped,
       recovery: (back - stopped) / 1000 };
   } finally {
     await stopAll();
@@ -137,10 +139,10 @@ const head = `machine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISO
 if (RUNS.includes('loss')) {
   const r = await lossRun();
   console.log(`\n${head}\n\nloss: 1280x720 X11 desktop, ${RTT} ms round trip, ${LOSS * 100}% UDP loss`);
-  console.log('| glass to glass p50 / p95 (ms) | presented fps | longest gap (ms) | freezes > 500 ms | packets dropped | NACKs | PLIs | back to full quality after the loss (s) |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('| glass to glass p50 / p95 (ms) | presented fps | longest gap (ms) | freezes > 500 ms | packets dropped | NACKs | PLIs | largest frame (kB) | back to full quality after the loss (s) |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   console.log(`host each second: sent fps, Mb/s (target; estimate; loss; fps/scale allowed): ${r.trace.join(' · ')}`);
-  console.log(`| ${r.p50.toFixed(1)} / ${r.p95.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.longestGap.toFixed(0)} | ${r.freezes} | ${r.dropped} | ${r.nacks} | ${r.plis} | ${r.recovery.toFixed(1)} |`);
+  console.log(`| ${r.p50.toFixed(1)} / ${r.p95.toFixed(1)} | ${r.fps.toFixed(1)} | ${r.longestGap.toFixed(0)} | ${r.freezes} | ${r.dropped} | ${r.nacks} | ${r.plis} | ${r.largest.toFixed(1)} | ${r.recovery.toFixed(1)} |`);
 }
 if (RUNS.includes('bottleneck')) {
   const r = await bottleneckRun();

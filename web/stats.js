@@ -172,6 +172,7 @@ export function overlaySections(s, host) {
       ['encode', num(host.encode_ms, 1, ' ms')],
       ['per frame p50 / p95', `${num(host.frame_p50_ms, 1)} / ${num(host.frame_p95_ms, 1, ' ms')}`],
       ['keyframes', host.keyframes],
+      ['largest frame', num(host.largest_frame_kb, 1, ' kB')],
     ]]);
     if (host.target_mbps !== undefined) {
       const size = host.scale !== undefined && host.scale < 1 ? ` · ${Math.round(host.scale * 100)}% size` : '';

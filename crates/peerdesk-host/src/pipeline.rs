@@ -38,6 +38,8 @@ pub struct StageWindow {
     pub keyframes: u64,
     /// Encoded bytes.
     pub bytes: u64,
+    /// The largest encoded frame, bytes.
+    pub largest: u64,
     /// Sum of capture times.
     pub capture: Duration,
     /// Sum of BGRA to I420 conversion times.
@@ -73,6 +75,7 @@ impl StageWindow {
         self.frames += later.frames;
         self.keyframes += later.keyframes;
         self.bytes += later.bytes;
+        self.largest = self.largest.max(later.largest);
         self.capture += later.capture;
         self.convert += later.convert;
         self.encode += later.encode;
@@ -104,6 +107,7 @@ impl PipelineStats {
         w.frames += 1;
         w.keyframes += u64::from(frame.keyframe);
         w.bytes += frame.data.len() as u64;
+        w.largest = w.largest.max(frame.data.len() as u64);
         w.capture += frame.capture_time;
         w.convert += frame.convert_time;
         w.encode += frame.encode_time;

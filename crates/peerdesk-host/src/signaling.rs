@@ -722,6 +722,7 @@ async fn status_loop(
                 frame_p50_ms: ms(w.total_percentile(50)) as f32,
                 frame_p95_ms: ms(w.total_percentile(95)) as f32,
                 keyframes: u32::try_from(w.keyframes).unwrap_or(u32::MAX),
+                largest_frame_kb: (w.largest as f64 / 1000.0) as f32,
                 audio_kbps: (a.bytes as f64 * 8.0 / secs / 1000.0) as f32,
                 target_mbps: (f64::from(target_bps) / 1e6) as f32,
                 target_fps,

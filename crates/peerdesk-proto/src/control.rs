@@ -47,6 +47,10 @@ pub enum HostMessage {
         frame_p95_ms: f32,
         /// Keyframes sent in that second.
         keyframes: u32,
+        /// The largest frame sent in that second, kB (a keyframe, or a burst of new content:
+        /// what takes longest to cross the network).
+        #[serde(default)]
+        largest_frame_kb: f32,
         /// Sound bitrate, kbit/s (0 without sound).
         audio_kbps: f32,
         /// Rate control: the video bitrate asked of the encoder, Mbit/s (the `--bitrate` cap
@@ -406,6 +410,7 @@ mod tests {
             frame_p50_ms: 8.0,
             frame_p95_ms: 11.5,
             keyframes: 0,
+            largest_frame_kb: 21.5,
             audio_kbps: 128.0,
             target_mbps: 4.8,
             target_fps: 60,
