@@ -266,6 +266,9 @@ fn options(backend: Backend, intra_refresh: bool) -> ff::Dictionary<'static> {
         Backend::Vaapi => {
             o.set("rc_mode", "CBR");
             o.set("profile", "constrained_baseline");
+            // FFmpeg's VAAPI encoders keep two frames in flight by default: one, so each frame
+            // comes out of the call it went in.
+            o.set("async_depth", "1");
         }
         Backend::Qsv => {
             o.set("preset", "veryfast");
