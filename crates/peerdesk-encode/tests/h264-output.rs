@@ -18,6 +18,13 @@ fn software() -> Vec<Backend> {
     all
 }
 
+/// The least share of the bitrate asked a backend makes on content no bitrate pays for in
+/// full. x264 at constant bitrate with a three-frame buffer stays under it on fresh noise
+/// (55-80% measured; docs/decisions/0008-ffmpeg-encoders.md); openh264 holds it within 30%.
+fn least_share(b: Backend) -> f64 {
+    if b == Backend::X264 { 0.55 } else { 0.7 }
+}
+
 /// That backend's encoder, or a failed test.
 fn make(backend: Backend, config: EncoderConfig) -> Box<dyn Encoder> {
     let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
@@ -208,8 +215,9 @@ fn rate_control_changes_the_bitrate_live_without_a_keyframe_with(b: Backend) {
     let (full_bps, low_bps) = (full * 8 / 2, low * 8 / 2);
     assert_eq!(keys, 0, "a bitrate change needs no keyframe");
     eprintln!("asked 4 Mbit/s: {full_bps}; asked 1 Mbit/s: {low_bps}");
-    assert!((2_800_000..=5_200_000).contains(&full_bps), "4 Mbit/s asked, {full_bps} made");
-    assert!((600_000..=1_400_000).contains(&low_bps), "1 Mbit/s asked, {low_bps} made");
+    let least = least_share(b);
+    assert!(full_bps as f64 >= 4e6 * least && full_bps <= 5_200_000, "4 Mbit/s asked, {full_bps} made");
+    assert!(low_bps as f64 >= 1e6 * least && low_bps <= 1_400_000, "1 Mbit/s asked, {low_bps} made");
     assert_eq!(enc.rate(), (1_000_000, 60, 1.0));
     // Back up, but never above the rate the encoder was made with.
     enc.set_rate(50_000_000, 120, 1.0).expect("set rate");
@@ -228,13 +236,25 @@ fn half_the_frame_rate_keeps_the_bitrate_with(b: Backend) {
     let scene = TestScene::new(w, h, 60).expect("scene");
     let config =
         EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: 2_000_000, max_size: (None, None) };
+    // What this backend makes of 2 Mbit/s at 60 fps, for two seconds after one of settling.
+    let mut enc = make(b, config.clone());
+    encode_run(enc.as_mut(), &scene, 0, 60, 60);
+    let (at_60, _) = encode_run(enc.as_mut(), &scene, 60, 120, 60);
     let mut enc = make(b, config);
     enc.set_rate(2_000_000, 30, 1.0).expect("set rate");
     encode_run(enc.as_mut(), &scene, 0, 30, 30);
-    // Fed 30 frames a second for two seconds: about 2 Mbit/s, so twice the bytes per frame.
-    let (bytes, _) = encode_run(enc.as_mut(), &scene, 30, 60, 30);
-    let bps = bytes * 8 / 2;
-    assert!((1_400_000..=2_600_000).contains(&bps), "2 Mbit/s at 30 fps asked, {bps} made");
+    // Fed 30 frames a second for two seconds: the same bitrate, so twice the bytes per frame
+    // (an encoder left budgeting for 60 would make half).
+    let (at_30, keys) = encode_run(enc.as_mut(), &scene, 30, 60, 30);
+    let (bps_60, bps_30) = (at_60 * 8 / 2, at_30 * 8 / 2);
+    eprintln!("{b}: 2 Mbit/s asked: {bps_60} made at 60 fps, {bps_30} at 30");
+    assert_eq!(keys, 0);
+    let ratio = bps_30 as f64 / bps_60 as f64;
+    assert!((0.75..=1.33).contains(&ratio), "{b}: 30 fps made {ratio:.2} of the bitrate at 60");
+    assert!(
+        bps_30 as f64 >= 2e6 * least_share(b) && bps_30 <= 2_600_000,
+        "{b}: 2 Mbit/s at 30 fps asked, {bps_30} made"
+    );
 }
 
 #[test]
