@@ -81,18 +81,20 @@ test('under heavy loss the lost packets are resent; after an outage keyframes ar
   ns.dropUdp(1);
   await page.waitForTimeout(3500);
   ns.dropUdp(0);
-  // Recovery: within 20 s the browser has asked for and decoded a keyframe, decodes about 60
+  // Recovery: within 40 s the browser has asked for and decoded a keyframe, decodes about 60
   // frames a second again, and the host's rate control is back at full frame rate and size.
-  // Six seconds of 40% loss can take rate control down to half size at half frame rate; it
-  // climbs one step per 2 s of room and the bitrate 10% a second, so 10 s was too tight once
-  // in CI. (How fast it comes back is the benchmark's business, bench/, not this test's.)
+  // Six seconds of 40% loss can take rate control down to half size at half frame rate and the
+  // bitrate near its floor; it climbs one step per 2 s of room and the bitrate 10% a second
+  // (from 0.5 to 4 Mbit/s alone is 22 s), so 10 s and then 20 s were too tight at times (20 s:
+  // 2 of 4 runs on 2026-12-07). How fast it comes back is the benchmark's business (bench/),
+  // not this test's.
   const back = await poll('the stream back at full rate', async () => {
     const a = await counters();
     await page.waitForTimeout(1000);
     const b = await counters();
     const fps = b.framesDecoded - a.framesDecoded;
     return fps >= 50 && b.host?.target_fps === 60 && b.host?.scale === 1 ? { ...b, fps } : null;
-  }, 20000);
+  }, 40000);
   assert.ok(back.plis > before0.plis, `keyframes were asked for: PLIs ${before0.plis} -> ${back.plis}`);
   assert.ok(back.keyFramesDecoded > before0.keyFramesDecoded, `and sent: keyframes decoded ${before0.keyFramesDecoded} -> ${back.keyFramesDecoded}`);
   assert.ok(back.host.loss_pct >= 0, 'the host reports the loss it sees');
