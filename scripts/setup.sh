@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo; with
-# --ffmpeg also FFmpeg's libraries for the x264 and GPU encoders (`--features ffmpeg`); with
+# --ffmpeg also FFmpeg's libraries for the x264 and GPU encoders (`--features ffmpeg`) and
+# libaom for AV1 in software (`--features av1`); with
 # --test also FFmpeg's and what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64, Wine and the Rust
 # target x86_64-pc-windows-gnu for the Windows build, ip and iptables for the network
 # namespaces of the loss tests, the npm packages). Uses sudo when not root.
@@ -21,8 +22,9 @@ SUDO=""
 
 pkgs=(build-essential pkg-config nasm cmake libpulse-dev)
 if [ "$want_ffmpeg" = 1 ]; then
-  # libavcodec (with libx264, NVENC, VAAPI and QSV), and libclang for the generated bindings.
-  pkgs+=(libavcodec-dev libavformat-dev libavutil-dev libclang-dev)
+  # libavcodec (with libx264, NVENC, VAAPI and QSV), libaom (AV1), and libclang for the
+  # generated bindings.
+  pkgs+=(libavcodec-dev libavformat-dev libavutil-dev libaom-dev libclang-dev)
 fi
 if [ "$want_test" = 1 ]; then
   pkgs+=(mingw-w64 wine wine64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)

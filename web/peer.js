@@ -14,7 +14,7 @@ export class Peer {
     const iceTransportPolicy = icePolicy === 'relay' ? 'relay' : 'all';
     this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: 'max-bundle' });
     const video = this.pc.addTransceiver('video', { direction: 'recvonly' });
-    this.preferH264(video);
+    this.chooseCodecs(video);
     // The host's sound (Opus); a host without sound leaves it silent.
     const audio = this.pc.addTransceiver('audio', { direction: 'recvonly' });
     // Play as soon as possible: no extra buffering on top of what the network needs.
@@ -39,14 +39,17 @@ export class Peer {
     this.pc.onconnectionstatechange = () => this.handlers.onState(this.pc.connectionState);
   }
 
-  preferH264(transceiver) {
+  // Offers what the host can send and this browser decodes: H.264 Constrained Baseline, and AV1
+  // (main profile) where the browser has it; the host picks (AV1 when it encodes AV1).
+  chooseCodecs(transceiver) {
     if (!RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
     const codecs = RTCRtpReceiver.getCapabilities('video')?.codecs || [];
     const h264 = codecs.filter((c) => c.mimeType === 'video/H264' &&
       /packetization-mode=1/.test(c.sdpFmtpLine || '') && /profile-level-id=42e01f|profile-level-id=42001f/.test(c.sdpFmtpLine || ''));
+    const av1 = codecs.filter((c) => c.mimeType === 'video/AV1' && !/profile=[12]/.test(c.sdpFmtpLine || ''));
     // Keep retransmission (RTX): without it a lost packet costs a keyframe instead of a resend.
     const rtx = codecs.filter((c) => c.mimeType === 'video/rtx');
-    if (h264.length) transceiver.setCodecPreferences([...h264, ...rtx]);
+    if (h264.length || av1.length) transceiver.setCodecPreferences([...h264, ...av1, ...rtx]);
   }
 
   async createOffer() {

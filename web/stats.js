@@ -126,7 +126,7 @@ export function playbackMessage(s) {
 const LIMIT_NAMES = { network: 'the network', encoder: 'the host\'s encoder', viewer: 'this browser' };
 const ENCODER_NAMES = {
   x264: 'x264 (software)', openh264: 'openh264 (software)', nvenc: 'NVIDIA GPU (NVENC)',
-  vaapi: 'GPU (VAAPI)', qsv: 'Intel GPU (Quick Sync)',
+  vaapi: 'GPU (VAAPI)', qsv: 'Intel GPU (Quick Sync)', aom: 'libaom AV1 (software)',
 };
 
 export function formatStats(s) {

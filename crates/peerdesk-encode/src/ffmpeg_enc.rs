@@ -1,4 +1,6 @@
-//! H.264 through FFmpeg's libavcodec: x264 in software, NVENC, VAAPI and QSV on a GPU.
+//! H.264 through FFmpeg's libavcodec: x264 in software, NVENC, VAAPI and QSV on a GPU; AV1 on
+//! the GPUs that have it, where FFmpeg has their AV1 encoders (`av1_nvenc`, `av1_vaapi` and
+//! `av1_qsv`: FFmpeg 6.0 and later; Debian 12's 5.1 has none).
 //!
 //! Every backend is opened for real-time streaming: no B-frames, no lookahead, one frame in and
 //! one frame out (a frame the encoder holds back is an error), rate control by bitrate with a
@@ -18,16 +20,19 @@ use yuv::{
     BufferStoreMut, YuvBiPlanarImageMut, YuvConversionMode, YuvPlanarImageMut, YuvRange, YuvStandardMatrix,
 };
 
-use crate::{Backend, EncodeError, EncodedFrame, Encoder, EncoderChoice, EncoderConfig};
+use crate::{Backend, Codec, EncodeError, EncodedFrame, Encoder, EncoderChoice, EncoderConfig};
 
-/// FFmpeg's name of the H.264 encoder of a backend.
-fn codec_name(backend: Backend) -> Option<&'static str> {
-    match backend {
-        Backend::X264 => Some("libx264"),
-        Backend::Nvenc => Some("h264_nvenc"),
-        Backend::Vaapi => Some("h264_vaapi"),
-        Backend::Qsv => Some("h264_qsv"),
-        Backend::OpenH264 => None,
+/// FFmpeg's name of a backend's encoder of `codec`.
+fn codec_name(backend: Backend, codec: Codec) -> Option<&'static str> {
+    match (backend, codec) {
+        (Backend::X264, Codec::H264) => Some("libx264"),
+        (Backend::Nvenc, Codec::H264) => Some("h264_nvenc"),
+        (Backend::Vaapi, Codec::H264) => Some("h264_vaapi"),
+        (Backend::Qsv, Codec::H264) => Some("h264_qsv"),
+        (Backend::Nvenc, Codec::Av1) => Some("av1_nvenc"),
+        (Backend::Vaapi, Codec::Av1) => Some("av1_vaapi"),
+        (Backend::Qsv, Codec::Av1) => Some("av1_qsv"),
+        _ => None,
     }
 }
 
@@ -41,10 +46,10 @@ fn init() {
     });
 }
 
-/// Whether this FFmpeg has the backend's encoder at all.
-pub(crate) fn has_codec(backend: Backend) -> bool {
+/// Whether this FFmpeg has the backend's encoder of `codec` at all.
+pub(crate) fn has_codec(backend: Backend, codec: Codec) -> bool {
     init();
-    codec_name(backend).and_then(ff::encoder::find_by_name).is_some()
+    codec_name(backend, codec).and_then(ff::encoder::find_by_name).is_some()
 }
 
 /// The GPU render nodes, `/dev/dri/renderD*`, in order.
@@ -70,9 +75,15 @@ fn vendor(node: &Path) -> Option<u16> {
 
 /// What a backend needs from this machine before FFmpeg is asked: `Ok` with the device to use
 /// (if any), or why it cannot run here, in words.
-pub(crate) fn precheck(backend: Backend, choice: &EncoderChoice) -> Result<Option<PathBuf>, String> {
-    if !has_codec(backend) {
-        return Err(format!("this FFmpeg has no {} encoder", codec_name(backend).unwrap_or("such")));
+pub(crate) fn precheck(
+    backend: Backend,
+    codec: Codec,
+    choice: &EncoderChoice,
+) -> Result<Option<PathBuf>, String> {
+    if !has_codec(backend, codec) {
+        let name = codec_name(backend, codec).unwrap_or("such");
+        let newer = if codec == Codec::Av1 { " (FFmpeg 6.0 and later have it)" } else { "" };
+        return Err(format!("this FFmpeg has no {name} encoder{newer}"));
     }
     match backend {
         Backend::Nvenc if !Path::new("/dev/nvidiactl").exists() => {
@@ -197,9 +208,10 @@ impl Vaapi {
     }
 }
 
-/// An H.264 encoder of FFmpeg's.
+/// An H.264 or AV1 encoder of FFmpeg's.
 pub struct FfmpegEncoder {
     backend: Backend,
+    codec: Codec,
     choice: EncoderChoice,
     /// The device a GPU backend uses.
     device: Option<PathBuf>,
@@ -238,9 +250,35 @@ fn sw_format(backend: Backend) -> Pixel {
 }
 
 /// Codec options for real-time streaming, per backend.
-fn options(backend: Backend, intra_refresh: bool) -> ff::Dictionary<'static> {
+fn options(backend: Backend, codec: Codec, intra_refresh: bool) -> ff::Dictionary<'static> {
     let mut o = ff::Dictionary::new();
     let refresh = if intra_refresh { "1" } else { "0" };
+    if codec == Codec::Av1 {
+        // The GPUs' AV1 encoders: the same real-time settings without H.264's profile.
+        match backend {
+            Backend::Nvenc => {
+                o.set("preset", "p1");
+                o.set("tune", "ull");
+                o.set("zerolatency", "1");
+                o.set("delay", "0");
+                o.set("rc", "cbr");
+                o.set("forced-idr", "1");
+                o.set("intra-refresh", refresh);
+                o.set("no-scenecut", "1");
+            }
+            Backend::Vaapi => {
+                o.set("rc_mode", "CBR");
+                o.set("async_depth", "1");
+            }
+            Backend::Qsv => {
+                o.set("preset", "veryfast");
+                o.set("async_depth", "1");
+                o.set("look_ahead_depth", "0");
+            }
+            _ => {}
+        }
+        return o;
+    }
     match backend {
         Backend::X264 => {
             // ultrafast: the least CPU (the point of this backend); zerolatency: no lookahead,
@@ -280,7 +318,7 @@ fn options(backend: Backend, intra_refresh: bool) -> ff::Dictionary<'static> {
                 o.set("int_ref_type", "vertical");
             }
         }
-        Backend::OpenH264 => {}
+        Backend::OpenH264 | Backend::Aom => {}
     }
     o
 }
@@ -291,16 +329,23 @@ fn ff_err(what: &str) -> impl Fn(ff::Error) -> EncodeError + '_ {
 }
 
 impl FfmpegEncoder {
-    /// An encoder of `backend` for frames of exactly `config.width` x `config.height`.
-    pub fn new(backend: Backend, choice: &EncoderChoice, config: EncoderConfig) -> Result<Self, EncodeError> {
-        if codec_name(backend).is_none() {
-            return Err(EncodeError::Setup(format!("{} is not an FFmpeg backend", backend.name())));
+    /// An encoder of `codec` by `backend` for frames of exactly `config.width` x
+    /// `config.height`.
+    pub fn new(
+        backend: Backend,
+        codec: Codec,
+        choice: &EncoderChoice,
+        config: EncoderConfig,
+    ) -> Result<Self, EncodeError> {
+        if codec_name(backend, codec).is_none() {
+            return Err(EncodeError::Setup(format!("{} makes no {codec} through FFmpeg", backend.name())));
         }
-        let device = precheck(backend, choice).map_err(EncodeError::Setup)?;
+        let device = precheck(backend, codec, choice).map_err(EncodeError::Setup)?;
         let (encoder, vaapi) =
-            open(backend, choice, device.as_deref(), &config, config.bitrate_bps, config.fps)?;
+            open(backend, codec, choice, device.as_deref(), &config, config.bitrate_bps, config.fps)?;
         Ok(Self {
             backend,
+            codec,
             choice: choice.clone(),
             device,
             picture: ff::frame::Video::new(sw_format(backend), config.width, config.height),
@@ -447,6 +492,7 @@ fn set_budget(encoder: &mut ff::encoder::Video, (bitrate, max_rate, buffer): (i6
 /// Opens the backend's codec for this size, bitrate and frame rate.
 fn open(
     backend: Backend,
+    codec: Codec,
     choice: &EncoderChoice,
     device: Option<&Path>,
     config: &EncoderConfig,
@@ -454,10 +500,10 @@ fn open(
     fps: u32,
 ) -> Result<(ff::encoder::Video, Option<Vaapi>), EncodeError> {
     init();
-    let name = codec_name(backend).unwrap_or_default();
-    let codec = ff::encoder::find_by_name(name)
+    let name = codec_name(backend, codec).unwrap_or_default();
+    let ff_codec = ff::encoder::find_by_name(name)
         .ok_or_else(|| EncodeError::Setup(format!("this FFmpeg has no {name} encoder")))?;
-    let mut video = ff::codec::context::Context::new_with_codec(codec)
+    let mut video = ff::codec::context::Context::new_with_codec(ff_codec)
         .encoder()
         .video()
         .map_err(ff_err("cannot make a video encoder"))?;
@@ -483,7 +529,9 @@ fn open(
         (*ctx).rc_buffer_size = buffer;
         // Left to itself x264 derives the level from that bitrate (6.1, which decoders such
         // as openh264's refuse); the level of the size and frame rate is what the stream needs.
-        (*ctx).level = h264_level(config.width, config.height, config.fps);
+        if codec == Codec::H264 {
+            (*ctx).level = h264_level(config.width, config.height, config.fps);
+        }
     }
     let vaapi = match (backend, device) {
         (Backend::Vaapi, Some(dev)) => {
@@ -503,7 +551,7 @@ fn open(
         }
     };
     let encoder = video
-        .open_as_with(codec, options(backend, choice.intra_refresh))
+        .open_as_with(ff_codec, options(backend, codec, choice.intra_refresh))
         .map_err(|e| EncodeError::Setup(format!("{name} would not open: {e}")))?;
     debug!("{name} open at {}x{}, {} kb/s, {fps} fps", config.width, config.height, bps / 1000);
     Ok((encoder, vaapi))
@@ -528,6 +576,7 @@ impl Encoder for FfmpegEncoder {
             self.vaapi = None;
             let (encoder, vaapi) = open(
                 self.backend,
+                self.codec,
                 &self.choice,
                 self.device.as_deref(),
                 &self.config,
@@ -579,8 +628,12 @@ impl Encoder for FfmpegEncoder {
         if data.is_empty() {
             return Ok(None);
         }
+        let keyframe = match self.codec {
+            Codec::H264 => crate::annexb::is_idr(&data),
+            Codec::Av1 => self.packet.is_key(),
+        };
         Ok(Some(EncodedFrame {
-            keyframe: crate::annexb::is_idr(&data),
+            keyframe,
             data,
             width: frame.width,
             height: frame.height,
@@ -592,10 +645,7 @@ impl Encoder for FfmpegEncoder {
     }
 
     fn set_rate(&mut self, bitrate_bps: u32, fps: u32, scale: f64) -> Result<(), EncodeError> {
-        let bitrate_bps =
-            bitrate_bps.clamp(crate::MIN_BITRATE, self.config.bitrate_bps.max(crate::MIN_BITRATE));
-        let fps = fps.clamp(1, self.config.fps.max(1));
-        let scale = if scale.is_finite() { scale.clamp(0.1, 1.0) } else { 1.0 };
+        let (bitrate_bps, fps, scale) = crate::bounded_rate(&self.config, bitrate_bps, fps, scale);
         if (bitrate_bps, fps) != (self.bitrate_bps, self.fps) {
             self.bitrate_bps = bitrate_bps;
             self.fps = fps;
@@ -611,6 +661,10 @@ impl Encoder for FfmpegEncoder {
 
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    fn codec(&self) -> Codec {
+        self.codec
     }
 }
 

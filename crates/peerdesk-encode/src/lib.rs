@@ -1,10 +1,11 @@
 //! Video encoding for peerdesk.
 //!
 //! Owns: colour conversion from captured BGRA to I420 ([`convert`]), the [`Encoder`] trait, its
-//! backends ([`Backend`]: openh264 always, and with the `ffmpeg` feature x264, NVENC, VAAPI and
-//! QSV through FFmpeg's libavcodec) and the choice among them ([`open`], [`list`]). Output is
-//! H.264 Annex-B, Constrained Baseline, no B-frames, IDR only on request, SPS and PPS in front
-//! of every IDR.
+//! backends ([`Backend`]: openh264 always; with the `ffmpeg` feature x264, NVENC, VAAPI and QSV
+//! through FFmpeg's libavcodec; with the `av1` feature libaom's real-time AV1) and the choice
+//! among them ([`open`], [`list`]). H.264 output is Annex-B, Constrained Baseline, no
+//! B-frames, IDR only on request, SPS and PPS in front of every IDR; AV1 output is a temporal
+//! unit of OBUs (low-overhead format), a sequence header in front of every keyframe.
 //!
 //! Does not own: capture, packetization or pacing (str0m does those), nor when to ask for a
 //! keyframe (the session's keyframe throttle decides).
@@ -13,6 +14,8 @@
 //! capture slot; `force_keyframe` when a viewer asked for one.
 
 pub mod annexb;
+#[cfg(feature = "av1")]
+mod aom_enc;
 pub mod convert;
 #[cfg(feature = "ffmpeg")]
 mod ffmpeg_enc;
@@ -22,6 +25,8 @@ mod select;
 
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "av1")]
+pub use aom_enc::{AomEncoder, Av1Decoder, DecodedPicture};
 #[cfg(feature = "ffmpeg")]
 pub use ffmpeg_enc::FfmpegEncoder;
 pub use openh264_enc::OpenH264Encoder;
@@ -30,8 +35,55 @@ pub use select::{Opened, list, open};
 /// Whether this build has the FFmpeg backends (the `ffmpeg` cargo feature).
 pub const FFMPEG: bool = cfg!(feature = "ffmpeg");
 
+/// Whether this build has libaom's AV1 encoder (the `av1` cargo feature).
+pub const AV1: bool = cfg!(feature = "av1");
+
+/// A video compression format a browser decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Codec {
+    /// H.264, Constrained Baseline: every browser.
+    H264,
+    /// AV1, main profile: Chromium, Firefox, Safari on recent Apple hardware.
+    Av1,
+}
+
+impl Codec {
+    /// Both, H.264 first.
+    pub const ALL: [Self; 2] = [Self::H264, Self::Av1];
+
+    /// Its usual name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::H264 => "H.264",
+            Self::Av1 => "AV1",
+        }
+    }
+}
+
+impl std::fmt::Display for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The lowest target bitrate an encoder is given.
 pub(crate) const MIN_BITRATE: u32 = 10_000;
+
+/// The bitrate, frame rate and scale an encoder made with `config` takes from rate control's
+/// asking: the bitrate within [`MIN_BITRATE`] and the one it was made with, the frame rate
+/// within 1 and its own, the scale within 0.1 and 1 (1 for nonsense).
+pub(crate) fn bounded_rate(
+    config: &EncoderConfig,
+    bitrate_bps: u32,
+    fps: u32,
+    scale: f64,
+) -> (u32, u32, f64) {
+    (
+        bitrate_bps.clamp(MIN_BITRATE, config.bitrate_bps.max(MIN_BITRATE)),
+        fps.clamp(1, config.fps.max(1)),
+        if scale.is_finite() { scale.clamp(0.1, 1.0) } else { 1.0 },
+    )
+}
 
 /// 4:2:0 video needs positive, even sizes.
 pub(crate) fn check_size(width: u32, height: u32) -> Result<(), String> {
@@ -41,7 +93,7 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// An implementation of H.264 encoding.
+/// An implementation of video encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
     /// NVIDIA's GPU encoder, through FFmpeg.
@@ -54,12 +106,28 @@ pub enum Backend {
     X264,
     /// Cisco's openh264 in software, built in.
     OpenH264,
+    /// libaom's real-time AV1 encoder, software.
+    Aom,
 }
 
 impl Backend {
     /// Every backend, in the order `--encoder auto` tries them: GPUs first, then the cheapest
     /// software encoder.
-    pub const ALL: [Self; 5] = [Self::Nvenc, Self::Vaapi, Self::Qsv, Self::X264, Self::OpenH264];
+    pub const ALL: [Self; 6] = [Self::Nvenc, Self::Vaapi, Self::Qsv, Self::X264, Self::OpenH264, Self::Aom];
+
+    /// The backends that make `codec`, in the order `--encoder auto` tries them.
+    pub fn for_codec(codec: Codec) -> impl Iterator<Item = Self> {
+        Self::ALL.into_iter().filter(move |b| b.makes(codec))
+    }
+
+    /// Whether it makes `codec` (a GPU backend makes AV1 only where FFmpeg and the GPU have it).
+    pub fn makes(self, codec: Codec) -> bool {
+        match self {
+            Self::Nvenc | Self::Vaapi | Self::Qsv => true,
+            Self::X264 | Self::OpenH264 => codec == Codec::H264,
+            Self::Aom => codec == Codec::Av1,
+        }
+    }
 
     /// The name `--encoder` takes and the stats show.
     pub fn name(self) -> &'static str {
@@ -69,6 +137,7 @@ impl Backend {
             Self::Qsv => "qsv",
             Self::X264 => "x264",
             Self::OpenH264 => "openh264",
+            Self::Aom => "aom",
         }
     }
 
@@ -80,6 +149,7 @@ impl Backend {
             Self::Qsv => "Intel GPU (Quick Sync)",
             Self::X264 => "x264, software",
             Self::OpenH264 => "openh264, software, built in",
+            Self::Aom => "libaom AV1, software",
         }
     }
 
@@ -106,10 +176,40 @@ impl std::str::FromStr for Backend {
     }
 }
 
+/// Which codecs a host offers its viewers (`--codec`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CodecChoice {
+    /// H.264 for every viewer, and AV1 too for browsers that decode it when a GPU encodes it
+    /// here (in software AV1 costs about four times x264's CPU: docs/PERFORMANCE.md).
+    #[default]
+    Auto,
+    /// H.264 only.
+    H264,
+    /// AV1 for every browser that decodes it (in software where no GPU encodes it), H.264 for
+    /// the others.
+    Av1,
+}
+
+impl std::str::FromStr for CodecChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "h264" | "h.264" => Ok(Self::H264),
+            "av1" => Ok(Self::Av1),
+            _ => Err(format!("no codec named {s:?}; one of auto, h264, av1")),
+        }
+    }
+}
+
 /// Which encoder to use and how.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EncoderChoice {
-    /// One backend, or `None`: the first of [`Backend::ALL`] that works here.
+    /// Which codecs to offer.
+    pub codec: CodecChoice,
+    /// One backend, or `None`: the first of [`Backend::ALL`] that works here. A backend is
+    /// used for the codecs it makes; a codec it does not make gets the first that works.
     pub backend: Option<Backend>,
     /// The VAAPI render node; `None`: the first under /dev/dri.
     pub vaapi_device: Option<std::path::PathBuf>,
@@ -140,9 +240,9 @@ pub struct EncoderConfig {
 /// One encoded picture.
 #[derive(Clone, Debug)]
 pub struct EncodedFrame {
-    /// H.264 Annex-B bytes (start codes before each NAL unit).
+    /// H.264 Annex-B bytes (start codes before each NAL unit), or an AV1 temporal unit.
     pub data: Vec<u8>,
-    /// Whether this is an IDR (decodable on its own).
+    /// Whether this is an IDR or AV1 keyframe (decodable on its own).
     pub keyframe: bool,
     /// Width of the picture.
     pub width: u32,
@@ -162,7 +262,7 @@ pub struct EncodedFrame {
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
     /// The encoder could not be set up with these settings.
-    #[error("cannot set up the H.264 encoder: {0}")]
+    #[error("cannot set up the video encoder: {0}")]
     Setup(String),
     /// A frame could not be converted to I420.
     #[error("colour conversion failed: {0}")]
@@ -192,4 +292,9 @@ pub trait Encoder: Send {
 
     /// Which backend this is.
     fn backend(&self) -> Backend;
+
+    /// What it makes.
+    fn codec(&self) -> Codec {
+        Codec::H264
+    }
 }

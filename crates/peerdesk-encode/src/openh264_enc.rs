@@ -13,7 +13,7 @@ use peerdesk_capture::Frame;
 use tracing::debug;
 
 use crate::convert::I420;
-use crate::{Backend, EncodeError, EncodedFrame, Encoder, EncoderConfig, MIN_BITRATE, check_size};
+use crate::{Backend, EncodeError, EncodedFrame, Encoder, EncoderConfig, check_size};
 
 /// The openh264 encoder, set up for real-time streaming: Constrained Baseline, no B-frames,
 /// rate control by bitrate with frame skipping, IDR only when asked.
@@ -158,9 +158,7 @@ impl Encoder for OpenH264Encoder {
     }
 
     fn set_rate(&mut self, bitrate_bps: u32, fps: u32, scale: f64) -> Result<(), EncodeError> {
-        let bitrate_bps = bitrate_bps.clamp(MIN_BITRATE, self.config.bitrate_bps);
-        let fps = fps.clamp(1, self.config.fps.max(1));
-        let scale = if scale.is_finite() { scale.clamp(0.1, 1.0) } else { 1.0 };
+        let (bitrate_bps, fps, scale) = crate::bounded_rate(&self.config, bitrate_bps, fps, scale);
         if (bitrate_bps, fps) != (self.bitrate_bps, self.fps) {
             self.bitrate_bps = bitrate_bps;
             self.fps = fps;

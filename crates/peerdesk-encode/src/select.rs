@@ -1,11 +1,11 @@
-//! Choosing an encoder: the one asked for, or the first of [`Backend::ALL`] that opens and
-//! encodes a test frame on this machine.
+//! Choosing an encoder for a codec: the one asked for, or the first of
+//! [`Backend::for_codec`] that opens and encodes a test frame on this machine.
 
 use std::time::Instant;
 
 use peerdesk_capture::Frame;
 
-use crate::{Backend, EncodeError, Encoder, EncoderChoice, EncoderConfig, OpenH264Encoder};
+use crate::{Backend, Codec, EncodeError, Encoder, EncoderChoice, EncoderConfig, OpenH264Encoder};
 
 /// An encoder ready to stream, and why the backends tried before it were passed over.
 pub struct Opened {
@@ -24,49 +24,59 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Opens the encoder `choice` asks for, for frames of `config`'s size. With a backend named,
-/// that one or an error saying why it cannot run here; with none, the first that works.
-pub fn open(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Opened, EncodeError> {
-    if let Some(backend) = choice.backend {
-        let encoder = open_one(backend, choice, config)
+/// Opens an encoder of `codec` for frames of `config`'s size: the backend `choice` names when
+/// it makes that codec (or an error saying why it cannot run here), else the first that works.
+pub fn open(choice: &EncoderChoice, codec: Codec, config: &EncoderConfig) -> Result<Opened, EncodeError> {
+    if let Some(backend) = choice.backend.filter(|b| b.makes(codec)) {
+        let encoder = open_one(backend, codec, choice, config)
             .map_err(|why| EncodeError::Setup(format!("--encoder {backend}: {why}")))?;
         return Ok(Opened { encoder, passed_over: Vec::new() });
     }
     let mut passed_over = Vec::new();
-    for backend in Backend::ALL {
-        match open_one(backend, choice, config) {
+    for backend in Backend::for_codec(codec) {
+        match open_one(backend, codec, choice, config) {
             Ok(encoder) => return Ok(Opened { encoder, passed_over }),
             Err(why) => passed_over.push((backend, why)),
         }
     }
     Err(EncodeError::Setup(format!(
-        "no encoder works here: {}",
+        "no {codec} encoder works here: {}",
         passed_over.iter().map(|(b, why)| format!("{b}: {why}")).collect::<Vec<_>>().join("; ")
     )))
 }
 
-/// Each backend and whether it works on this machine (`Ok`: what it is) or not (`Err`: why),
-/// tried at 1280x720.
-pub fn list(choice: &EncoderChoice) -> Vec<(Backend, Result<&'static str, String>)> {
+/// Each codec's backends and whether each works on this machine (`Ok`: what it is) or not
+/// (`Err`: why), tried at 1280x720.
+pub fn list(choice: &EncoderChoice) -> Vec<(Codec, Backend, Result<&'static str, String>)> {
     let config =
         EncoderConfig { width: 1280, height: 720, fps: 60, bitrate_bps: 4_000_000, max_size: (None, None) };
-    Backend::ALL.into_iter().map(|b| (b, probe(b, choice, &config).map(|()| b.describe()))).collect()
+    Codec::ALL
+        .into_iter()
+        .flat_map(|c| Backend::for_codec(c).map(move |b| (c, b)))
+        .map(|(c, b)| (c, b, probe(b, c, choice, &config).map(|()| b.describe())))
+        .collect()
 }
 
 /// A backend's encoder, built and checked with a test frame; the stream then starts on a fresh
 /// one (so its first frame is the IDR a viewer needs).
 fn open_one(
     backend: Backend,
+    codec: Codec,
     choice: &EncoderChoice,
     config: &EncoderConfig,
 ) -> Result<Box<dyn Encoder>, String> {
-    probe(backend, choice, config)?;
-    build(backend, choice, config)
+    probe(backend, codec, choice, config)?;
+    build(backend, codec, choice, config)
 }
 
 /// Builds the backend and encodes one test frame with it.
-fn probe(backend: Backend, choice: &EncoderChoice, config: &EncoderConfig) -> Result<(), String> {
-    let mut encoder = build(backend, choice, config)?;
+fn probe(
+    backend: Backend,
+    codec: Codec,
+    choice: &EncoderChoice,
+    config: &EncoderConfig,
+) -> Result<(), String> {
+    let mut encoder = build(backend, codec, choice, config)?;
     match encoder.encode(&test_frame(config.width, config.height), true) {
         Ok(Some(f)) if !f.data.is_empty() => Ok(()),
         Ok(_) => Err("it encoded nothing from a test frame".into()),
@@ -76,16 +86,23 @@ fn probe(backend: Backend, choice: &EncoderChoice, config: &EncoderConfig) -> Re
 
 fn build(
     backend: Backend,
+    codec: Codec,
     choice: &EncoderChoice,
     config: &EncoderConfig,
 ) -> Result<Box<dyn Encoder>, String> {
-    let _ = choice;
+    let _ = (choice, codec);
     match backend {
         Backend::OpenH264 => OpenH264Encoder::new(config.clone())
             .map(|e| Box::new(e) as Box<dyn Encoder>)
             .map_err(|e| e.to_string()),
+        #[cfg(feature = "av1")]
+        Backend::Aom => crate::AomEncoder::new(config.clone())
+            .map(|e| Box::new(e) as Box<dyn Encoder>)
+            .map_err(|e| e.to_string()),
+        #[cfg(not(feature = "av1"))]
+        Backend::Aom => Err("this peerdesk was built without libaom (build it with `--features av1`)".into()),
         #[cfg(feature = "ffmpeg")]
-        _ => crate::FfmpegEncoder::new(backend, choice, config.clone())
+        _ => crate::FfmpegEncoder::new(backend, codec, choice, config.clone())
             .map(|e| Box::new(e) as Box<dyn Encoder>)
             .map_err(|e| match e {
                 EncodeError::Setup(why) => why,

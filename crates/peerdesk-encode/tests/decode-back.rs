@@ -25,7 +25,9 @@ fn software() -> Vec<Backend> {
 fn make(backend: Backend, intra_refresh: bool, bitrate_bps: u32) -> Box<dyn Encoder> {
     let choice = EncoderChoice { backend: Some(backend), intra_refresh, ..EncoderChoice::default() };
     let config = EncoderConfig { width: W, height: H, fps: 60, bitrate_bps, max_size: (None, None) };
-    peerdesk_encode::open(&choice, &config).unwrap_or_else(|e| panic!("{backend}: {e}")).encoder
+    peerdesk_encode::open(&choice, peerdesk_encode::Codec::H264, &config)
+        .unwrap_or_else(|e| panic!("{backend}: {e}"))
+        .encoder
 }
 
 /// Luma PSNR of a decoded picture against the source frame (converted the encoder's way).

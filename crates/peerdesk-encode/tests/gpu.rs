@@ -59,7 +59,9 @@ fn run(backend: Backend) -> Result<(), String> {
     let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
     let config =
         EncoderConfig { width: W, height: H, fps: 60, bitrate_bps: 4_000_000, max_size: (None, None) };
-    let mut enc = peerdesk_encode::open(&choice, &config).map_err(|e| e.to_string())?.encoder;
+    let mut enc = peerdesk_encode::open(&choice, peerdesk_encode::Codec::H264, &config)
+        .map_err(|e| e.to_string())?
+        .encoder;
     let scene = TestScene::new(W, H, 60).unwrap();
     let codec = ff::decoder::find(ff::codec::Id::H264).expect("FFmpeg's H.264 decoder");
     let mut dec = ff::codec::context::Context::new_with_codec(codec).decoder().video().unwrap();

@@ -28,7 +28,8 @@ fn least_share(b: Backend) -> f64 {
 /// That backend's encoder, or a failed test.
 fn make(backend: Backend, config: EncoderConfig) -> Box<dyn Encoder> {
     let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
-    let opened = peerdesk_encode::open(&choice, &config).unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let opened = peerdesk_encode::open(&choice, peerdesk_encode::Codec::H264, &config)
+        .unwrap_or_else(|e| panic!("{backend}: {e}"));
     assert_eq!(opened.encoder.backend(), backend);
     opened.encoder
 }
@@ -102,7 +103,8 @@ fn refuses_odd_sizes() {
             bitrate_bps: 1_000_000,
             max_size: (None, None),
         };
-        let err = peerdesk_encode::open(&choice, &odd).expect_err("odd width refused");
+        let err = peerdesk_encode::open(&choice, peerdesk_encode::Codec::H264, &odd)
+            .expect_err("odd width refused");
         eprintln!("{b}: {err}");
     }
 }

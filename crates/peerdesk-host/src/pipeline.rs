@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use peerdesk_capture::{Capturer, Frame, LatestSlot};
-use peerdesk_encode::Encoder;
+use peerdesk_encode::{Backend, Codec, Encoder};
 use peerdesk_session::VideoFrame;
 use tokio::sync::broadcast;
 use tracing::{debug, error, info, warn};
@@ -165,11 +165,21 @@ pub struct StreamState {
     pub away: Option<String>,
 }
 
+/// One codec's encoder and the viewers who take it: the encode thread encodes each frame once
+/// per codec that someone watches in.
+#[derive(Debug)]
+struct Lane {
+    codec: Codec,
+    backend: Backend,
+    frames: broadcast::Sender<VideoFrame>,
+    keyframe: AtomicBool,
+    viewers: Arc<AtomicUsize>,
+}
+
 /// The running capture and encode threads.
 #[derive(Debug)]
 pub struct Pipeline {
-    frames: broadcast::Sender<VideoFrame>,
-    keyframe: Arc<AtomicBool>,
+    lanes: Arc<Vec<Lane>>,
     viewers: Arc<AtomicUsize>,
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
@@ -178,7 +188,6 @@ pub struct Pipeline {
     failure: Arc<Failure>,
     network: Arc<NetworkReports>,
     state: Arc<watch::Sender<StreamState>>,
-    backend: peerdesk_encode::Backend,
 }
 
 /// Why the capture thread stopped, for whoever waits on it.
@@ -189,23 +198,78 @@ struct Failure {
 }
 
 impl Pipeline {
-    /// The encoder in use.
-    pub fn encoder(&self) -> peerdesk_encode::Backend {
-        self.backend
+    /// The encoder of each codec, in the order they were given (H.264 first).
+    pub fn encoders(&self) -> Vec<(Codec, Backend)> {
+        self.lanes.iter().map(|l| (l.codec, l.backend)).collect()
+    }
+
+    /// The codecs this pipeline makes.
+    pub fn codecs(&self) -> Vec<Codec> {
+        self.lanes.iter().map(|l| l.codec).collect()
+    }
+
+    /// The encoders that have viewers now, by name ("x264", "x264+aom"); the first codec's
+    /// while nobody watches.
+    pub fn encoders_in_use(&self) -> String {
+        let names: Vec<&str> = self
+            .lanes
+            .iter()
+            .filter(|l| l.viewers.load(Ordering::Acquire) > 0)
+            .map(|l| l.backend.name())
+            .collect();
+        if names.is_empty() { self.lanes[0].backend.name().to_owned() } else { names.join("+") }
+    }
+
+    /// The encoder in use for `codec`.
+    pub fn encoder(&self, codec: Codec) -> Option<Backend> {
+        self.lane(codec).map(|l| l.backend)
+    }
+
+    fn lane(&self, codec: Codec) -> Option<&Lane> {
+        self.lanes.iter().find(|l| l.codec == codec)
     }
 
     /// Starts capturing from `capturer` and encoding with `encoder`, within `setup`'s bounds.
-    /// With rate control, the viewers' network reports steer the encoder's bitrate, frame rate
-    /// and size within them; the controller's request ([`Pipeline::request`]) bounds them
-    /// further.
+    /// See [`Pipeline::start_codecs`].
     pub fn start(
-        mut capturer: Box<dyn Capturer>,
-        mut encoder: Box<dyn Encoder>,
+        capturer: Box<dyn Capturer>,
+        encoder: Box<dyn Encoder>,
         setup: StreamSetup,
     ) -> std::io::Result<Self> {
-        let backend = encoder.backend();
-        let (frames, _) = broadcast::channel(FRAME_BACKLOG);
-        let keyframe = Arc::new(AtomicBool::new(true));
+        Self::start_codecs(capturer, vec![encoder], setup)
+    }
+
+    /// Starts capturing from `capturer` and encoding with `encoders` (one per codec; a later one
+    /// of a codec already given is left out), within `setup`'s bounds. Each frame is encoded
+    /// once by each encoder that has a viewer. With rate control, the viewers' network reports
+    /// steer the encoders' bitrate, frame rate and size within them; the controller's request
+    /// ([`Pipeline::request`]) bounds them further.
+    pub fn start_codecs(
+        mut capturer: Box<dyn Capturer>,
+        encoders: Vec<Box<dyn Encoder>>,
+        setup: StreamSetup,
+    ) -> std::io::Result<Self> {
+        let mut encoders = encoders.into_iter().fold(Vec::<Box<dyn Encoder>>::new(), |mut kept, e| {
+            if !kept.iter().any(|k| k.codec() == e.codec()) {
+                kept.push(e);
+            }
+            kept
+        });
+        if encoders.is_empty() {
+            return Err(std::io::Error::other("a pipeline needs an encoder"));
+        }
+        let lanes: Arc<Vec<Lane>> = Arc::new(
+            encoders
+                .iter()
+                .map(|e| Lane {
+                    codec: e.codec(),
+                    backend: e.backend(),
+                    frames: broadcast::channel(FRAME_BACKLOG).0,
+                    keyframe: AtomicBool::new(true),
+                    viewers: Arc::new(AtomicUsize::new(0)),
+                })
+                .collect(),
+        );
         let viewers = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(PipelineStats::default());
         let stop = Arc::new(AtomicBool::new(false));
@@ -251,28 +315,24 @@ impl Pipeline {
             })?
         };
         let encode = {
-            let (stop, slot, tx, keyframe, stats, network) = (
-                stop.clone(),
-                slot.clone(),
-                frames.clone(),
-                keyframe.clone(),
-                stats.clone(),
-                network.clone(),
-            );
+            let (stop, slot, lanes, stats, network) =
+                (stop.clone(), slot.clone(), lanes.clone(), stats.clone(), network.clone());
             let mut shaper = Shaper::new(setup, state.clone());
             std::thread::Builder::new().name("peerdesk-encode".into()).spawn(move || {
+                // What each encoder was last told: bitrate, frame rate, scale.
+                let mut applied: Vec<Option<(u32, u32, f64)>> = vec![None; encoders.len()];
+                let keyframe_pending = || lanes.iter().any(|l| l.keyframe.load(Ordering::Acquire));
                 // The last picture, so a keyframe request on an idle screen (no new frames)
                 // is answered at once instead of waiting for the screen to change.
                 let mut last: Option<Frame> = None;
                 // Capture time of the last frame encoded, for a lowered frame rate.
                 let mut last_encoded: Option<Instant> = None;
                 loop {
-                    let wait =
-                        if keyframe.load(Ordering::Acquire) && last.is_some() { KEYFRAME_WAIT } else { POLL };
+                    let wait = if keyframe_pending() && last.is_some() { KEYFRAME_WAIT } else { POLL };
                     let frame = match slot.take(wait) {
                         Some(f) => f,
                         None if stop.load(Ordering::Relaxed) || slot.is_closed() => break,
-                        None if keyframe.load(Ordering::Acquire) => match last.take() {
+                        None if keyframe_pending() => match last.take() {
                             Some(mut f) => {
                                 f.captured_at = Instant::now();
                                 f
@@ -281,13 +341,13 @@ impl Pipeline {
                         },
                         None => continue,
                     };
-                    shaper.tick(&frame, encoder.as_mut(), &network, &stats);
+                    let want = shaper.tick(&frame, &network, &stats);
                     // A frame rate lowered by rate control or the viewer: leave out frames that
                     // come too soon after the last (at full rate the source's own limit is the
                     // only one).
                     let lowered = shaper.lowered_fps();
                     if let Some(fps) = lowered
-                        && !keyframe.load(Ordering::Acquire)
+                        && !keyframe_pending()
                         && last_encoded.is_some_and(|t| {
                             let interval = Duration::from_secs(1) / fps.max(1);
                             frame.captured_at + FRAME_GATE_SLACK < t + interval && frame.captured_at > t
@@ -296,42 +356,64 @@ impl Pipeline {
                         last = Some(frame);
                         continue;
                     }
-                    let force = keyframe.swap(false, Ordering::AcqRel);
-                    match encoder.encode(&frame, force) {
-                        Ok(Some(e)) => {
-                            last_encoded = Some(e.captured_at);
-                            shaper.encoded(
-                                Instant::now(),
-                                e.data.len(),
-                                e.capture_time,
-                                e.convert_time + e.encode_time,
-                            );
-                            stats.record(&e);
-                            let video = VideoFrame {
-                                data: Arc::from(e.data),
-                                keyframe: e.keyframe,
-                                captured_at: e.captured_at,
-                            };
-                            // No receivers is fine: the last viewer just left.
-                            let _ = tx.send(video);
+                    // The first codec's frame stands for the stage times and sizes, with the
+                    // encode time of every codec encoded added (the host's cost of the frame).
+                    let mut first: Option<peerdesk_encode::EncodedFrame> = None;
+                    let mut other_encode = Duration::ZERO;
+                    for (i, (lane, encoder)) in lanes.iter().zip(encoders.iter_mut()).enumerate() {
+                        if lane.viewers.load(Ordering::Acquire) == 0 {
+                            continue;
                         }
-                        Ok(None) => {
-                            if force {
-                                keyframe.store(true, Ordering::Release);
+                        if applied[i] != Some(want) {
+                            applied[i] = Some(want);
+                            if let Err(e) = encoder.set_rate(want.0, want.1, want.2) {
+                                warn!("cannot change the {} encoder's rate: {e}", lane.codec);
                             }
                         }
-                        Err(e) => {
-                            warn!("dropping a frame the encoder refused: {e}");
-                            keyframe.store(true, Ordering::Release);
+                        let force = lane.keyframe.swap(false, Ordering::AcqRel);
+                        match encoder.encode(&frame, force) {
+                            Ok(Some(e)) => {
+                                let video = VideoFrame {
+                                    data: Arc::from(e.data.as_slice()),
+                                    keyframe: e.keyframe,
+                                    captured_at: e.captured_at,
+                                };
+                                // No receivers is fine: the last viewer just left.
+                                let _ = lane.frames.send(video);
+                                if first.is_none() {
+                                    first = Some(e);
+                                } else {
+                                    other_encode += e.convert_time + e.encode_time;
+                                }
+                            }
+                            Ok(None) => {
+                                if force {
+                                    lane.keyframe.store(true, Ordering::Release);
+                                }
+                            }
+                            Err(e) => {
+                                warn!("dropping a frame the {} encoder refused: {e}", lane.codec);
+                                lane.keyframe.store(true, Ordering::Release);
+                            }
                         }
+                    }
+                    if let Some(mut e) = first {
+                        e.encode_time += other_encode;
+                        last_encoded = Some(e.captured_at);
+                        shaper.encoded(
+                            Instant::now(),
+                            e.data.len(),
+                            e.capture_time,
+                            e.convert_time + e.encode_time,
+                        );
+                        stats.record(&e);
                     }
                     last = Some(frame);
                 }
             })?
         };
         Ok(Self {
-            frames,
-            keyframe,
+            lanes,
             viewers,
             stats,
             stop,
@@ -340,7 +422,6 @@ impl Pipeline {
             failure,
             network,
             state,
-            backend,
         })
     }
 
@@ -386,23 +467,31 @@ impl Pipeline {
         }
     }
 
-    /// A receiver of every encoded frame from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<VideoFrame> {
-        self.frames.subscribe()
+    /// A receiver of every frame encoded in `codec` from now on (the first codec's when this
+    /// pipeline makes no `codec`).
+    pub fn subscribe(&self, codec: Codec) -> broadcast::Receiver<VideoFrame> {
+        self.lane_or_first(codec).frames.subscribe()
     }
 
-    /// Asks for the next frame to be a keyframe.
-    pub fn request_keyframe(&self) {
-        self.keyframe.store(true, Ordering::Release);
+    /// Asks for the next frame in `codec` to be a keyframe.
+    pub fn request_keyframe(&self, codec: Codec) {
+        self.lane_or_first(codec).keyframe.store(true, Ordering::Release);
     }
 
-    /// Registers a viewer; the pipeline runs while at least one is registered.
-    pub fn add_viewer(&self) -> ViewerCount {
+    fn lane_or_first(&self, codec: Codec) -> &Lane {
+        self.lane(codec).unwrap_or(&self.lanes[0])
+    }
+
+    /// Registers a viewer of `codec`; the pipeline runs while at least one is registered, and
+    /// encodes in each codec that has one.
+    pub fn add_viewer(&self, codec: Codec) -> ViewerCount {
+        let lane = self.lane_or_first(codec);
+        lane.viewers.fetch_add(1, Ordering::AcqRel);
         self.viewers.fetch_add(1, Ordering::AcqRel);
         if let Some(t) = self.threads.first() {
             t.thread().unpark();
         }
-        ViewerCount(self.viewers.clone())
+        ViewerCount(self.viewers.clone(), lane.viewers.clone())
     }
 
     /// How many viewers are registered.
@@ -468,13 +557,8 @@ impl Shaper {
         }
     }
 
-    fn tick(
-        &mut self,
-        frame: &Frame,
-        encoder: &mut dyn Encoder,
-        network: &NetworkReports,
-        stats: &PipelineStats,
-    ) {
+    /// The bitrate, frame rate and scale the encoders are to run at for this frame.
+    fn tick(&mut self, frame: &Frame, network: &NetworkReports, stats: &PipelineStats) -> (u32, u32, f64) {
         let full = peerdesk_encode::scale::fit((frame.width, frame.height), self.setup.max_size);
         if full != self.full {
             self.full = full;
@@ -527,13 +611,8 @@ impl Shaper {
             _ => fps,
         };
         let want = (bps, fps, scale * size);
-        if self.applied == Some(want) {
-            return;
-        }
         self.applied = Some(want);
-        if let Err(e) = encoder.set_rate(want.0, want.1, want.2) {
-            warn!("cannot change the encoder's rate: {e}");
-        }
+        want
     }
 }
 
@@ -631,10 +710,11 @@ impl RateControl {
 
 /// A registered viewer; unregisters on drop (also when its task panics).
 #[derive(Debug)]
-pub struct ViewerCount(Arc<AtomicUsize>);
+pub struct ViewerCount(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 impl Drop for ViewerCount {
     fn drop(&mut self) {
+        self.1.fetch_sub(1, Ordering::AcqRel);
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }

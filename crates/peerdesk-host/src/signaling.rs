@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use peerdesk_audio::OpusConfig;
 use peerdesk_capture::{CursorEvent, TestScene};
-use peerdesk_encode::EncoderConfig;
+use peerdesk_encode::{Backend, Codec, CodecChoice, Encoder, EncoderChoice, EncoderConfig};
 use peerdesk_proto::control::MAX_CLIPBOARD_TEXT;
 use peerdesk_proto::{ClientMessage, ErrorCode, HostMessage, PROTOCOL_VERSION, PeerId, Role, ServerMessage};
 use peerdesk_session::{BandwidthConfig, SessionConfig};
@@ -90,7 +90,7 @@ pub async fn run(
 ) -> Result<(), HostError> {
     let (capturer, sink, scene_audio) = open_source(&config)?;
     let (width, height) = peerdesk_encode::scale::fit(capturer.size(), config.max_size);
-    let opened = peerdesk_encode::open(
+    let encoders = open_encoders(
         &config.encoder,
         &EncoderConfig {
             width,
@@ -100,28 +100,14 @@ pub async fn run(
             max_size: config.max_size,
         },
     )?;
-    let backend = opened.encoder.backend();
-    info!(
-        "encoder: {backend} ({}){}",
-        backend.describe(),
-        if opened.passed_over.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; passed over {}",
-                opened
-                    .passed_over
-                    .iter()
-                    .map(|(b, why)| format!("{b}: {why}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )
-        }
-    );
-    if backend == peerdesk_encode::Backend::OpenH264 && !peerdesk_encode::ASSEMBLY {
-        warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
-    }
-    let encoder = opened.encoder;
+    let video_codecs = encoders
+        .iter()
+        .rev()
+        .map(|e| match e.codec() {
+            Codec::H264 => peerdesk_session::VideoCodec::H264,
+            Codec::Av1 => peerdesk_session::VideoCodec::Av1,
+        })
+        .collect();
     let (feedback, _) = tokio::sync::broadcast::channel(64);
     let sink = with_pads(&config, sink, feedback.clone());
     let (clipboard, host_clipboard) = open_clipboard(&config);
@@ -151,7 +137,7 @@ pub async fn run(
         max_size: config.max_size,
         rate_min_bps: config.rate_control.then_some(config.min_bitrate_bps),
     };
-    let pipeline = Arc::new(Pipeline::start(capturer, encoder, setup)?);
+    let pipeline = Arc::new(Pipeline::start_codecs(capturer, encoders, setup)?);
     let audio = start_audio(&config, scene_audio);
     let (stats_tx, stats_rx) = tokio::sync::watch::channel(None);
     let (nat_tx, nat_rx) = tokio::sync::watch::channel(Arc::new(crate::nat::NatServers {
@@ -177,6 +163,7 @@ pub async fn run(
             max_playout_delay: config.max_playout_delay,
             bandwidth: config.rate_control.then(|| bandwidth_config(&config)),
             redundancy: config.redundancy,
+            video_codecs,
         },
         ips: watch_addresses(config.loopback_candidates),
     };
@@ -216,6 +203,89 @@ pub async fn run(
     status.abort();
     drop(guests);
     result
+}
+
+/// "; passed over nvenc: why; vaapi: why", or nothing.
+fn passed_over(list: &[(Backend, String)]) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; passed over {}",
+        list.iter().map(|(b, why)| format!("{b}: {why}")).collect::<Vec<_>>().join("; ")
+    )
+}
+
+/// The H.264 encoder, and an AV1 one when `--codec` asks for it (or, under `auto`, when a GPU
+/// or the encoder named makes AV1), each logged once with why others were passed over. AV1
+/// comes second: a viewer whose browser decodes AV1 gets it, the others H.264.
+fn open_encoders(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Vec<Box<dyn Encoder>>, HostError> {
+    if let Some(b) = choice.backend
+        && !b.makes(Codec::H264)
+        && choice.codec == CodecChoice::H264
+    {
+        return Err(peerdesk_encode::EncodeError::Setup(format!(
+            "--encoder {b} makes AV1 only, and --codec h264 asks for H.264 only (use --codec av1 or auto)"
+        ))
+        .into());
+    }
+    let opened = peerdesk_encode::open(choice, Codec::H264, config)?;
+    let backend = opened.encoder.backend();
+    info!("encoder: {backend} ({}){}", backend.describe(), passed_over(&opened.passed_over));
+    if backend == Backend::OpenH264 && !peerdesk_encode::ASSEMBLY {
+        warn!("openh264 was built without nasm: encoding is about 2.5x slower than it should be");
+    }
+    let mut encoders = vec![opened.encoder];
+    match choice.codec {
+        CodecChoice::H264 => info!("codec: H.264 for every viewer (--codec h264)"),
+        CodecChoice::Av1 => {
+            let av1 = peerdesk_encode::open(choice, Codec::Av1, config).map_err(|e| {
+                peerdesk_encode::EncodeError::Setup(format!(
+                    "--codec av1: {e}{}",
+                    if peerdesk_encode::AV1 {
+                        ""
+                    } else {
+                        " (build peerdesk with `--features av1` for libaom)"
+                    }
+                ))
+            })?;
+            let b = av1.encoder.backend();
+            info!(
+                "codec: AV1 for browsers that decode it, with {b} ({}){}; H.264 for the others",
+                b.describe(),
+                passed_over(&av1.passed_over)
+            );
+            encoders.push(av1.encoder);
+        }
+        CodecChoice::Auto => {
+            // In software AV1 costs about four times x264's CPU (docs/PERFORMANCE.md): only a
+            // GPU's, or the encoder named, is worth it by default.
+            let tries: Vec<Backend> = match choice.backend.filter(|b| b.makes(Codec::Av1)) {
+                Some(b) => vec![b],
+                None => Backend::for_codec(Codec::Av1).filter(|b| b.hardware()).collect(),
+            };
+            let mut passed = Vec::new();
+            for b in tries {
+                let one = EncoderChoice { backend: Some(b), ..choice.clone() };
+                match peerdesk_encode::open(&one, Codec::Av1, config) {
+                    Ok(av1) => {
+                        info!(
+                            "codec: AV1 for browsers that decode it, with {b} ({}); H.264 for the others",
+                            b.describe()
+                        );
+                        encoders.push(av1.encoder);
+                        return Ok(encoders);
+                    }
+                    Err(e) => passed.push((b, e.to_string())),
+                }
+            }
+            info!(
+                "codec: H.264 for every viewer (no GPU here encodes AV1{}; --codec av1 encodes it in software, at about four times the CPU)",
+                passed_over(&passed).replace("; passed over", ":")
+            );
+        }
+    }
+    Ok(encoders)
 }
 
 /// This machine's candidate addresses, checked every 2 s: a change (a new network, a cable
@@ -713,7 +783,7 @@ async fn status_loop(
                 None => (fixed.bitrate_bps, fixed.fps, 1.0, Limit::None, NetworkReport::default()),
             };
             let msg = HostMessage::Stats {
-                encoder: pipeline.encoder().name().to_owned(),
+                encoder: pipeline.encoders_in_use(),
                 fps: (w.frames as f64 / secs) as f32,
                 mbps: (w.bytes as f64 * 8.0 / secs / 1e6) as f32,
                 capture_ms: ms(w.average(w.capture)) as f32,
@@ -753,7 +823,7 @@ async fn status_loop(
             "{} viewer{} · {} · {:.0} fps · {:.1} Mb/s · capture {:.1} ms · convert {:.1} ms · encode {:.1} ms (max {:.1}) · per frame p50 {:.1} ms, p95 {:.1} ms · {} keyframes",
             viewers,
             if viewers == 1 { "" } else { "s" },
-            pipeline.encoder(),
+            pipeline.encoders_in_use(),
             w.frames as f64 / secs,
             w.bytes as f64 * 8.0 / secs / 1e6,
             ms(w.average(w.capture)),

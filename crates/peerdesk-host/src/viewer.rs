@@ -178,6 +178,7 @@ pub async fn start(
     let abuse = Arc::new(Mutex::new(None));
     // Only a page that takes sound makes the host record it.
     let audio = if session.has_audio() { ctx.audio.as_ref().map(|a| a.subscribe()) } else { None };
+    let codec = codec_of(&session);
     let task = ViewerTask {
         peer,
         session,
@@ -186,7 +187,7 @@ pub async fn start(
         net_tx: None,
         readers: Vec::new(),
         sockets,
-        frames: ctx.pipeline.subscribe(),
+        frames: ctx.pipeline.subscribe(codec),
         feedback: ctx.feedback.subscribe(),
         audio,
         commands: rx,
@@ -342,7 +343,9 @@ impl Drop for InputGuard {
 
 impl ViewerTask {
     async fn run(mut self) {
-        let _count = self.ctx.pipeline.add_viewer();
+        let codec = codec_of(&self.session);
+        info!("viewer gets {codec} from {}", self.ctx.pipeline.encoder(codec).map_or("?", |b| b.name()));
+        let _count = self.ctx.pipeline.add_viewer(codec);
         let _input = InputGuard { peer: self.peer, input: self.ctx.input.clone() };
         let _request = RequestGuard { peer: self.peer, pipeline: self.ctx.pipeline.clone() };
         let (net_tx, mut net_rx) = mpsc::channel(NET_QUEUE);
@@ -724,7 +727,7 @@ impl ViewerTask {
         while let Some(e) = self.session.poll_event() {
             match e {
                 SessionEvent::Connected => info!("viewer connected"),
-                SessionEvent::KeyframeNeeded => self.ctx.pipeline.request_keyframe(),
+                SessionEvent::KeyframeNeeded => self.ctx.pipeline.request_keyframe(codec_of(&self.session)),
                 SessionEvent::Input(ev) => {
                     let now = Instant::now();
                     match self.budget.take(now) {
@@ -837,5 +840,13 @@ async fn next_audio(
     match audio {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The codec a session sends, as the encoders name it.
+fn codec_of(session: &Session) -> peerdesk_encode::Codec {
+    match session.video_codec() {
+        peerdesk_session::VideoCodec::H264 => peerdesk_encode::Codec::H264,
+        peerdesk_session::VideoCodec::Av1 => peerdesk_encode::Codec::Av1,
     }
 }

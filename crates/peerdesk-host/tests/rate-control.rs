@@ -121,8 +121,8 @@ fn a_host_too_slow_for_the_frame_rate_lowers_it_to_what_it_encodes_and_keeps_the
     let (encoder, setup) = noise_encoder(Some(50_000));
     let source = Box::new(Noise { next: Instant::now(), seed: 0x6A09_E667_F3BC_C908 });
     let pipeline = Pipeline::start(source, Box::new(Slow(encoder)), setup).unwrap();
-    let _viewer = pipeline.add_viewer();
-    let mut rx = pipeline.subscribe();
+    let _viewer = pipeline.add_viewer(peerdesk_encode::Codec::H264);
+    let mut rx = pipeline.subscribe(peerdesk_encode::Codec::H264);
     // A clean path with room to spare: nothing of this is the network's.
     let mut report = pipeline.network().join();
     report.update(NetworkReport { estimate_bps: Some(20_000_000), ..Default::default() });
@@ -152,8 +152,8 @@ fn a_host_too_slow_for_the_frame_rate_lowers_it_to_what_it_encodes_and_keeps_the
 #[test]
 fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_back() {
     let pipeline = noise_pipeline(Some(50_000), 0x9E37_79B9_7F4A_7C15);
-    let _viewer = pipeline.add_viewer();
-    let mut rx = pipeline.subscribe();
+    let _viewer = pipeline.add_viewer(peerdesk_encode::Codec::H264);
+    let mut rx = pipeline.subscribe(peerdesk_encode::Codec::H264);
     let mut report = pipeline.network().join();
 
     // A fast link: the full 2 Mbit/s at 60 fps and full size.
@@ -205,8 +205,8 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
 fn the_controllers_request_bounds_size_frame_rate_and_bitrate_until_withdrawn() {
     // No rate control (--fixed-bitrate): the request alone shapes the stream.
     let pipeline = noise_pipeline(None, 0x2545_F491_4F6C_DD1D);
-    let _viewer = pipeline.add_viewer();
-    let mut rx = pipeline.subscribe();
+    let _viewer = pipeline.add_viewer(peerdesk_encode::Codec::H264);
+    let mut rx = pipeline.subscribe(peerdesk_encode::Codec::H264);
     let state = pipeline.state();
     collect(&mut rx, 0.5);
     assert_eq!(state.borrow().full, (W, H), "the full size is known from the frames");

@@ -29,7 +29,7 @@ mod verdict;
 pub use redundancy::{Redundancy, is_rtp};
 pub use session::{
     AudioFrame, BandwidthConfig, NetworkStats, Session, SessionConfig, SessionCounters, SessionError,
-    SessionEvent, Transmit, VideoFrame,
+    SessionEvent, Transmit, VideoCodec, VideoFrame,
 };
 pub use throttle::KeyframeThrottle;
 pub use verdict::{EstimateCheck, Verdict};

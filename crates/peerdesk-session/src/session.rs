@@ -13,7 +13,7 @@ use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Extension;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::KeyframeThrottle;
 use crate::redundancy::{Redundancy, is_rtp};
@@ -44,6 +44,18 @@ pub struct SessionConfig {
     pub bandwidth: Option<BandwidthConfig>,
     /// Send every RTP packet twice while the viewer reports loss ([`crate::Redundancy`]).
     pub redundancy: bool,
+    /// The video codecs the host sends, the one it prefers first: the first of them that the
+    /// viewer's offer has is what this viewer gets. Empty: H.264.
+    pub video_codecs: Vec<VideoCodec>,
+}
+
+/// A video codec a session can send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VideoCodec {
+    /// H.264 with packetization-mode=1 (Constrained Baseline preferred).
+    H264,
+    /// AV1 (profile 0, main).
+    Av1,
 }
 
 /// What the bandwidth estimator starts from and looks for.
@@ -65,6 +77,7 @@ impl Default for SessionConfig {
             max_playout_delay: Duration::ZERO,
             bandwidth: None,
             redundancy: true,
+            video_codecs: vec![VideoCodec::H264],
         }
     }
 }
@@ -158,11 +171,12 @@ pub enum SessionError {
     /// The offer has no video section to send on.
     #[error("the viewer's offer has no video section")]
     NoVideo,
-    /// The offer's video section has no H.264 with packetization-mode=1.
+    /// The offer's video section has none of the host's codecs (H.264 with
+    /// packetization-mode=1, or AV1 where the host makes it).
     #[error(
-        "the viewer's browser does not offer H.264 (packetization-mode=1); use a browser with H.264 support"
+        "the viewer's browser does not offer H.264 (packetization-mode=1){}; use a browser with H.264 support", if *.0 { " nor AV1" } else { "" }
     )]
-    NoH264,
+    NoH264(bool),
     /// A new offer for a running session with another DTLS fingerprint: not the same viewer.
     #[error("a new offer for this session with another DTLS fingerprint")]
     FingerprintChanged,
@@ -204,6 +218,7 @@ pub struct SessionCounters {
 pub struct Session {
     rtc: Rtc,
     video: Option<(Mid, Pt)>,
+    video_codec: VideoCodec,
     audio: Option<(Mid, Pt)>,
     max_playout_delay: MediaTime,
     offered_video: bool,
@@ -257,12 +272,16 @@ impl Session {
         let audio_mids = media_mids(offer, "audio");
         let offer_text = offer;
         let offer = SdpOffer::from_sdp_string(offer).map_err(|e| SessionError::BadOffer(e.to_string()))?;
+        let codecs: &[VideoCodec] =
+            if config.video_codecs.is_empty() { &[VideoCodec::H264] } else { &config.video_codecs };
+        let av1 = codecs.contains(&VideoCodec::Av1);
         let mut rtc = Rtc::builder()
             // Full ICE: the host checks the viewer's addresses too, which opens its own NAT's
             // way in, and it can use relayed and server-reflexive candidates.
             .set_ice_lite(false)
             .clear_codecs()
-            .enable_h264(true)
+            .enable_h264(codecs.contains(&VideoCodec::H264))
+            .enable_av1(av1)
             .enable_opus(config.audio, false)
             .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
             .enable_bwe(config.bandwidth.map(|b| Bitrate::bps(b.start_bps)))
@@ -279,6 +298,7 @@ impl Session {
         let mut session = Self {
             rtc,
             video: None,
+            video_codec: VideoCodec::H264,
             audio: None,
             // The extension counts in 10 ms steps up to 40.95 s.
             max_playout_delay: MediaTime::from_millis(
@@ -305,12 +325,19 @@ impl Session {
             fingerprint: fingerprint_line(offer_text),
         };
         // str0m announces media (Event::MediaAdded) only once connected; the writer exists now.
-        for mid in &video_mids {
+        'mids: for mid in &video_mids {
             session.offered_video = true;
             let mid = Mid::from(mid.as_str());
-            if let Some(pt) = session.rtc.writer(mid).and_then(|w| pick_h264(w.payload_params())) {
-                session.video = Some((mid, pt));
-                break;
+            for &codec in codecs {
+                let pt = session.rtc.writer(mid).and_then(|w| match codec {
+                    VideoCodec::H264 => pick_h264(w.payload_params()),
+                    VideoCodec::Av1 => pick_av1(w.payload_params()),
+                });
+                if let Some(pt) = pt {
+                    session.video = Some((mid, pt));
+                    session.video_codec = codec;
+                    break 'mids;
+                }
             }
         }
         // Sound is optional: a page that offers no audio (or no Opus) gets video only.
@@ -327,7 +354,11 @@ impl Session {
         }
         session.drain(now)?;
         if session.video.is_none() {
-            return Err(if session.offered_video { SessionError::NoH264 } else { SessionError::NoVideo });
+            return Err(if session.offered_video {
+                SessionError::NoH264(av1)
+            } else {
+                SessionError::NoVideo
+            });
         }
         let answer = answer.to_sdp_string();
         // The browser synchronises audio and video only within one media stream: name one.
@@ -510,6 +541,11 @@ impl Session {
         self.counters.audio_sent += 1;
         self.drain(now)?;
         Ok(true)
+    }
+
+    /// The video codec this viewer gets.
+    pub fn video_codec(&self) -> VideoCodec {
+        self.video_codec
     }
 
     /// Whether the page takes sound.
@@ -815,7 +851,14 @@ fn pick_h264<'a>(params: impl Iterator<Item = &'a str0m::format::PayloadParams>)
         }
     }
     if best.is_none() {
-        warn!("viewer offered video without H.264 packetization-mode=1");
+        debug!("viewer offered video without H.264 packetization-mode=1");
     }
     best.map(|(_, pt)| pt)
+}
+
+/// Picks AV1 of profile 0 (main: 8 and 10 bit 4:2:0), or of no profile named (which means 0).
+fn pick_av1<'a>(mut params: impl Iterator<Item = &'a str0m::format::PayloadParams>) -> Option<Pt> {
+    params
+        .find(|p| p.spec().codec == Codec::Av1 && p.spec().format.profile.is_none_or(|profile| profile == 0))
+        .map(|p| p.pt())
 }

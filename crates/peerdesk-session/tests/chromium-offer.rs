@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use peerdesk_session::{Session, SessionConfig, SessionError};
+use peerdesk_session::{Session, SessionConfig, SessionError, VideoCodec};
 
 const OFFER: &str = include_str!("fixtures/chromium-156-offer.sdp");
 
@@ -67,5 +67,49 @@ fn broken_and_videoless_offers_are_refused_with_a_reason() {
     let truncated = &OFFER[..OFFER.len() / 2];
     assert!(Session::accept_offer(truncated, &local, now, &cfg).is_err());
     let no_h264 = OFFER.replace("H264/90000", "VP8/90000");
-    assert!(matches!(Session::accept_offer(&no_h264, &local, now, &cfg), Err(SessionError::NoH264)));
+    assert!(matches!(Session::accept_offer(&no_h264, &local, now, &cfg), Err(SessionError::NoH264(false))));
+}
+
+/// Chromium's offer with the web client's codecs (H.264 and AV1, each with RTX), as Debian's
+/// Chromium 156 makes it.
+const OFFER_AV1: &str = include_str!("fixtures/chromium-156-offer-av1.sdp");
+
+fn session_for(offer: &str, codecs: Vec<VideoCodec>) -> (Session, String) {
+    let local = ["127.0.0.1:40000".parse().unwrap()];
+    let cfg = SessionConfig { video_codecs: codecs, ..SessionConfig::default() };
+    Session::accept_offer(offer, &local, Instant::now(), &cfg).expect("accepts")
+}
+
+#[test]
+fn a_host_with_av1_sends_it_to_a_browser_that_offers_it() {
+    let (session, answer) = session_for(OFFER_AV1, vec![VideoCodec::Av1, VideoCodec::H264]);
+    assert_eq!(session.video_codec(), VideoCodec::Av1);
+    let v = video_section(&answer);
+    assert!(v.contains("AV1/90000"), "{v}");
+    // H.264 stays in the answer: the browser may decode either.
+    assert!(v.contains("H264/90000"), "{v}");
+}
+
+#[test]
+fn a_host_without_av1_answers_h264_only() {
+    let (session, answer) = session_for(OFFER_AV1, vec![VideoCodec::H264]);
+    assert_eq!(session.video_codec(), VideoCodec::H264);
+    let v = video_section(&answer);
+    assert!(!v.contains("AV1"), "{v}");
+    assert!(v.contains("H264/90000"), "{v}");
+}
+
+#[test]
+fn a_browser_without_av1_gets_h264_from_a_host_with_av1() {
+    let (session, answer) = session_for(OFFER, vec![VideoCodec::Av1, VideoCodec::H264]);
+    assert_eq!(session.video_codec(), VideoCodec::H264);
+    assert!(video_section(&answer).contains("H264/90000"));
+    // Neither codec offered: refused, naming both.
+    let local = ["127.0.0.1:40000".parse().unwrap()];
+    let cfg =
+        SessionConfig { video_codecs: vec![VideoCodec::Av1, VideoCodec::H264], ..SessionConfig::default() };
+    let vp8 = OFFER_AV1.replace("H264/90000", "VP8/90000").replace("AV1/90000", "VP9/90000");
+    let err = Session::accept_offer(&vp8, &local, Instant::now(), &cfg).unwrap_err();
+    assert!(matches!(err, SessionError::NoH264(true)), "{err}");
+    assert!(err.to_string().contains("nor AV1"), "{err}");
 }

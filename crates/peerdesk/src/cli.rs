@@ -252,9 +252,16 @@ pub struct StreamArgs {
     /// Video encoder: `auto` tries NVENC, VAAPI, QSV, x264 and openh264 in that order and
     /// uses the first that works on this machine (the log says which, and why it passed the
     /// others over); a name uses that one or stops with why it cannot. GPUs and x264 need a
-    /// peerdesk built with `--features ffmpeg`. See --list-encoders.
-    #[arg(long, default_value = "auto", value_name = "auto|nvenc|vaapi|qsv|x264|openh264", value_parser = parse_encoder)]
+    /// peerdesk built with `--features ffmpeg`, aom (AV1) `--features av1`. See
+    /// --list-encoders.
+    #[arg(long, default_value = "auto", value_name = "auto|nvenc|vaapi|qsv|x264|openh264|aom", value_parser = parse_encoder)]
     pub encoder: EncoderArg,
+    /// Video codec: `auto` sends H.264, and AV1 to browsers that decode it when a GPU here
+    /// encodes AV1; `av1` sends AV1 to every browser that decodes it (in software with libaom
+    /// where no GPU does: better pictures at low bitrates for about four times the CPU of
+    /// x264) and H.264 to the others; `h264` sends H.264 only.
+    #[arg(long, default_value = "auto", value_name = "auto|h264|av1", value_parser = parse_codec)]
+    pub codec: peerdesk_encode::CodecChoice,
     /// The VAAPI device, such as /dev/dri/renderD129 (default: the first GPU render node).
     #[arg(long, value_name = "PATH")]
     pub vaapi_device: Option<std::path::PathBuf>,
@@ -274,6 +281,10 @@ fn parse_encoder(s: &str) -> Result<EncoderArg, String> {
         return Ok(EncoderArg(None));
     }
     s.parse().map(|b| EncoderArg(Some(b)))
+}
+
+fn parse_codec(s: &str) -> Result<peerdesk_encode::CodecChoice, String> {
+    s.parse()
 }
 
 /// Whether to stream sound.

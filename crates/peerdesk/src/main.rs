@@ -370,6 +370,7 @@ fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
 
 fn encoder_choice(stream: &StreamArgs) -> peerdesk_encode::EncoderChoice {
     peerdesk_encode::EncoderChoice {
+        codec: stream.codec,
         backend: stream.encoder.0,
         vaapi_device: stream.vaapi_device.clone(),
         intra_refresh: stream.intra_refresh,
@@ -378,21 +379,39 @@ fn encoder_choice(stream: &StreamArgs) -> peerdesk_encode::EncoderChoice {
 
 fn list_encoders(choice: &peerdesk_encode::EncoderChoice) {
     let list = peerdesk_encode::list(choice);
-    let auto = list.iter().find(|(_, r)| r.is_ok()).map(|(b, _)| *b);
-    println!("video encoders, in the order --encoder auto tries them:");
-    for (backend, result) in &list {
-        match result {
-            Ok(what) => println!(
-                "    {:<9} works: {what}{}",
-                backend.name(),
-                if Some(*backend) == auto { "  <- auto picks this one" } else { "" }
+    for codec in peerdesk_encode::Codec::ALL {
+        let of_codec: Vec<_> = list.iter().filter(|(c, ..)| *c == codec).collect();
+        let auto = of_codec.iter().find(|(.., r)| r.is_ok()).map(|(_, b, _)| *b);
+        match codec {
+            peerdesk_encode::Codec::H264 => {
+                println!("{codec} encoders, in the order --encoder auto tries them:")
+            }
+            peerdesk_encode::Codec::Av1 => println!(
+                "{codec} encoders, in the order --codec av1 tries them (--codec auto uses a GPU's only):"
             ),
-            Err(why) => println!("    {:<9} no: {why}", backend.name()),
+        }
+        for (_, backend, result) in of_codec {
+            match result {
+                Ok(what) => println!(
+                    "    {:<9} works: {what}{}",
+                    backend.name(),
+                    if Some(*backend) == auto { "  <- picked" } else { "" }
+                ),
+                Err(why) => println!("    {:<9} no: {why}", backend.name()),
+            }
         }
     }
+    println!(
+        "AV1 goes to browsers that decode it with --codec av1 (and under --codec auto when a GPU encodes it); H.264 to every other"
+    );
     if !peerdesk_encode::FFMPEG {
         println!(
             "this peerdesk was built without FFmpeg: build it with `cargo build --release --features ffmpeg` for x264 and GPUs"
+        );
+    }
+    if !peerdesk_encode::AV1 {
+        println!(
+            "this peerdesk was built without libaom: build it with `--features av1` for AV1 in software"
         );
     }
 }

@@ -1,11 +1,14 @@
-//! `encbench [--encoder NAME] [--size WxH] [--frames N] [--bitrate KBPS] [--content bars|still]
-//! [--runs N]`: one encoder alone: renders moving colour bars over the middle 70% of a BGRA
-//! picture (what `xprobe --animate` draws on an X11 desktop) and converts and encodes N frames
-//! at 60 fps with peerdesk's own settings for that backend (`x264`, `openh264`, `nvenc`, `vaapi`,
-//! `qsv`; x264 and the GPUs need `--features ffmpeg`). Decodes every frame back with openh264's
-//! decoder (outside the timed parts) for the SSIM of its luma against the source. Prints one
-//! JSON line: convert and encode times per frame (average, p50, p95), the process's CPU time per
-//! frame (all of the encoder's threads), bytes per frame and SSIM. `bench/encoder.js` runs it.
+//! `encbench [--encoder NAME] [--size WxH] [--frames N] [--bitrate KBPS]
+//! [--content bars|still|scroll] [--runs N]`: one encoder alone: renders moving colour bars over
+//! the middle 70% of a BGRA picture (what `xprobe --animate` draws on an X11 desktop), or a page
+//! of dark text-like strokes on white scrolling up two pixels a frame (`scroll`: a document or
+//! a terminal being read), and converts and encodes N frames at 60 fps with peerdesk's own
+//! settings for that backend (H.264: `x264`, `openh264`, `nvenc`, `vaapi`, `qsv`; AV1: `aom`;
+//! x264 and the GPUs need `--features ffmpeg`, aom `--features av1`). Decodes every frame back
+//! (openh264's decoder, libaom's for AV1; outside the timed parts) for the SSIM of its luma
+//! against the source. Prints one JSON line: convert and encode times per frame (average, p50,
+//! p95), the process's CPU time per frame (all of the encoder's threads), bytes per frame and
+//! SSIM. `bench/encoder.js` runs it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,7 +18,32 @@ use openh264::decoder::Decoder;
 use openh264::formats::YUVSource;
 use peerdesk_capture::Frame;
 use peerdesk_encode::convert::I420;
-use peerdesk_encode::{Backend, EncoderChoice, EncoderConfig};
+use peerdesk_encode::{Backend, Codec, EncoderChoice, EncoderConfig};
+
+/// A decoder of the codec benchmarked: each frame's luma plane and its stride.
+enum Dec {
+    H264(Box<Decoder>),
+    #[cfg(feature = "av1")]
+    Av1(Box<peerdesk_encode::Av1Decoder>),
+}
+
+impl Dec {
+    fn new(codec: Codec) -> Self {
+        match codec {
+            #[cfg(feature = "av1")]
+            Codec::Av1 => Self::Av1(Box::new(peerdesk_encode::Av1Decoder::new().unwrap())),
+            _ => Self::H264(Box::new(Decoder::new().unwrap())),
+        }
+    }
+
+    fn decode(&mut self, data: &[u8]) -> Option<(Vec<u8>, usize)> {
+        match self {
+            Self::H264(d) => d.decode(data).ok().flatten().map(|p| (p.y().to_vec(), p.strides().0)),
+            #[cfg(feature = "av1")]
+            Self::Av1(d) => d.decode(data).ok().flatten().map(|p| (p.y, p.width as usize)),
+        }
+    }
+}
 
 fn bars(w: u32, h: u32, frame: u32, still: bool) -> Frame {
     let stride = w as usize * 4;
@@ -32,6 +60,52 @@ fn bars(w: u32, h: u32, frame: u32, still: bool) -> Frame {
             px.copy_from_slice(&[(v / 2).wrapping_add(t as u8), 255 - v, v, 255]);
         }
     }
+    Frame { width: w, height: h, stride, data, captured_at: Instant::now(), capture_time: Duration::ZERO }
+}
+
+/// A page of dark strokes on white, twice the picture's height, that `scroll` shows a window
+/// of: lines of "words" (runs of 1-2 pixel strokes) as text at 13 px a line.
+fn page(w: u32, h: u32) -> Vec<u8> {
+    let stride = w as usize * 4;
+    let rows = 2 * h as usize;
+    let mut data = vec![245u8; stride * rows];
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for line in 0..rows / 13 {
+        let top = line * 13 + 3;
+        let mut col = 8 + (next() % 24) as usize;
+        while col + 8 < w as usize - 8 {
+            let word = 3 + (next() % 9) as usize;
+            for _ in 0..word {
+                // A glyph 5 px wide, 8 high: a few strokes.
+                let bits = next();
+                for gy in 0..8 {
+                    for gx in 0..5 {
+                        if (bits >> (gy * 5 + gx)) & 1 == 1 && col + gx < w as usize {
+                            let i = (top + gy) * stride + (col + gx) * 4;
+                            data[i..i + 4].copy_from_slice(&[40, 30, 30, 255]);
+                        }
+                    }
+                }
+                col += 6;
+            }
+            col += 6;
+        }
+    }
+    data
+}
+
+/// The window of `page` at frame `frame`: two pixels further down each frame, wrapping.
+fn scroll(page: &[u8], w: u32, h: u32, frame: u32) -> Frame {
+    let stride = w as usize * 4;
+    let rows = page.len() / stride;
+    let first = (frame as usize * 2) % (rows - h as usize);
+    let data = page[first * stride..(first + h as usize) * stride].to_vec();
     Frame { width: w, height: h, stride, data, captured_at: Instant::now(), capture_time: Duration::ZERO }
 }
 
@@ -86,12 +160,14 @@ fn main() {
         size.split_once('x').map(|(a, b)| (a.parse().unwrap(), b.parse().unwrap())).expect("--size WxH");
     let frames: u32 = arg("--frames").map_or(300, |n| n.parse().unwrap());
     let kbps: u32 = arg("--bitrate").map_or(6000, |n| n.parse().unwrap());
-    let still = arg("--content").as_deref() == Some("still");
+    let content = arg("--content").unwrap_or_else(|| "bars".into());
+    let still = content == "still";
     let backend: Backend = arg("--encoder").map_or(Backend::OpenH264, |n| n.parse().unwrap());
+    let codec = if backend.makes(Codec::H264) { Codec::H264 } else { Codec::Av1 };
     let choice = EncoderChoice { backend: Some(backend), ..EncoderChoice::default() };
     let config =
         EncoderConfig { width: w, height: h, fps: 60, bitrate_bps: kbps * 1000, max_size: (None, None) };
-    let mut enc = match peerdesk_encode::open(&choice, &config) {
+    let mut enc = match peerdesk_encode::open(&choice, codec, &config) {
         Ok(o) => o.encoder,
         Err(e) => {
             println!(
@@ -101,7 +177,12 @@ fn main() {
             return;
         }
     };
-    let pictures: Vec<Frame> = (0..60).map(|i| bars(w, h, i, still)).collect();
+    // Scrolling text never repeats within the run; the bars repeat every second.
+    let cycle = if content == "scroll" { frames } else { 60 };
+    let text = if content == "scroll" { page(w, h) } else { Vec::new() };
+    let pictures: Vec<Frame> = (0..cycle)
+        .map(|i| if content == "scroll" { scroll(&text, w, h, i) } else { bars(w, h, i, still) })
+        .collect();
     let sources: Vec<I420> = pictures
         .iter()
         .map(|p| {
@@ -110,11 +191,11 @@ fn main() {
             i
         })
         .collect();
-    let mut decoder = Decoder::new().unwrap();
+    let mut decoder = Dec::new(codec);
     let (mut convert, mut encode, mut bytes, mut ssims) = (Vec::new(), Vec::new(), 0usize, Vec::new());
     let mut cpu = Duration::ZERO;
     for i in 0..frames {
-        let mut f = pictures[(i % 60) as usize].clone();
+        let mut f = pictures[(i % cycle) as usize].clone();
         f.captured_at = Instant::now();
         let cpu_before = cpu_time();
         let out = enc.encode(&f, i == 0).expect("encodes");
@@ -122,15 +203,15 @@ fn main() {
             cpu += cpu_time().saturating_sub(cpu_before);
         }
         if let Some(e) = out {
-            let decoded = decoder.decode(&e.data).ok().flatten();
+            let decoded = decoder.decode(&e.data);
             // The first frames settle rate control; they are not counted.
             if i >= 30 {
                 convert.push(e.convert_time.as_secs_f64() * 1000.0);
                 encode.push(e.encode_time.as_secs_f64() * 1000.0);
                 bytes += e.data.len();
-                if let Some(d) = decoded {
-                    let (src, src_stride) = sources[(i % 60) as usize].y();
-                    ssims.push(ssim(src, src_stride, d.y(), d.strides().0, w as usize, h as usize));
+                if let Some((y, y_stride)) = decoded {
+                    let (src, src_stride) = sources[(i % cycle) as usize].y();
+                    ssims.push(ssim(src, src_stride, &y, y_stride, w as usize, h as usize));
                 }
             }
         }
@@ -140,7 +221,7 @@ fn main() {
     println!(
         "{}",
         serde_json::json!({
-            "encoder": backend.name(), "size": size, "frames": n, "content": if still { "still" } else { "bars" },
+            "encoder": backend.name(), "size": size, "frames": n, "content": content, "codec": codec.name(),
             "convert_avg": avg(&convert), "convert_p50": percentile(&mut convert, 50),
             "encode_avg": avg(&encode), "encode_p50": percentile(&mut encode, 50), "encode_p95": percentile(&mut encode, 95),
             "cpu_ms_per_frame": cpu.as_secs_f64() * 1000.0 / f64::from(frames.saturating_sub(30).max(1)),
