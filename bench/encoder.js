@@ -36,8 +36,8 @@ const spread = (xs, digits = 2) => {
 };
 
 console.log(`\nmachine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${BIN}; ${FRAMES} frames at 60 fps, ${RUNS} runs each (min-max)\n`);
-console.log('| encoder | size | content | kbit/s | convert avg (ms) | encode p50 / p95 (ms) | CPU a frame (ms, all threads) | bytes a frame | SSIM |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+console.log('| encoder | size | content | kbit/s | frames out | convert avg (ms) | encode p50 / p95 (ms) | CPU a frame (ms, all threads) | bytes a frame | made kbit/s | SSIM |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|');
 const skipped = new Map();
 for (const size of SIZES) {
   for (const content of CONTENTS) for (const BITRATE of BITRATES) {
@@ -52,7 +52,7 @@ for (const size of SIZES) {
       }
       if (!runs.length) continue;
       const col = (k, d) => spread(runs.map((r) => r[k]), d);
-      console.log(`| ${encoder} | ${size} | ${content} | ${BITRATE} | ${col('convert_avg')} | ${col('encode_p50')} / ${col('encode_p95')} | ${col('cpu_ms_per_frame', 1)} | ${col('bytes_per_frame', 0)} | ${col('ssim', 4)} |`);
+      console.log(`| ${encoder} | ${size} | ${content} | ${BITRATE} | ${col('frames', 0)} of ${Number(FRAMES) - 30} | ${col('convert_avg')} | ${col('encode_p50')} / ${col('encode_p95')} | ${col('cpu_ms_per_frame', 1)} | ${col('bytes_per_frame', 0)} | ${spread(runs.map((r) => (r.bytes_per_frame * 8 * 60 * r.frames) / (Number(FRAMES) - 30) / 1000), 0)} | ${col('ssim', 4)} |`);
     }
   }
 }

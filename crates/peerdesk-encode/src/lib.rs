@@ -180,7 +180,7 @@ impl std::str::FromStr for Backend {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CodecChoice {
     /// H.264 for every viewer, and AV1 too for browsers that decode it when a GPU encodes it
-    /// here (in software AV1 costs about four times x264's CPU: docs/PERFORMANCE.md).
+    /// here (in software AV1 costs three to six times x264's CPU: docs/PERFORMANCE.md).
     #[default]
     Auto,
     /// H.264 only.

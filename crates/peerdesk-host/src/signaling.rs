@@ -258,7 +258,7 @@ fn open_encoders(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Vec<B
             encoders.push(av1.encoder);
         }
         CodecChoice::Auto => {
-            // In software AV1 costs about four times x264's CPU (docs/PERFORMANCE.md): only a
+            // In software AV1 costs three to six times x264's CPU (docs/PERFORMANCE.md): only a
             // GPU's, or the encoder named, is worth it by default.
             let tries: Vec<Backend> = match choice.backend.filter(|b| b.makes(Codec::Av1)) {
                 Some(b) => vec![b],
@@ -280,7 +280,7 @@ fn open_encoders(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Vec<B
                 }
             }
             info!(
-                "codec: H.264 for every viewer (no GPU here encodes AV1{}; --codec av1 encodes it in software, at about four times the CPU)",
+                "codec: H.264 for every viewer (no GPU here encodes AV1{}; --codec av1 encodes it in software, at three to six times the CPU)",
                 passed_over(&passed).replace("; passed over", ":")
             );
         }

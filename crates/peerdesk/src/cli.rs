@@ -258,7 +258,7 @@ pub struct StreamArgs {
     pub encoder: EncoderArg,
     /// Video codec: `auto` sends H.264, and AV1 to browsers that decode it when a GPU here
     /// encodes AV1; `av1` sends AV1 to every browser that decodes it (in software with libaom
-    /// where no GPU does: better pictures at low bitrates for about four times the CPU of
+    /// where no GPU does: better pictures at low bitrates for three to six times the CPU of
     /// x264) and H.264 to the others; `h264` sends H.264 only.
     #[arg(long, default_value = "auto", value_name = "auto|h264|av1", value_parser = parse_codec)]
     pub codec: peerdesk_encode::CodecChoice,
