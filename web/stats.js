@@ -129,6 +129,12 @@ const ENCODER_NAMES = {
   vaapi: 'GPU (VAAPI)', qsv: 'Intel GPU (Quick Sync)', aom: 'libaom AV1 (software)',
 };
 
+/** The host's encoders in words: "x264+aom" (viewers of both codecs) names each. */
+export function encoderNames(encoder) {
+  if (!encoder) return '–';
+  return String(encoder).split('+').map((e) => ENCODER_NAMES[e] ?? e).join(' + ');
+}
+
 export function formatStats(s) {
   const parts = [];
   if (s.width) parts.push(`${s.width}×${s.height}`);
@@ -166,7 +172,7 @@ export function overlaySections(s, host) {
   if (host) {
     sections.push(['Host', [
       ['sent', `${num(host.fps, 0, ' fps')} · ${num(host.mbps, 2, ' Mb/s')}`],
-      ['encoder', ENCODER_NAMES[host.encoder] ?? host.encoder ?? '–'],
+      ['encoder', encoderNames(host.encoder)],
       ['capture', num(host.capture_ms, 1, ' ms')],
       ['convert', num(host.convert_ms, 1, ' ms')],
       ['encode', num(host.encode_ms, 1, ' ms')],

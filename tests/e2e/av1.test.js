@@ -84,7 +84,18 @@ test('a browser that offers AV1 gets AV1 and one that does not gets H.264, from 
   assert.match(demo.stderr, /viewer gets H\.264 from /);
   const host = later[0].host;
   assert.ok(host && /aom/.test(host.encoder) && host.encoder.includes('+'), `both encoders named in the stats: ${host?.encoder}`);
-  await screenshot(withAv1, 'av1');
+  // The overlay says which codec this browser decodes and which encoders the host runs.
+  await withAv1.click('#stage', { position: { x: 320, y: 300 } });
+  await withAv1.keyboard.press('Control+Alt+Shift+KeyS');
+  const rows = await poll('the overlay with host figures', () => withAv1.evaluate(() => {
+    const el = document.getElementById('overlay');
+    const r = {};
+    el.querySelectorAll('dt').forEach((dt) => { r[dt.textContent] = dt.nextElementSibling.textContent; });
+    return !el.hidden && r.encoder && r.encoder !== '–' ? r : null;
+  }), 5000);
+  assert.match(rows.size, /AV1/, rows.size);
+  assert.match(rows.encoder, /libaom AV1 \(software\)/, rows.encoder);
+  await screenshot(withAv1, 'av1-overlay');
   await withAv1.close();
   await without.close();
   await stopAll();

@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { playbackMessage, overlaySections } from '../stats.js';
+import { playbackMessage, overlaySections, encoderNames } from '../stats.js';
 
 const sample = (over) => ({ decodedNow: 60, droppedNow: 2, shownNow: 51, decodeMs: 9.14, ...over });
 
@@ -32,4 +32,11 @@ test('the overlay names the limit and says why', () => {
   const free = Object.fromEntries(overlaySections(s, { ...host, limit: 'none', why: null, estimate_doubted: true }).find(([t]) => t === 'Rate control')[1]);
   assert.equal(free['limited by'], 'nothing');
   assert.equal(free['estimate drops not confirmed'], '1 · checking one now');
+});
+
+test('the overlay names each of the host\'s encoders, known or not', () => {
+  assert.equal(encoderNames('x264'), 'x264 (software)');
+  assert.equal(encoderNames('openh264+aom'), 'openh264 (software) + libaom AV1 (software)');
+  assert.equal(encoderNames('future'), 'future');
+  assert.equal(encoderNames(undefined), '–');
 });
