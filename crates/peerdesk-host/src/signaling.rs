@@ -276,7 +276,14 @@ fn open_encoders(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Vec<B
                         encoders.push(av1.encoder);
                         return Ok(encoders);
                     }
-                    Err(e) => passed.push((b, e.to_string())),
+                    Err(e) => {
+                        let why = match e {
+                            peerdesk_encode::EncodeError::Setup(why) => why,
+                            other => other.to_string(),
+                        };
+                        let prefix = format!("--encoder {b}: ");
+                        passed.push((b, why.strip_prefix(&prefix).unwrap_or(&why).to_owned()));
+                    }
                 }
             }
             info!(
