@@ -63,15 +63,24 @@ test('PulseAudio killed mid-stream: the picture goes on; restarted: the sound co
   const tone = await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=440']);
   await hear(440);
   void tone;
-  await pulse.kill('SIGKILL');
-  await poll('the host to notice', () => /audio stream stopped|no sound/.test(host.stderr), 10000);
-  const before = await videoStats(page);
-  await poll('30 more frames without sound', async () => {
-    const s = await videoStats(page);
-    return s.framesDecoded >= before.framesDecoded + 30 ? s : null;
-  }, 10000);
-  assert.equal(host.child.exitCode, null, 'the host runs on');
-  pulse = await startPulse(pulse.dir);
+  const killed = pulse;
+  await killed.kill('SIGKILL');
+  try {
+    const from = host.stderr.length;
+    await poll('the host to notice', () => /audio stream stopped|no sound/.test(host.stderr), 20000).catch((e) => {
+      // Say what the host and the killed server last said, for a run where it did not notice.
+      throw new Error(`${e.message}; killed server exit ${killed.child.exitCode}/${killed.child.signalCode}; host since the kill:\n${host.stderr.slice(from - 2000)}`);
+    });
+    const before = await videoStats(page);
+    await poll('30 more frames without sound', async () => {
+      const s = await videoStats(page);
+      return s.framesDecoded >= before.framesDecoded + 30 ? s : null;
+    }, 10000);
+    assert.equal(host.child.exitCode, null, 'the host runs on');
+  } finally {
+    // Back in any case: the tests after this one need the server.
+    pulse = await startPulse(killed.dir);
+  }
   await pulse.pactl(['load-module', 'module-sine', 'sink=peerdesk_test', 'frequency=660']);
   await hear(660, 20000);
   assert.match(host.stderr, /sound is back/);
