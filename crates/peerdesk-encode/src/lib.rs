@@ -30,7 +30,7 @@ pub use aom_enc::{AomEncoder, Av1Decoder, DecodedPicture};
 #[cfg(feature = "ffmpeg")]
 pub use ffmpeg_enc::FfmpegEncoder;
 pub use openh264_enc::OpenH264Encoder;
-pub use select::{Opened, list, open};
+pub use select::{Opened, list, open, open_first};
 
 /// Whether this build has the FFmpeg backends (the `ffmpeg` cargo feature).
 pub const FFMPEG: bool = cfg!(feature = "ffmpeg");

@@ -32,17 +32,30 @@ pub fn open(choice: &EncoderChoice, codec: Codec, config: &EncoderConfig) -> Res
             .map_err(|why| EncodeError::Setup(format!("--encoder {backend}: {why}")))?;
         return Ok(Opened { encoder, passed_over: Vec::new() });
     }
+    open_first(Backend::for_codec(codec), codec, choice, config).map_err(|passed_over| {
+        EncodeError::Setup(format!(
+            "no {codec} encoder works here: {}",
+            passed_over.iter().map(|(b, why)| format!("{b}: {why}")).collect::<Vec<_>>().join("; ")
+        ))
+    })
+}
+
+/// Opens the first of `backends` that makes `codec` and encodes a test frame here; or each
+/// backend tried and why it could not be used, in words.
+pub fn open_first(
+    backends: impl IntoIterator<Item = Backend>,
+    codec: Codec,
+    choice: &EncoderChoice,
+    config: &EncoderConfig,
+) -> Result<Opened, Vec<(Backend, String)>> {
     let mut passed_over = Vec::new();
-    for backend in Backend::for_codec(codec) {
+    for backend in backends.into_iter().filter(|b| b.makes(codec)) {
         match open_one(backend, codec, choice, config) {
             Ok(encoder) => return Ok(Opened { encoder, passed_over }),
             Err(why) => passed_over.push((backend, why)),
         }
     }
-    Err(EncodeError::Setup(format!(
-        "no {codec} encoder works here: {}",
-        passed_over.iter().map(|(b, why)| format!("{b}: {why}")).collect::<Vec<_>>().join("; ")
-    )))
+    Err(passed_over)
 }
 
 /// Each codec's backends and whether each works on this machine (`Ok`: what it is) or not

@@ -264,32 +264,20 @@ fn open_encoders(choice: &EncoderChoice, config: &EncoderConfig) -> Result<Vec<B
                 Some(b) => vec![b],
                 None => Backend::for_codec(Codec::Av1).filter(|b| b.hardware()).collect(),
             };
-            let mut passed = Vec::new();
-            for b in tries {
-                let one = EncoderChoice { backend: Some(b), ..choice.clone() };
-                match peerdesk_encode::open(&one, Codec::Av1, config) {
-                    Ok(av1) => {
-                        info!(
-                            "codec: AV1 for browsers that decode it, with {b} ({}); H.264 for the others",
-                            b.describe()
-                        );
-                        encoders.push(av1.encoder);
-                        return Ok(encoders);
-                    }
-                    Err(e) => {
-                        let why = match e {
-                            peerdesk_encode::EncodeError::Setup(why) => why,
-                            other => other.to_string(),
-                        };
-                        let prefix = format!("--encoder {b}: ");
-                        passed.push((b, why.strip_prefix(&prefix).unwrap_or(&why).to_owned()));
-                    }
+            match peerdesk_encode::open_first(tries, Codec::Av1, choice, config) {
+                Ok(av1) => {
+                    let b = av1.encoder.backend();
+                    info!(
+                        "codec: AV1 for browsers that decode it, with {b} ({}); H.264 for the others",
+                        b.describe()
+                    );
+                    encoders.push(av1.encoder);
                 }
+                Err(passed) => info!(
+                    "codec: H.264 for every viewer (no GPU here encodes AV1{}; --codec av1 encodes it in software, at three to six times the CPU)",
+                    passed_over(&passed).replace("; passed over", ":")
+                ),
             }
-            info!(
-                "codec: H.264 for every viewer (no GPU here encodes AV1{}; --codec av1 encodes it in software, at three to six times the CPU)",
-                passed_over(&passed).replace("; passed over", ":")
-            );
         }
     }
     Ok(encoders)
