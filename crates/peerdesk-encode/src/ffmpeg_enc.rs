@@ -249,6 +249,19 @@ fn sw_format(backend: Backend) -> Pixel {
     }
 }
 
+/// NVENC's real-time settings, the same for H.264 and AV1: fastest preset, ultra-low-latency
+/// tune, no frame held, constant bitrate, IDR when forced, no scene cut.
+fn nvenc_low_latency(o: &mut ff::Dictionary<'static>, refresh: &str) {
+    o.set("preset", "p1");
+    o.set("tune", "ull");
+    o.set("zerolatency", "1");
+    o.set("delay", "0");
+    o.set("rc", "cbr");
+    o.set("forced-idr", "1");
+    o.set("intra-refresh", refresh);
+    o.set("no-scenecut", "1");
+}
+
 /// Codec options for real-time streaming, per backend.
 fn options(backend: Backend, codec: Codec, intra_refresh: bool) -> ff::Dictionary<'static> {
     let mut o = ff::Dictionary::new();
@@ -256,16 +269,7 @@ fn options(backend: Backend, codec: Codec, intra_refresh: bool) -> ff::Dictionar
     if codec == Codec::Av1 {
         // The GPUs' AV1 encoders: the same real-time settings without H.264's profile.
         match backend {
-            Backend::Nvenc => {
-                o.set("preset", "p1");
-                o.set("tune", "ull");
-                o.set("zerolatency", "1");
-                o.set("delay", "0");
-                o.set("rc", "cbr");
-                o.set("forced-idr", "1");
-                o.set("intra-refresh", refresh);
-                o.set("no-scenecut", "1");
-            }
+            Backend::Nvenc => nvenc_low_latency(&mut o, refresh),
             Backend::Vaapi => {
                 o.set("rc_mode", "CBR");
                 o.set("async_depth", "1");
@@ -291,15 +295,8 @@ fn options(backend: Backend, codec: Codec, intra_refresh: bool) -> ff::Dictionar
             o.set("x264-params", "scenecut=0:repeat-headers=1:aud=0");
         }
         Backend::Nvenc => {
-            o.set("preset", "p1");
-            o.set("tune", "ull");
-            o.set("zerolatency", "1");
-            o.set("delay", "0");
-            o.set("rc", "cbr");
+            nvenc_low_latency(&mut o, refresh);
             o.set("profile", "baseline");
-            o.set("forced-idr", "1");
-            o.set("intra-refresh", refresh);
-            o.set("no-scenecut", "1");
         }
         Backend::Vaapi => {
             o.set("rc_mode", "CBR");
