@@ -11,12 +11,16 @@
 //   --seconds, at 1920x1080 (the bars need about 3.7 Mbit/s). Reports, second by second, what
 //   the host sends and its rate control's target, when the sent rate first stayed under the cap,
 //   and glass to glass after that. With --host-args "--fixed-bitrate" for comparison.
+// - start: the same link capped before the page connects (a session that opens on a narrow
+//   link). Reports the time to the first frame, and over the first --seconds what the host
+//   sent, the packets the full bucket dropped, PLIs and frames decoded.
 //
 //   cargo build && node bench/network.js [--seconds 15] [--runs loss,bottleneck] [--loss 0.05]
 //     [--rtt 40] [--host-args "..."]
 // BENCH_LOG=FILE appends the host's rate-control lines of each run to FILE.
 
 import { appendFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import {
   start, startXvfb, startXprobe, stopAll, launch, waitForFrames, makeNetns, sceneLayout,
@@ -32,7 +36,7 @@ const RTT = Number(arg('--rtt', '40'));
 
 const counters = videoStats;
 
-async function setUp(ns, size) {
+async function setUp(ns, size, settle = 2000) {
   const [W, H] = size.split('x').map(Number);
   const xvfb = await startXvfb(size);
   await startXprobe(xvfb.display, undefined, ['--animate', '60']);
@@ -41,9 +45,17 @@ async function setUp(ns, size) {
     '--audio', 'none', ...HOST_ARGS], 'open ', { netns: ns });
   const browser = await launch({ netns: ns });
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const consoleLines = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   await page.goto(host.url);
-  await waitForFrames(page, 1, 20000);
-  await page.waitForTimeout(2000);
+  try {
+    await waitForFrames(page, 1, 20000);
+  } catch (e) {
+    // Say what each side saw, so a run that never starts can be told apart.
+    const text = await page.evaluate(() => document.body.innerText.slice(0, 400)).catch(() => '?');
+    throw new Error(`${e.message}\npage: ${text}\nconsole:\n${consoleLines.slice(-20).join('\n')}\nhost:\n${host.stderr.slice(-2500)}\nserver:\n${server.stderr.slice(-1500)}`);
+  }
+  if (settle) await page.waitForTimeout(settle);
   await startTimecodeMonitor(page, sceneLayout(W, H).timecode, [W, H]);
   return { browser, page, host };
 }
@@ -135,6 +147,34 @@ async function bottleneckRun() {
   }
 }
 
+async function startRun() {
+  const ns = makeNetns('bench-start');
+  try {
+    await ns.delayUdp(20);
+    // The page loads through the cap too: loopback's 64 KB packets never fit the 16 KB bucket.
+    execFileSync('ip', ['-n', ns.name, 'link', 'set', 'lo', 'mtu', '1500']);
+    ns.capBandwidth(3000);
+    const t0 = Date.now();
+    const { browser, page, host } = await setUp(ns, '1920x1080', 0);
+    const first = Date.now() - t0;
+    const c0 = await counters(page);
+    const seconds = [];
+    for (let s = 0; s < SECONDS; s += 1) {
+      await page.waitForTimeout(1000);
+      const h = (await counters(page)).host;
+      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null });
+    }
+    const c1 = await counters(page);
+    const drops = ns.cappedDrops();
+    await browser.close_();
+    keepLog('start', host);
+    return { first, seconds, drops, plis: c1.plis, decoded: c1.framesDecoded - c0.framesDecoded };
+  } finally {
+    await stopAll();
+    await ns.remove();
+  }
+}
+
 const head = `machine: ${cpus().length} x ${cpus()[0].model}; ${new Date().toISOString().slice(0, 10)}; ${SECONDS} s${HOST_ARGS.length ? `; host ${HOST_ARGS.join(' ')}` : ''}`;
 if (RUNS.includes('loss')) {
   const r = await lossRun();
@@ -153,4 +193,12 @@ if (RUNS.includes('bottleneck')) {
   console.log('|---|---|---|---|---|---|---|');
   const w = r.whole;
   console.log(`| ${r.settled ?? 'never'} | ${f1(r.p50)} / ${f1(r.p95)} | ${f1(r.fps)} | ${f1(w.p50)} / ${f1(w.p95)} | ${f1(w.fps)} | ${w.longestGap.toFixed(0)} | ${w.freezes} |`);
+}
+if (RUNS.includes('start')) {
+  const r = await startRun();
+  console.log(`\n${head}\n\nstart: 1920x1080 X11 desktop, capped at 3 Mbit/s before the page connects, 40 ms round trip`);
+  console.log(`sent Mb/s each second after the first frame (target): ${r.seconds.map((s) => `${s.sent?.toFixed(2)} (${s.target?.toFixed(2)})`).join(', ')}`);
+  console.log('| first frame after (ms) | packets the full bucket dropped | PLIs | frames decoded in the seconds above |');
+  console.log('|---|---|---|---|');
+  console.log(`| ${r.first} | ${r.drops} | ${r.plis} | ${r.decoded} |`);
 }

@@ -633,6 +633,11 @@ export function makeNetns(tag) {
       try { inNs('tc', 'qdisc', 'del', 'dev', 'lo', 'root'); } catch { /* none yet */ }
       if (kbit > 0) inNs('tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '16kb', 'latency', `${latencyMs}ms`);
     },
+    /** Packets the bandwidth cap's queue dropped so far (it was full). */
+    cappedDrops() {
+      const m = /dropped (\d+)/.exec(inNs('tc', '-s', 'qdisc', 'show', 'dev', 'lo'));
+      return m ? Number(m[1]) : 0;
+    },
     async remove() {
       await this.delayer?.kill();
       try { ip('netns', 'del', name); } catch { /* already gone */ }

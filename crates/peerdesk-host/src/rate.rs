@@ -27,7 +27,11 @@
 //!   bucket's burst inflates it): cut to 80% of the rate sent over the last second, once (again
 //!   only if the queue keeps growing: a queue takes a while to drain, and cutting on every
 //!   report of it halves the picture for nothing), never climb while it stands, and stay under
-//!   90% of that rate for 20 s (a ceiling that a later queue lowers again);
+//!   90% of the highest rate sent over the last 3 s (the rate that built the queue: the link
+//!   carries somewhat less) for 20 s; a later queue lowers it to 90% of the lower of it and the
+//!   rate that built that queue. (A
+//!   ceiling from the rate sent at the cut under-used a 3 Mbit/s link by half: by the time the
+//!   receiver reports show the queue, the estimate has often cut the rate already);
 //! - when even the lowest sensible quality per pixel does not fit, and the encoder uses what it
 //!   is given (it sends at least 80% of its target: the content needs more), halve the frame
 //!   rate first (motion stays smooth enough at 30), then lower the resolution (3/4, then 1/2).
@@ -44,7 +48,7 @@ use std::time::{Duration, Instant};
 
 /// Bits per pixel per frame below which the picture turns to mush: the level at which the
 /// policy gives up frame rate, then resolution. (H.264 at 1080p60 and 6 Mbit/s is 0.048.)
-const MIN_BITS_PER_PIXEL: f64 = 0.02;
+const MIN_BITS_PER_PIXEL: f64 = 0.01;
 /// Share of the estimate the video may use.
 const HEADROOM: f64 = 0.85;
 /// Largest increase per second.
@@ -55,10 +59,18 @@ const STEP_UP_AFTER: Duration = Duration::from_secs(2);
 const STANDING_QUEUE: Duration = Duration::from_millis(50);
 /// Share of what goes out now that a standing queue cuts the rate to (so that it drains)...
 const DRAIN: f64 = 0.8;
-/// ...and the share of it the rate may not climb back over for [`CEILING_FOR`].
+/// ...and the share of the highest rate sent over [`BUILT_OVER`] that the rate may not climb
+/// back over for [`CEILING_FOR`] (lowered by this share again at each later cut).
 const CEILING: f64 = 0.9;
+/// How far back the rate that built a queue is looked for.
+const BUILT_OVER: Duration = Duration::from_secs(3);
 /// A queue this many times longer than at the cut, a second later, is cut again.
 const GROWN: f64 = 1.5;
+/// A queue no shorter this long after a cut is cut again.
+const STILL_AFTER: Duration = Duration::from_secs(2);
+/// Largest increase per second past a ceiling that expired: the link was found there, so it is
+/// probed gently.
+const PROBE_PER_SEC: f64 = 0.03;
 /// How long a queue's ceiling holds before the rate may probe past it again.
 const CEILING_FOR: Duration = Duration::from_secs(20);
 /// Share of its target an encoder must send to count as held back by it.
@@ -186,6 +198,10 @@ pub struct RatePolicy {
     /// shows no queue), and the ceiling it left (bit/s, until when).
     queue_cut: Option<(Instant, Duration)>,
     ceiling: Option<(f64, Instant)>,
+    /// A ceiling that expired, past which the rate climbs gently, until it is 20% over it.
+    past_ceiling: Option<f64>,
+    /// The rate sent, as each update saw it, over the last [`BUILT_OVER`].
+    sent_lately: std::collections::VecDeque<(Instant, f64)>,
     /// The frame rate the host's own speed allows (`None`: no limit), and since when it has
     /// been too slow for the rate in force, or had room for more.
     encoder_fps: Option<u32>,
@@ -218,6 +234,8 @@ impl RatePolicy {
             loss_cut_at: None,
             queue_cut: None,
             ceiling: None,
+            sent_lately: std::collections::VecDeque::new(),
+            past_ceiling: None,
             encoder_fps: None,
             slow_since: None,
             fast_since: None,
@@ -301,20 +319,39 @@ impl RatePolicy {
             // A report without the queue: the episode is over.
             self.queue_cut = None;
         }
-        // The first report of a queue cuts; a queue that keeps growing a second after the cut
-        // cuts again (the cut was not enough).
+        // The first report of a queue cuts; a queue that keeps growing a second after the cut,
+        // or that has not shrunk two seconds after it (a full buffer stays full), cuts again:
+        // the cut was not enough. (The report just after a cut still shows the queue from
+        // before it: the receiver answers a sender report that waited in it.)
         let cut = queue.filter(|&q| {
             self.queue_cut.is_none_or(|(at, then)| {
-                now.saturating_duration_since(at) >= Duration::from_secs(1) && q > then.mul_f64(GROWN)
+                let since = now.saturating_duration_since(at);
+                (since >= Duration::from_secs(1) && q > then.mul_f64(GROWN))
+                    || (since >= STILL_AFTER && q >= then)
             })
         });
-        self.ceiling = self.ceiling.filter(|&(_, until)| now < until);
+        if let Some((c, until)) = self.ceiling
+            && now >= until
+        {
+            self.past_ceiling = Some(c);
+            self.ceiling = None;
+        }
+        self.past_ceiling = self.past_ceiling.filter(|&c| self.current < c * 1.2);
+        let sent = sent_bps as f64;
+        while self.sent_lately.front().is_some_and(|&(at, _)| now.saturating_duration_since(at) > BUILT_OVER)
+        {
+            self.sent_lately.pop_front();
+        }
+        self.sent_lately.push_back((now, sent));
         if let Some(q) = cut {
             self.queue_cut = Some((now, q));
-            let sent = sent_bps as f64;
             target = target.min(sent * DRAIN);
-            let ceiling = self.ceiling.map_or(sent * CEILING, |(c, _)| c.min(sent * CEILING));
+            let built = self.sent_lately.iter().map(|&(_, b)| b).fold(sent, f64::max);
+            // A queue under a ceiling: the ceiling, or the rate that built this queue if lower,
+            // was over what the link carries.
+            let ceiling = self.ceiling.map_or(built, |(c, _)| c.min(built)) * CEILING;
             self.ceiling = Some((ceiling, now + CEILING_FOR));
+            self.past_ceiling = None;
         }
         if let Some((ceiling, _)) = self.ceiling {
             target = target.min(ceiling);
@@ -332,7 +369,12 @@ impl RatePolicy {
         self.current = if target < self.current || queued {
             target.min(self.current)
         } else {
-            (self.current * (1.0 + CLIMB_PER_SEC * elapsed.as_secs_f64())).min(target)
+            let climb = if self.past_ceiling.is_some_and(|c| self.current >= c) {
+                PROBE_PER_SEC
+            } else {
+                CLIMB_PER_SEC
+            };
+            (self.current * (1.0 + climb * elapsed.as_secs_f64())).min(target)
         };
         // Step down as far as needed at once (when the content wants more than it gets, and the
         // estimate is not one the path left unconfirmed); step up one at a time, after lasting
@@ -612,19 +654,19 @@ mod tests {
 
     #[test]
     fn a_stream_sending_little_keeps_its_frame_rate_and_size_under_a_low_estimate() {
-        // A still 1080p desktop sends 0.2 Mbit/s; the estimator, knowing only that, says
-        // 1.3 Mbit/s. Under 1080p60's floor, but nothing is held back: no step.
+        // A still 1080p desktop sends 0.1 Mbit/s; the estimator, knowing only that, says
+        // 0.65 Mbit/s. Under 1080p60's floor (1.24), but nothing is held back: no step.
         let (mut p, mut t) = (policy(), Instant::now());
         for _ in 0..50 {
             t += Duration::from_millis(100);
-            let d = p.update(t, &net(Some(1_300_000), 0.0), 200_000, None);
+            let d = p.update(t, &net(Some(650_000), 0.0), 100_000, None);
             assert_eq!((d.fps, d.scale), (60, 1.0));
-            assert_eq!(d.bitrate_bps, 1_105_000, "the target still follows the estimate");
+            assert_eq!(d.bitrate_bps, 552_500, "the target still follows the estimate");
         }
-        // The content gets busy and uses its whole target: now the floor matters (1.1 Mbit/s
-        // is under 1080p30's 1.24 too: 3/4 size).
+        // The content gets busy and uses its whole target: now the floor matters (0.55 Mbit/s
+        // is under 1080p30's 0.62 too: 3/4 size).
         t += Duration::from_millis(100);
-        let d = p.update(t, &net(Some(1_300_000), 0.0), 1_100_000, None);
+        let d = p.update(t, &net(Some(650_000), 0.0), 550_000, None);
         assert_eq!((d.fps, d.scale), (30, 0.75));
     }
 
@@ -636,7 +678,7 @@ mod tests {
         let d = run(&mut p, &mut t, 0.1, 50_000_000, 0.0)[0];
         assert_eq!((d.bitrate_bps, d.fps, d.scale), (2_000_000, 30, 1.0), "capped at once");
         // Under the cap, congestion halves the viewer's 30 fps, not the host's 60.
-        let d = *run(&mut p, &mut t, 1.0, 800_000, 0.0).last().unwrap();
+        let d = *run(&mut p, &mut t, 1.0, 600_000, 0.0).last().unwrap();
         assert_eq!(d.fps, 15);
         // The cap lifted: back to the host's own, climbing as usual.
         p.set_caps(60, 6_000_000);
@@ -695,13 +737,13 @@ mod tests {
     #[test]
     fn heavy_congestion_halves_the_frame_rate_then_the_size_and_recovers_step_by_step() {
         let (mut p, mut t) = (policy(), Instant::now());
-        // 1080p60 needs 2.49 Mbit/s at the floor; 1.5 Mbit/s (1.275 usable) fits 1080p30.
-        let d = *run(&mut p, &mut t, 1.0, 1_500_000, 0.0).last().unwrap();
+        // 1080p60 needs 1.24 Mbit/s at the floor; 1.2 Mbit/s (1.02 usable) fits 1080p30.
+        let d = *run(&mut p, &mut t, 1.0, 1_200_000, 0.0).last().unwrap();
         assert_eq!((d.fps, d.scale), (30, 1.0));
-        // 600 kbit/s (510 usable): 1080p30 needs 1.24 at the floor, 3/4 size 0.70, half 0.31.
-        let d = *run(&mut p, &mut t, 1.0, 600_000, 0.0).last().unwrap();
+        // 400 kbit/s (340 usable): 1080p30 needs 0.62 at the floor, 3/4 size 0.35, half 0.16.
+        let d = *run(&mut p, &mut t, 1.0, 400_000, 0.0).last().unwrap();
         assert_eq!((d.fps, d.scale), (30, 0.5));
-        assert_eq!(d.bitrate_bps, 510_000);
+        assert_eq!(d.bitrate_bps, 340_000);
         // Back to a fast link: one step at a time, each after 2 s of room, never skipping.
         let trace = run(&mut p, &mut t, 40.0, 50_000_000, 0.0);
         let steps: Vec<(u32, f64)> = trace.iter().map(|d| (d.fps, d.scale)).fold(Vec::new(), |mut v, s| {
@@ -849,22 +891,26 @@ mod tests {
 
     #[test]
     fn trace_a_congested_path_lowers_bitrate_then_frame_rate_and_keeps_it() {
-        // A 2 Mbit/s bottleneck: the estimate falls as the queue grows (the round trip goes
+        // A 1 Mbit/s bottleneck: the estimate falls as the queue grows (the round trip goes
         // from 40 to 110 ms), then the queue overflows (15% loss), then it drains at the lower
-        // rate with the estimate steady.
+        // rate (75 ms, then 40) with the estimate steady.
         let tr = trace(20.0, |t| Step {
-            estimate: if t < 1.0 { 6_000_000 } else { 2_000_000 },
-            rtt: Duration::from_millis(if (1.0..4.0).contains(&t) { 110 } else { 40 }),
+            estimate: if t < 1.0 { 6_000_000 } else { 1_000_000 },
+            rtt: Duration::from_millis(match t {
+                t if (1.0..3.0).contains(&t) => 110,
+                t if (3.0..4.0).contains(&t) => 75,
+                _ => 40,
+            }),
             loss: if (2.0..3.0).contains(&t) { 0.15 } else { 0.0 },
             ..quiet(0, 0)
         });
-        // 1.7 Mbit/s usable (1.57 after the loss's cut): under 1080p60's floor (2.49), over
-        // 1080p30's (1.24).
+        // 0.85 Mbit/s usable (0.79 after the loss's cut): under 1080p60's floor (1.24), over
+        // 1080p30's (0.62).
         assert_eq!((tr.last().fps, tr.last().scale, tr.last().limit), (30, 1.0, Limit::Network));
         assert_eq!(tr.resets, 0, "a confirmed drop is not second-guessed");
         assert!(tr.changes() <= 1, "{} changes", tr.changes());
         let why = tr.why.unwrap();
-        assert!(why.starts_with("frame rate 30: the network carries about 2.00 Mb/s"), "{why}");
+        assert!(why.starts_with("frame rate 30: the network carries about 1.00 Mb/s"), "{why}");
     }
 
     #[test]
@@ -920,43 +966,103 @@ mod tests {
         assert_eq!(tr.resets, 1);
     }
 
-    #[test]
-    fn trace_a_bottleneck_whose_estimate_overshoots_drains_its_queue_and_stays_under() {
-        // A 3 Mbit/s link with 200 ms of buffer; the estimator says 4 Mbit/s throughout (a token
-        // bucket's burst lets its probes through faster than the link). The encoder sends all
-        // it is allowed; a receiver report a second carries the queue as it was then, and a
-        // full buffer loses 5%.
+    /// What a 3 Mbit/s link with 200 ms of buffer did over 30 s under the policy, the encoder
+    /// sending all it is allowed: the estimator says `estimate(t)`; a receiver report a second
+    /// carries the queue as it was then, and a full buffer loses 5%. The queue and the rate are
+    /// kept from second 10 on.
+    struct Bottleneck {
+        queues: Vec<Duration>,
+        rates: Vec<f64>,
+        scales: Vec<f64>,
+        why: String,
+    }
+
+    fn bottleneck(estimate: impl Fn(f64) -> u64) -> Bottleneck {
         let (mut p, mut t) = (policy(), Instant::now());
         let (cap, buffer) = (3_000_000.0, 600_000.0);
         let (mut queued_bits, mut reported) = (0.0_f64, Duration::ZERO);
-        let (mut queues, mut rates, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+        let mut out =
+            Bottleneck { queues: Vec::new(), rates: Vec::new(), scales: Vec::new(), why: String::new() };
+        // What went out over the last second, as the host counts it.
+        let mut second = std::collections::VecDeque::new();
         for i in 0..300 {
             t += Duration::from_millis(100);
-            let sent = p.current;
-            queued_bits = (queued_bits + (sent - cap) * 0.1).clamp(0.0, buffer);
+            let rate = p.current;
+            second.push_back(rate);
+            if second.len() > 10 {
+                second.pop_front();
+            }
+            queued_bits = (queued_bits + (rate - cap) * 0.1).clamp(0.0, buffer);
             let queue = Duration::from_secs_f64(queued_bits / cap);
             if i % 10 == 5 {
                 reported = queue;
             }
             let report = NetworkReport {
-                estimate_bps: Some(4_000_000),
+                estimate_bps: Some(estimate(f64::from(i) / 10.0)),
                 queue_delay: Some(reported),
                 loss: if queued_bits >= buffer { 0.05 } else { 0.0 },
                 ..Default::default()
             };
+            let sent = second.iter().sum::<f64>() / second.len() as f64;
             let d = p.update(t, &report, sent as u64, Some(QUIET));
             if i >= 100 {
-                queues.push(queue);
-                rates.push(f64::from(d.bitrate_bps));
+                out.queues.push(queue);
+                out.rates.push(f64::from(d.bitrate_bps));
             }
-            scales.push(d.scale);
+            out.scales.push(d.scale);
         }
-        let worst = queues.iter().max().unwrap();
-        assert!(*worst <= Duration::from_millis(100), "after 10 s the queue stays short: {worst:?}");
-        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        out.why = p.why().unwrap_or_default().to_owned();
+        out
+    }
+
+    impl Bottleneck {
+        fn mean_rate(&self) -> f64 {
+            self.rates.iter().sum::<f64>() / self.rates.len() as f64
+        }
+        fn worst_queue(&self) -> Duration {
+            self.queues.iter().copied().max().unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn trace_a_bottleneck_whose_estimate_overshoots_drains_its_queue_and_stays_under() {
+        // The estimator says 4 Mbit/s throughout (a token bucket's burst lets its probes through
+        // faster than the link).
+        let b = bottleneck(|_| 4_000_000);
+        assert!(
+            b.worst_queue() <= Duration::from_millis(100),
+            "after 10 s the queue stays short: {:?}",
+            b.worst_queue()
+        );
+        let mean = b.mean_rate();
         assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
-        assert!(scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
-        let why = p.why().unwrap();
-        assert!(why.contains("the network carries about 4.00 Mb/s"), "{why}");
+        assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+        assert!(b.why.contains("the network carries about 4.00 Mb/s"), "{}", b.why);
+    }
+
+    #[test]
+    fn trace_a_bottleneck_found_after_the_estimate_fell_is_not_left_half_used() {
+        // The session starts at 6 Mbit/s; the estimator falls to 2.3 Mbit/s in second 2 (the
+        // queue's delay), and its probes then read 5.5 Mbit/s through the bucket's burst. The
+        // receiver reports show the queue only after the estimate cut the rate: the ceiling
+        // comes from the rate that built the queue, not the one sent at the cut (which left a
+        // real 3 Mbit/s link at 1.4 Mbit/s for 20 s).
+        let b = bottleneck(|t| {
+            if t < 1.5 {
+                6_000_000
+            } else if t < 4.0 {
+                2_300_000
+            } else {
+                5_500_000
+            }
+        });
+        assert!(
+            b.worst_queue() <= Duration::from_millis(100),
+            "after 10 s the queue stays short: {:?}",
+            b.worst_queue()
+        );
+        let mean = b.mean_rate();
+        assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
+        assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
     }
 }

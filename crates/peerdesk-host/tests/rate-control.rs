@@ -172,25 +172,25 @@ fn a_low_estimate_lowers_rate_frame_rate_and_size_and_a_good_one_brings_them_bac
     );
     assert!(full_fps > 40.0, "about 60 frames a second at full rate: {full_fps}");
 
-    // 200 kbit/s: 170 usable, under 640x480's floor at 60 fps (369k) and at 30 (184k): 30 fps at
-    // 3/4 size (104k). The noise uses all of it, so the policy takes the steps.
-    report.update(NetworkReport { estimate_bps: Some(200_000), ..Default::default() });
+    // 100 kbit/s: 85 usable, under 640x480's floor at 60 fps (184k) and at 30 (92k): 30 fps at
+    // 3/4 size (52k). The noise uses all of it, so the policy takes the steps.
+    report.update(NetworkReport { estimate_bps: Some(100_000), ..Default::default() });
     collect(&mut rx, 1.5);
     pipeline.stats().take();
     let frames = collect(&mut rx, 2.0);
     let w = pipeline.stats().take();
     let (d, _) = w.rate.expect("a rate decision");
-    assert_eq!((d.bitrate_bps, d.fps, d.scale), (170_000, 30, 0.75));
+    assert_eq!((d.bitrate_bps, d.fps, d.scale), (85_000, 30, 0.75));
     let fps = w.frames as f64 / 2.0;
     let bps = frames.iter().sum::<usize>() as f64 * 8.0 / 2.0;
     eprintln!("low: {fps} fps, {bps} b/s");
     assert!((24.0..=32.0).contains(&fps), "about 30 frames a second: {fps}");
-    assert!(bps < 340_000.0, "about 170 kbit/s: {bps}");
+    assert!(bps < 170_000.0, "about 85 kbit/s: {bps}");
 
-    // The link recovers: one step at a time, full rate again within about 25 s (10% a second
-    // from 170k to 2M, each step after 2 s of room); checked at the end.
+    // The link recovers: one step at a time, full rate again within about 35 s (10% a second
+    // from 85k to 2M, each step after 2 s of room); checked at the end.
     report.update(NetworkReport { estimate_bps: Some(20_000_000), ..Default::default() });
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(50);
     loop {
         collect(&mut rx, 1.0);
         let (d, _) = pipeline.stats().take().rate.expect("a rate decision");
