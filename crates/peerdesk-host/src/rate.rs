@@ -211,8 +211,6 @@ pub struct RatePolicy {
     viewer_since: Option<Instant>,
     /// The decision's reason, in words.
     why: Option<String>,
-    /// The estimator restarts seen so far.
-    resets_seen: u32,
 }
 
 /// Rounds a frame rate down to a step of 5 (or 1 under 10).
@@ -241,7 +239,6 @@ impl RatePolicy {
             fast_since: None,
             viewer_since: None,
             why: None,
-            resets_seen: 0,
         }
     }
 
@@ -360,12 +357,10 @@ impl RatePolicy {
         let elapsed = self.last.map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
         self.last = Some(now);
         // A doubted drop lowers the bitrate like any other; when the estimator is restarted
-        // (the path did not confirm it) the bitrate goes back to the restarted estimate's share
-        // at once instead of climbing.
-        if net.estimate_resets != self.resets_seen {
-            self.resets_seen = net.estimate_resets;
-            self.current = self.current.max(target);
-        }
+        // (the path did not confirm it) the bitrate climbs back to the restarted estimate's
+        // share as after any drop, 10% a second: the restart is a probe. (Jumping back at once
+        // overfilled a real 3 Mbit/s link whose estimate was right: a rate under the link's
+        // leaves no queue to confirm the drop with, and the jump's burst cost packets.)
         self.current = if target < self.current || queued {
             target.min(self.current)
         } else {

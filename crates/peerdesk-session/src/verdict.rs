@@ -23,8 +23,15 @@ use tracing::debug;
 pub const QUEUE_DELAY: Duration = Duration::from_millis(15);
 /// ...in proportion to the least round trip.
 pub const QUEUE_RATIO: f64 = 0.3;
-/// Loss at which the path counts as congested whatever the round trip (a queue overflowing).
-pub const HEAVY_LOSS: f64 = 0.10;
+/// A round trip this much over the least is a queue at once, alone: a scheduler's hiccup (the
+/// viewer's network thread, or the host's task handling the report late on a busy CPU) is not
+/// this long, and a bottleneck's buffer fills within a second (waiting for a second report let
+/// a 118 ms queue with 6.6% loss pass for a busy CPU and the estimator was restarted into it:
+/// bench/network.js --runs start).
+pub const STANDING_QUEUE: Duration = Duration::from_millis(100);
+/// Loss at which the path counts as congested whatever the round trip (a queue overflowing;
+/// 10% let a full 3 Mbit/s bucket's 6.4% pass for a busy CPU).
+pub const HEAVY_LOSS: f64 = 0.05;
 /// How long congestion evidence keeps the estimate believed.
 pub const EVIDENCE_FOR: Duration = Duration::from_secs(10);
 /// An estimate under this share of the recent peak has dropped.
@@ -103,13 +110,14 @@ impl Default for EstimateCheck {
 
 impl EstimateCheck {
     /// A round trip from the viewer's receiver reports. Two in a row well over the least seen are
-    /// a queue (one alone may be a scheduler's hiccup).
+    /// a queue (one alone may be a scheduler's hiccup), and so is one alone that is over by
+    /// [`STANDING_QUEUE`].
     pub fn round_trip(&mut self, now: Instant, rtt: Duration) {
         let least = self.least_rtt.map_or(rtt, |m| m.min(rtt));
         self.least_rtt = Some(least);
         let over = rtt.saturating_sub(least);
         let queued = over > QUEUE_DELAY.max(least.mul_f64(QUEUE_RATIO));
-        if queued && self.queue_before {
+        if (queued && self.queue_before) || over >= STANDING_QUEUE {
             self.evidence_at = Some(now);
         }
         self.queue_before = queued;
@@ -289,6 +297,14 @@ mod tests {
         let spike = |i: u32| if i == 5 { 60 * MS } else { 2 * MS };
         let resets = drive(&mut c, &mut t, 4, &mut e, spike, |i, e| if i == 0 { 2_000_000 } else { e });
         assert_eq!(resets, vec![6_000_000], "a lone late report is no queue");
+
+        // One report of a queue as long as a bottleneck's buffer is one at once.
+        let (mut c, mut t, mut e) = (EstimateCheck::default(), Instant::now(), 6_000_000);
+        drive(&mut c, &mut t, 2, &mut e, |_| 2 * MS, |_, e| e);
+        let full = |i: u32| if i == 5 { 120 * MS } else { 2 * MS };
+        let resets = drive(&mut c, &mut t, 4, &mut e, full, |i, e| if i == 0 { 2_000_000 } else { e });
+        assert!(resets.is_empty(), "{resets:?}");
+        assert_eq!(c.verdict(), Verdict::Congested);
     }
 
     #[test]
