@@ -110,8 +110,9 @@ export class StatsSampler {
 
 /**
  * The `playback` message for the host from one second's figures: what this browser decoded,
- * showed and dropped, so the host can tell a slow viewer from a slow network or encoder. Null
- * when the second is not fully known.
+ * showed and dropped, so the host can tell a slow viewer from a slow network or encoder, and the
+ * video it received (behind a queue on the path, what the path carries). Null when the second is
+ * not fully known.
  */
 export function playbackMessage(s) {
   if (s.decodedNow === null || s.droppedNow === null) return null;
@@ -120,7 +121,8 @@ export function playbackMessage(s) {
   // Without a presentation count, what was decoded is taken as shown.
   const shown = s.shownNow === null ? decoded : count(s.shownNow);
   const decodeUs = s.decodeMs === null || !Number.isFinite(s.decodeMs) ? null : Math.min(10_000_000, Math.max(0, Math.round(s.decodeMs * 1000)));
-  return { type: 'playback', decoded, shown, dropped: count(s.droppedNow), decode_us: decodeUs };
+  const receivedKbps = Number.isFinite(s.mbps) ? Math.min(10_000_000, Math.max(0, Math.round(s.mbps * 1000))) : null;
+  return { type: 'playback', decoded, shown, dropped: count(s.droppedNow), decode_us: decodeUs, received_kbps: receivedKbps };
 }
 
 const LIMIT_NAMES = { network: 'the network', encoder: 'the host\'s encoder', viewer: 'this browser' };

@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 use peerdesk_proto::ViewerMessage;
 use peerdesk_proto::control::{
-    MAX_CLIPBOARD_TEXT, MAX_DECODE_US, MAX_PLAYBACK_FRAMES, MAX_VIEWER_MESSAGE,
+    MAX_CLIPBOARD_TEXT, MAX_DECODE_US, MAX_PLAYBACK_FRAMES, MAX_RECEIVED_KBPS, MAX_VIEWER_MESSAGE,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -14,9 +14,10 @@ fuzz_target!(|data: &[u8]| {
         match msg {
             ViewerMessage::Clipboard { text } => assert!(text.len() <= MAX_CLIPBOARD_TEXT),
             ViewerMessage::Settings { stream, .. } => assert!(stream.check().is_ok()),
-            ViewerMessage::Playback { decoded, shown, dropped, decode_us } => {
+            ViewerMessage::Playback { decoded, shown, dropped, decode_us, received_kbps } => {
                 assert!([decoded, shown, dropped].iter().all(|&n| n <= MAX_PLAYBACK_FRAMES));
                 assert!(decode_us.is_none_or(|d| d <= MAX_DECODE_US));
+                assert!(received_kbps.is_none_or(|r| r <= MAX_RECEIVED_KBPS));
             }
         }
     }

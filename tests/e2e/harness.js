@@ -572,6 +572,20 @@ export async function stopAll() {
 }
 
 /**
+ * Turns IPv6 off in network namespace `name` (before its links come up). An interface's IPv6
+ * link-local address finishes its duplicate-address check a second or two after the link comes
+ * up; Chromium reads that as the network changing and fails the loads in flight with
+ * ERR_NETWORK_CHANGED, so a page that happened to be loading then stayed blank (the tests and
+ * benchmarks in namespaces timed out "waiting for 1 decoded frames" now and then). Nothing here
+ * uses IPv6.
+ */
+function noIpv6(name) {
+  execFileSync('ip', ['netns', 'exec', name, 'sh', '-c',
+    'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
  * A network namespace of the test's own (loopback and a veth pair): processes started in it
  * (`start(..., { netns })`, `launch({ netns })`) talk over its loopback only, where `impair`
  * can drop packets (iptables statistic) or cap the bandwidth (tbf) without touching the
@@ -582,6 +596,7 @@ export function makeNetns(tag) {
   const ip = (...a) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
   ip('netns', 'add', name);
   try {
+    noIpv6(name);
     ip('-n', name, 'link', 'set', 'lo', 'up');
     // Chromium gathers no ICE candidates on a machine whose only interface is loopback: give
     // it a veth pair (both ends inside), with an address from the range set aside for
@@ -977,6 +992,7 @@ export function makeNatLab(tag) {
     for (const n of Object.values(names)) {
       ip('netns', 'add', n);
       made.push(n);
+      noIpv6(n);
       ip('-n', n, 'link', 'set', 'lo', 'up');
     }
     const wire = (side, net) => {

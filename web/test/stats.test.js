@@ -4,17 +4,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { playbackMessage, overlaySections, encoderNames } from '../stats.js';
 
-const sample = (over) => ({ decodedNow: 60, droppedNow: 2, shownNow: 51, decodeMs: 9.14, ...over });
+const sample = (over) => ({ decodedNow: 60, droppedNow: 2, shownNow: 51, decodeMs: 9.14, mbps: 2.8704, ...over });
 
 test('a second of playback becomes a message the host accepts', () => {
-  assert.deepEqual(playbackMessage(sample({})), { type: 'playback', decoded: 60, shown: 51, dropped: 2, decode_us: 9140 });
-  // Unknown presentation: the decoded frames count as shown; unknown decode time: null.
-  assert.deepEqual(playbackMessage(sample({ shownNow: null, decodeMs: null })), { type: 'playback', decoded: 60, shown: 60, dropped: 2, decode_us: null });
+  assert.deepEqual(playbackMessage(sample({})), { type: 'playback', decoded: 60, shown: 51, dropped: 2, decode_us: 9140, received_kbps: 2870 });
+  // Unknown presentation: the decoded frames count as shown; unknown decode time or rate: null.
+  assert.deepEqual(playbackMessage(sample({ shownNow: null, decodeMs: null, mbps: undefined })), { type: 'playback', decoded: 60, shown: 60, dropped: 2, decode_us: null, received_kbps: null });
   // The first second has nothing to compare with.
   assert.equal(playbackMessage(sample({ decodedNow: null })), null);
   // Within the host's bounds whatever the browser reports.
-  const wild = playbackMessage(sample({ decodedNow: 1e9, droppedNow: -5, shownNow: 2.6, decodeMs: 1e12 }));
-  assert.deepEqual(wild, { type: 'playback', decoded: 1000, shown: 3, dropped: 0, decode_us: 10_000_000 });
+  const wild = playbackMessage(sample({ decodedNow: 1e9, droppedNow: -5, shownNow: 2.6, decodeMs: 1e12, mbps: 1e9 }));
+  assert.deepEqual(wild, { type: 'playback', decoded: 1000, shown: 3, dropped: 0, decode_us: 10_000_000, received_kbps: 10_000_000 });
 });
 
 test('the overlay names the limit and says why', () => {

@@ -342,8 +342,15 @@ impl RatePolicy {
         self.sent_lately.push_back((now, sent));
         if let Some(q) = cut {
             self.queue_cut = Some((now, q));
-            target = target.min(sent * DRAIN);
+            // What the path carried over the viewer's last second, when its page says: behind a
+            // standing queue, the link's own rate. Without it, the rate that built the queue
+            // (the link carries somewhat less). Not while packets go out twice: the page counts
+            // one copy of what took two on the link (a start on 3 Mbit/s read 1.2 and halved
+            // the frame rate for it).
+            let link = net.delivered_bps.map(|d| d as f64).filter(|&d| d > 0.0 && !net.redundant);
+            target = target.min(link.map_or(sent, |l| l.min(sent)) * DRAIN);
             let built = self.sent_lately.iter().map(|&(_, b)| b).fold(sent, f64::max);
+            let built = link.map_or(built, |l| l.min(built));
             // A queue under a ceiling: the ceiling, or the rate that built this queue if lower,
             // was over what the link carries.
             let ceiling = self.ceiling.map_or(built, |(c, _)| c.min(built)) * CEILING;
@@ -547,6 +554,9 @@ pub struct NetworkReport {
     pub estimate_resets: u32,
     /// What its browser did with last second's frames.
     pub playback: Option<Playback>,
+    /// The video its browser received over its last second (its `playback` message): behind a
+    /// standing queue, what the path carries.
+    pub delivered_bps: Option<u64>,
 }
 
 /// Every viewer's latest report, shared by the viewer tasks (which write them) and the encode
@@ -590,6 +600,10 @@ impl NetworkReports {
             estimate_resets: a.estimate_resets + b.estimate_resets,
             playback: match (a.playback, b.playback) {
                 (Some(x), Some(y)) => Some(if x.lost_share() >= y.lost_share() { x } else { y }),
+                (x, y) => x.or(y),
+            },
+            delivered_bps: match (a.delivered_bps, b.delivered_bps) {
+                (Some(x), Some(y)) => Some(x.min(y)),
                 (x, y) => x.or(y),
             },
         })
@@ -973,19 +987,33 @@ mod tests {
     }
 
     fn bottleneck(estimate: impl Fn(f64) -> u64) -> Bottleneck {
+        bottleneck_told(estimate, false)
+    }
+
+    /// [`bottleneck`], with the page telling what it received over its last second when
+    /// `page_tells` (each second, as its `playback` message does).
+    fn bottleneck_told(estimate: impl Fn(f64) -> u64, page_tells: bool) -> Bottleneck {
         let (mut p, mut t) = (policy(), Instant::now());
         let (cap, buffer) = (3_000_000.0, 600_000.0);
         let (mut queued_bits, mut reported) = (0.0_f64, Duration::ZERO);
         let mut out =
             Bottleneck { queues: Vec::new(), rates: Vec::new(), scales: Vec::new(), why: String::new() };
-        // What went out over the last second, as the host counts it.
+        // What went out over the last second, as the host counts it, and what arrived.
         let mut second = std::collections::VecDeque::new();
+        let (mut arrived, mut told) = (std::collections::VecDeque::new(), None);
         for i in 0..300 {
             t += Duration::from_millis(100);
             let rate = p.current;
             second.push_back(rate);
             if second.len() > 10 {
                 second.pop_front();
+            }
+            arrived.push_back(if queued_bits > 0.0 || rate > cap { cap } else { rate });
+            if arrived.len() > 10 {
+                arrived.pop_front();
+            }
+            if page_tells && i % 10 == 0 {
+                told = Some((arrived.iter().sum::<f64>() / arrived.len() as f64) as u64);
             }
             queued_bits = (queued_bits + (rate - cap) * 0.1).clamp(0.0, buffer);
             let queue = Duration::from_secs_f64(queued_bits / cap);
@@ -996,10 +1024,18 @@ mod tests {
                 estimate_bps: Some(estimate(f64::from(i) / 10.0)),
                 queue_delay: Some(reported),
                 loss: if queued_bits >= buffer { 0.05 } else { 0.0 },
+                delivered_bps: told,
                 ..Default::default()
             };
             let sent = second.iter().sum::<f64>() / second.len() as f64;
             let d = p.update(t, &report, sent as u64, Some(QUIET));
+            if i % 10 == 9 {
+                eprintln!(
+                    "{i}: rate {} sent {sent:.0} told {told:?} queue {queue:?} reported {reported:?} ceiling {:?}",
+                    d.bitrate_bps,
+                    p.ceiling.map(|c| c.0)
+                );
+            }
             if i >= 100 {
                 out.queues.push(queue);
                 out.rates.push(f64::from(d.bitrate_bps));
@@ -1058,6 +1094,32 @@ mod tests {
         );
         let mean = b.mean_rate();
         assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
+        assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+    }
+
+    #[test]
+    fn trace_a_bottleneck_the_page_measures_gets_a_ceiling_just_under_the_link_at_the_first_queue() {
+        // As above, but the page says what it received each second: behind the queue that is
+        // the link's 3 Mbit/s, so the first queue leaves the ceiling at 2.7 and the rate is not
+        // climbed back into the link for another until the ceiling expires (20 s; then a gentle
+        // probe finds the link again with a short queue).
+        let estimate = |t: f64| {
+            if t < 1.5 {
+                6_000_000
+            } else if t < 4.0 {
+                2_300_000
+            } else {
+                5_500_000
+            }
+        };
+        let b = bottleneck_told(estimate, true);
+        // Seconds 10 to 20 (the ceiling's time), then to 30.
+        let (held, probed) = b.queues.split_at(100);
+        assert!(held.iter().all(|q| q.is_zero()), "no queue under the ceiling: {held:?}");
+        let worst = probed.iter().max().unwrap();
+        assert!(*worst <= Duration::from_millis(100), "the probe's queue stays short: {worst:?}");
+        let rates = &b.rates[..100];
+        assert!(rates.iter().all(|&r| r == 2_700_000.0), "90% of the link: {rates:?}");
         assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
     }
 }

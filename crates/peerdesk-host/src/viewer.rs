@@ -239,7 +239,7 @@ struct ViewerTask {
     /// This viewer's network report for rate control.
     report: ReportSlot,
     /// The page's latest playback figures, and when they came.
-    playback: Option<(Instant, Playback)>,
+    playback: Option<(Instant, Playback, Option<u64>)>,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
     /// control.
     role: Option<(ViewerRole, bool)>,
@@ -642,11 +642,14 @@ impl ViewerTask {
                 // A refused or unchanged request still gets the page the truth.
                 self.settings_sent = false;
             }
-            ViewerMessage::Playback { decoded, shown, dropped, decode_us } => {
-                // What the browser shows: only the stats' word on which limit holds depends on
-                // it, so any viewer may tell.
+            ViewerMessage::Playback { decoded, shown, dropped, decode_us, received_kbps } => {
+                // What the browser shows, and what its path carried: the stats' word on which
+                // limit holds, and the ceiling a queue on this viewer's path leaves, depend on
+                // it. A viewer that lies can only lower the rate, as with its loss reports.
                 let decode = decode_us.map(|us| Duration::from_micros(u64::from(us)));
-                self.playback = Some((Instant::now(), Playback { decoded, shown, dropped, decode }));
+                let received = received_kbps.map(|k| u64::from(k) * 1000);
+                self.playback =
+                    Some((Instant::now(), Playback { decoded, shown, dropped, decode }, received));
             }
             ViewerMessage::Clipboard { text } => {
                 if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
@@ -788,7 +791,8 @@ impl ViewerTask {
         }
         let net = self.session.network();
         // A page that stopped telling (a hidden tab) no longer counts.
-        let playback = self.playback.filter(|(at, _)| at.elapsed() < PLAYBACK_FRESH).map(|(_, p)| p);
+        let fresh = self.playback.filter(|(at, ..)| at.elapsed() < PLAYBACK_FRESH);
+        let (playback, delivered_bps) = (fresh.map(|(_, p, _)| p), fresh.and_then(|(.., r)| r));
         self.report.update(NetworkReport {
             estimate_bps: net.estimate_bps,
             loss: f64::from(net.loss),
@@ -797,6 +801,7 @@ impl ViewerTask {
             queue_delay: net.queue_delay,
             estimate_resets: net.estimate_resets,
             playback,
+            delivered_bps,
         });
         None
     }

@@ -195,6 +195,11 @@ pub enum ViewerMessage {
         dropped: u32,
         /// Decode time per frame, microseconds, at most [`MAX_DECODE_US`]; `null` when unknown.
         decode_us: Option<u32>,
+        /// Video received in that second (the browser's own count of payload bytes), kbit/s,
+        /// at most [`MAX_RECEIVED_KBPS`]; absent or `null` when unknown. Behind a full queue it
+        /// is what the path carries.
+        #[serde(default)]
+        received_kbps: Option<u32>,
     },
 }
 
@@ -202,6 +207,8 @@ pub enum ViewerMessage {
 pub const MAX_PLAYBACK_FRAMES: u32 = 1000;
 /// Longest decode time a `playback` message may give, microseconds.
 pub const MAX_DECODE_US: u32 = 10_000_000;
+/// Highest video rate a `playback` message may give, kbit/s (10 Gbit/s).
+pub const MAX_RECEIVED_KBPS: u32 = 10_000_000;
 
 /// What a viewer asks of the stream; `None` leaves the host's own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -265,12 +272,15 @@ impl ViewerMessage {
                 Err(ViewerMessageError::ClipboardTooLarge(text.len()))
             }
             Self::Settings { stream, .. } => stream.check().map(|()| msg),
-            Self::Playback { decoded, shown, dropped, decode_us } => {
+            Self::Playback { decoded, shown, dropped, decode_us, received_kbps } => {
                 if [decoded, shown, dropped].iter().any(|&&n| n > MAX_PLAYBACK_FRAMES) {
                     return Err(ViewerMessageError::BadPlayback("frame counts must be 0 to 1000"));
                 }
                 if decode_us.is_some_and(|d| d > MAX_DECODE_US) {
                     return Err(ViewerMessageError::BadPlayback("decode_us must be 0 to 10000000"));
+                }
+                if received_kbps.is_some_and(|r| r > MAX_RECEIVED_KBPS) {
+                    return Err(ViewerMessageError::BadPlayback("received_kbps must be 0 to 10000000"));
                 }
                 Ok(msg)
             }
@@ -363,11 +373,32 @@ mod tests {
         .unwrap();
         assert_eq!(
             playback,
-            ViewerMessage::Playback { decoded: 60, shown: 52, dropped: 3, decode_us: Some(9100) }
+            ViewerMessage::Playback {
+                decoded: 60,
+                shown: 52,
+                dropped: 3,
+                decode_us: Some(9100),
+                received_kbps: None
+            }
+        );
+        let with_rate = ViewerMessage::decode(
+            br#"{"type":"playback","decoded":60,"shown":60,"dropped":0,"decode_us":null,"received_kbps":2870}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            with_rate,
+            ViewerMessage::Playback {
+                decoded: 60,
+                shown: 60,
+                dropped: 0,
+                decode_us: None,
+                received_kbps: Some(2870)
+            }
         );
         for bad in [
             r#"{"type":"playback","decoded":1001,"shown":0,"dropped":0,"decode_us":null}"#,
             r#"{"type":"playback","decoded":1,"shown":0,"dropped":0,"decode_us":10000001}"#,
+            r#"{"type":"playback","decoded":1,"shown":0,"dropped":0,"decode_us":null,"received_kbps":10000001}"#,
         ] {
             assert!(
                 matches!(ViewerMessage::decode(bad.as_bytes()), Err(ViewerMessageError::BadPlayback(_))),
