@@ -323,8 +323,10 @@ impl RatePolicy {
         let cut = queue.filter(|&q| {
             self.queue_cut.is_none_or(|(at, then)| {
                 let since = now.saturating_duration_since(at);
+                // (The same figure again is the last report's, not a new one: the reports stop
+                // while the queue drops them, and a stale 405 ms cut a run to 30 fps.)
                 (since >= Duration::from_secs(1) && q > then.mul_f64(GROWN))
-                    || (since >= STILL_AFTER && q >= then)
+                    || (since >= STILL_AFTER && q >= then && q != then)
             })
         });
         if let Some((c, until)) = self.ceiling

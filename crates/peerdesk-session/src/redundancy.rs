@@ -32,6 +32,11 @@ const SMOOTHING: f64 = 0.2;
 const QUEUE_DELAY: Duration = Duration::from_millis(25);
 /// ...as does a round trip this much over the least seen, in proportion (long paths).
 const QUEUE_RATIO: f64 = 0.5;
+/// Copying does not start for this long after the last queue seen: a loss report that comes
+/// after the queue has drained still counts what its overflow lost (a session opening on a
+/// 3 Mbit/s link started and stopped copying with each report, its wire rate doubling each
+/// time, and rate control cut the frame rate and size for it).
+const AFTER_QUEUE: Duration = Duration::from_secs(10);
 
 /// Whether to send RTP packets twice, from the viewer's loss reports.
 #[derive(Clone, Debug)]
@@ -48,6 +53,8 @@ pub struct Redundancy {
     /// The least round trip seen, and whether the last one was well over it.
     min_rtt: Option<Duration>,
     queueing: bool,
+    /// When a round trip last showed a queue.
+    queue_at: Option<Instant>,
 }
 
 impl Redundancy {
@@ -61,16 +68,21 @@ impl Redundancy {
             last_loss: None,
             min_rtt: None,
             queueing: false,
+            queue_at: None,
         }
     }
 
     /// A round trip measured (from the viewer's receiver reports). While it stays well over the
     /// least one seen, a queue is building on the path: the loss then is congestion, which
-    /// copies would make worse, so copying stops at once and does not start.
-    pub fn round_trip(&mut self, rtt: Duration) {
+    /// copies would make worse, so copying stops at once and does not start until
+    /// [`AFTER_QUEUE`] after the last such round trip.
+    pub fn round_trip(&mut self, now: Instant, rtt: Duration) {
         let min = self.min_rtt.map_or(rtt, |m| m.min(rtt));
         self.min_rtt = Some(min);
         self.queueing = rtt > min + QUEUE_DELAY.max(min.mul_f64(QUEUE_RATIO));
+        if self.queueing {
+            self.queue_at = Some(now);
+        }
         if self.queueing && self.on {
             self.on = false;
             // The path's loss is what the viewer reports from here on.
@@ -94,7 +106,9 @@ impl Redundancy {
         let reported = if reported.is_finite() { reported.clamp(0.0, 1.0) } else { 0.0 };
         if !self.on {
             self.path_loss = reported;
-            if self.allowed && !self.queueing && reported >= ON_AT {
+            let queued_lately = self.queueing
+                || self.queue_at.is_some_and(|at| now.saturating_duration_since(at) < AFTER_QUEUE);
+            if self.allowed && !queued_lately && reported >= ON_AT {
                 self.on = true;
                 // What the viewer will report from now on, if the path stays as it is.
                 self.residual = reported * reported;
@@ -191,27 +205,36 @@ mod tests {
         let mut t = Instant::now();
         let mut r = Redundancy::new(true);
         let ms = Duration::from_millis;
-        r.round_trip(ms(40));
+        r.round_trip(t, ms(40));
         feed(&mut r, &mut t, 3, 0.05);
         assert!(r.is_on(), "random loss on an unloaded path");
         // A bottleneck: the round trip grows with the queue, then the queue overflows.
-        r.round_trip(ms(90));
+        r.round_trip(t, ms(90));
         assert!(!r.is_on(), "a queue building up stops the copies at once");
         assert!(feed(&mut r, &mut t, 10, 0.08).iter().all(|on| !on), "and they stay off while it lasts");
         assert!((r.path_loss() - 0.08).abs() < 1e-9, "the loss is read as it is reported");
         // The queue drains: random loss is copied again.
-        r.round_trip(ms(45));
+        r.round_trip(t, ms(45));
         assert_eq!(feed(&mut r, &mut t, 1, 0.05), vec![true]);
+        // A queue that drained before the loss of its overflow was reported: still no copies
+        // for a while (each copy doubles what goes onto the full link).
+        let mut r = Redundancy::new(true);
+        r.round_trip(t, ms(40));
+        r.round_trip(t, ms(300));
+        t += Duration::from_secs(1);
+        r.round_trip(t, ms(42));
+        assert!(feed(&mut r, &mut t, 8, 0.06).iter().all(|on| !on), "no copies 10 s after a queue");
+        assert_eq!(feed(&mut r, &mut t, 1, 0.05), vec![true], "10 s on, random loss is copied again");
         // A long path's round trip may vary more before it means a queue.
         let mut long = Redundancy::new(true);
-        long.round_trip(ms(200));
-        long.round_trip(ms(280));
+        long.round_trip(t, ms(200));
+        long.round_trip(t, ms(280));
         assert_eq!(
             feed(&mut long, &mut t, 1, 0.05),
             vec![true],
             "280 ms over a least of 200 is not yet a queue"
         );
-        long.round_trip(ms(320));
+        long.round_trip(t, ms(320));
         assert!(!long.is_on());
     }
 

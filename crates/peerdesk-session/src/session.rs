@@ -237,6 +237,8 @@ pub struct Session {
     network: NetworkStats,
     redundancy: Redundancy,
     check: EstimateCheck,
+    /// When the viewer's reports last gave a round trip.
+    rtt_at: Option<Instant>,
     /// Video bytes written lately, for the bitrate sent.
     sent: VecDeque<(Instant, usize)>,
     /// Our ICE restart offer, waiting for the viewer's answer.
@@ -247,6 +249,9 @@ pub struct Session {
 
 /// How often str0m reports its statistics (loss, round trip, feedback counts).
 const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// A queue figure from receiver reports older than this is dropped (the viewer sends one about
+/// every second).
+const RTT_STALE: Duration = Duration::from_secs(3);
 
 /// Label of the reliable data channel, which also carries the host's control messages.
 const CONTROL_CHANNEL: &str = "input";
@@ -320,6 +325,7 @@ impl Session {
             network: NetworkStats::default(),
             redundancy: Redundancy::new(config.redundancy),
             check: EstimateCheck::default(),
+            rtt_at: None,
             sent: VecDeque::new(),
             pending: None,
             fingerprint: fingerprint_line(offer_text),
@@ -751,11 +757,19 @@ impl Session {
             Event::MediaEgressStats(m) if self.video.is_some_and(|(mid, _)| mid == m.mid) => {
                 // The receiver reports' round trip: the network's alone (the feedback's own
                 // delay is taken out), what tells a queue building from random loss.
+                if m.rtt.is_none()
+                    && self.rtt_at.is_some_and(|at| now.saturating_duration_since(at) >= RTT_STALE)
+                {
+                    // No report for a while (a full queue drops them too): the last queue
+                    // figure says nothing of the path now.
+                    self.network.queue_delay = None;
+                }
                 if let Some(rtt) = m.rtt {
+                    self.rtt_at = Some(now);
                     self.check.round_trip(now, rtt);
                     self.network.queue_delay = self.check.queue_delay();
                     let was = self.redundancy.is_on();
-                    self.redundancy.round_trip(rtt);
+                    self.redundancy.round_trip(now, rtt);
                     if was && !self.redundancy.is_on() {
                         debug!(
                             ?rtt,
