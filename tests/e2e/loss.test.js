@@ -88,15 +88,23 @@ test('under heavy loss the lost packets are resent; after an outage keyframes ar
   // (from 0.5 to 4 Mbit/s alone is 22 s), so 10 s and then 20 s were too tight at times (20 s:
   // 2 of 4 runs on 2026-12-07). How fast it comes back is the benchmark's business (bench/),
   // not this test's.
+  // The outage may also take ICE to "failed", and the page then makes a new connection: while it
+  // does, there are no figures (null), and after it they count from zero again.
   const back = await poll('the stream back at full rate', async () => {
     const a = await counters();
     await page.waitForTimeout(1000);
     const b = await counters();
+    if (!a || !b) return null;
     const fps = b.framesDecoded - a.framesDecoded;
     return fps >= 50 && b.host?.target_fps === 60 && b.host?.scale === 1 ? { ...b, fps } : null;
   }, 40000);
-  assert.ok(back.plis > before0.plis, `keyframes were asked for: PLIs ${before0.plis} -> ${back.plis}`);
-  assert.ok(back.keyFramesDecoded > before0.keyFramesDecoded, `and sent: keyframes decoded ${before0.keyFramesDecoded} -> ${back.keyFramesDecoded}`);
+  if (back.framesDecoded >= during.framesDecoded) {
+    assert.ok(back.plis > before0.plis, `keyframes were asked for: PLIs ${before0.plis} -> ${back.plis}`);
+    assert.ok(back.keyFramesDecoded > before0.keyFramesDecoded, `and sent: keyframes decoded ${before0.keyFramesDecoded} -> ${back.keyFramesDecoded}`);
+  } else {
+    console.log(`the page made a new connection after the outage (frames decoded ${during.framesDecoded} -> ${back.framesDecoded})`);
+    assert.ok(back.keyFramesDecoded >= 1, 'the new connection decoded a keyframe');
+  }
   assert.ok(back.host.loss_pct >= 0, 'the host reports the loss it sees');
   assert.equal(back.state, 'connected');
   // With the loss gone, the copies stop (after 15 s of clean reports).
