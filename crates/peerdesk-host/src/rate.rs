@@ -29,9 +29,10 @@
 //!   report of it halves the picture for nothing), never climb while it stands, and stay under
 //!   90% of the highest rate sent over the last 3 s (the rate that built the queue: the link
 //!   carries somewhat less) for 20 s; a later queue lowers it to 90% of the lower of it and the
-//!   rate that built that queue. (A
-//!   ceiling from the rate sent at the cut under-used a 3 Mbit/s link by half: by the time the
-//!   receiver reports show the queue, the estimate has often cut the rate already);
+//!   rate that built that queue. (A ceiling from the rate sent at the cut under-used a 3 Mbit/s
+//!   link by half: by the time the receiver reports show the queue, the estimate has often cut
+//!   the rate already.) When the viewer's page says what it received over its last second, that
+//!   is the link's rate behind the queue, and it stands for the rate that built it;
 //! - when even the lowest sensible quality per pixel does not fit, and the encoder uses what it
 //!   is given (it sends at least 80% of its target: the content needs more), halve the frame
 //!   rate first (motion stays smooth enough at 30), then lower the resolution (3/4, then 1/2).
@@ -561,6 +562,14 @@ pub struct NetworkReport {
     pub delivered_bps: Option<u64>,
 }
 
+/// The lower of two figures, or the one there is.
+fn lower(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
 /// Every viewer's latest report, shared by the viewer tasks (which write them) and the encode
 /// thread (which reads the worst). One encoded stream serves all viewers, so the weakest path
 /// sets its rate.
@@ -581,10 +590,7 @@ impl NetworkReports {
     pub fn worst(&self) -> Option<NetworkReport> {
         let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
         reports.values().copied().reduce(|a, b| NetworkReport {
-            estimate_bps: match (a.estimate_bps, b.estimate_bps) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            },
+            estimate_bps: lower(a.estimate_bps, b.estimate_bps),
             loss: a.loss.max(b.loss),
             redundant: a.redundant || b.redundant,
             // Doubted when the lowest estimate is.
@@ -604,10 +610,7 @@ impl NetworkReports {
                 (Some(x), Some(y)) => Some(if x.lost_share() >= y.lost_share() { x } else { y }),
                 (x, y) => x.or(y),
             },
-            delivered_bps: match (a.delivered_bps, b.delivered_bps) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            },
+            delivered_bps: lower(a.delivered_bps, b.delivered_bps),
         })
     }
 }
@@ -1006,16 +1009,10 @@ mod tests {
         for i in 0..300 {
             t += Duration::from_millis(100);
             let rate = p.current;
-            second.push_back(rate);
-            if second.len() > 10 {
-                second.pop_front();
-            }
-            arrived.push_back(if queued_bits > 0.0 || rate > cap { cap } else { rate });
-            if arrived.len() > 10 {
-                arrived.pop_front();
-            }
+            let sent = over_a_second(&mut second, rate);
+            let got = over_a_second(&mut arrived, if queued_bits > 0.0 || rate > cap { cap } else { rate });
             if page_tells && i % 10 == 0 {
-                told = Some((arrived.iter().sum::<f64>() / arrived.len() as f64) as u64);
+                told = Some(got as u64);
             }
             queued_bits = (queued_bits + (rate - cap) * 0.1).clamp(0.0, buffer);
             let queue = Duration::from_secs_f64(queued_bits / cap);
@@ -1029,15 +1026,7 @@ mod tests {
                 delivered_bps: told,
                 ..Default::default()
             };
-            let sent = second.iter().sum::<f64>() / second.len() as f64;
             let d = p.update(t, &report, sent as u64, Some(QUIET));
-            if i % 10 == 9 {
-                eprintln!(
-                    "{i}: rate {} sent {sent:.0} told {told:?} queue {queue:?} reported {reported:?} ceiling {:?}",
-                    d.bitrate_bps,
-                    p.ceiling.map(|c| c.0)
-                );
-            }
             if i >= 100 {
                 out.queues.push(queue);
                 out.rates.push(f64::from(d.bitrate_bps));
@@ -1048,12 +1037,24 @@ mod tests {
         out
     }
 
-    impl Bottleneck {
-        fn mean_rate(&self) -> f64 {
-            self.rates.iter().sum::<f64>() / self.rates.len() as f64
+    /// Adds one 100 ms step's rate to the last second's and returns their mean.
+    fn over_a_second(steps: &mut std::collections::VecDeque<f64>, rate: f64) -> f64 {
+        steps.push_back(rate);
+        if steps.len() > 10 {
+            steps.pop_front();
         }
-        fn worst_queue(&self) -> Duration {
-            self.queues.iter().copied().max().unwrap_or_default()
+        steps.iter().sum::<f64>() / steps.len() as f64
+    }
+
+    impl Bottleneck {
+        /// After 10 s the queue stays short, the link is used but not overfilled, and the
+        /// picture keeps its size.
+        fn assert_drained_and_used(&self) {
+            let worst = self.queues.iter().copied().max().unwrap_or_default();
+            assert!(worst <= Duration::from_millis(100), "after 10 s the queue stays short: {worst:?}");
+            let mean = self.rates.iter().sum::<f64>() / self.rates.len() as f64;
+            assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
+            assert!(self.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
         }
     }
 
@@ -1062,24 +1063,18 @@ mod tests {
         // The estimator says 4 Mbit/s throughout (a token bucket's burst lets its probes through
         // faster than the link).
         let b = bottleneck(|_| 4_000_000);
-        assert!(
-            b.worst_queue() <= Duration::from_millis(100),
-            "after 10 s the queue stays short: {:?}",
-            b.worst_queue()
-        );
-        let mean = b.mean_rate();
-        assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
-        assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+        b.assert_drained_and_used();
         assert!(b.why.contains("the network carries about 4.00 Mb/s"), "{}", b.why);
     }
 
     #[test]
     fn trace_a_bottleneck_found_after_the_estimate_fell_is_not_left_half_used() {
         // The session starts at 6 Mbit/s; the estimator falls to 2.3 Mbit/s in second 2 (the
-        // queue's delay), and its probes then read 5.5 Mbit/s through the bucket's burst. The
-        // receiver reports show the queue only after the estimate cut the rate: the ceiling
-        // comes from the rate that built the queue, not the one sent at the cut (which left a
-        // real 3 Mbit/s link at 1.4 Mbit/s for 20 s).
+        // queue's delay), and its probes then read 5.5 Mbit/s through the bucket's burst: the
+        // queue drains and the link is used. (On the real link the receiver reports showed the
+        // queue after the estimate had cut the rate, and a ceiling from the rate sent at the cut
+        // left 3 Mbit/s at 1.4 for 20 s; this simulation, whose reports are not late, passes
+        // with that old ceiling too: it does not tell the two apart.)
         let b = bottleneck(|t| {
             if t < 1.5 {
                 6_000_000
@@ -1089,14 +1084,7 @@ mod tests {
                 5_500_000
             }
         });
-        assert!(
-            b.worst_queue() <= Duration::from_millis(100),
-            "after 10 s the queue stays short: {:?}",
-            b.worst_queue()
-        );
-        let mean = b.mean_rate();
-        assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
-        assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+        b.assert_drained_and_used();
     }
 
     #[test]

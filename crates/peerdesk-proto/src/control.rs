@@ -367,34 +367,30 @@ mod tests {
                 "{bad}"
             );
         }
-        let playback = ViewerMessage::decode(
-            br#"{"type":"playback","decoded":60,"shown":52,"dropped":3,"decode_us":9100}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            playback,
-            ViewerMessage::Playback {
-                decoded: 60,
-                shown: 52,
-                dropped: 3,
-                decode_us: Some(9100),
-                received_kbps: None
-            }
-        );
-        let with_rate = ViewerMessage::decode(
-            br#"{"type":"playback","decoded":60,"shown":60,"dropped":0,"decode_us":null,"received_kbps":2870}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            with_rate,
-            ViewerMessage::Playback {
-                decoded: 60,
-                shown: 60,
-                dropped: 0,
-                decode_us: None,
-                received_kbps: Some(2870)
-            }
-        );
+        for (json, want) in [
+            (
+                r#"{"type":"playback","decoded":60,"shown":52,"dropped":3,"decode_us":9100}"#,
+                ViewerMessage::Playback {
+                    decoded: 60,
+                    shown: 52,
+                    dropped: 3,
+                    decode_us: Some(9100),
+                    received_kbps: None,
+                },
+            ),
+            (
+                r#"{"type":"playback","decoded":60,"shown":60,"dropped":0,"decode_us":null,"received_kbps":2870}"#,
+                ViewerMessage::Playback {
+                    decoded: 60,
+                    shown: 60,
+                    dropped: 0,
+                    decode_us: None,
+                    received_kbps: Some(2870),
+                },
+            ),
+        ] {
+            assert_eq!(ViewerMessage::decode(json.as_bytes()).unwrap(), want, "{json}");
+        }
         for bad in [
             r#"{"type":"playback","decoded":1001,"shown":0,"dropped":0,"decode_us":null}"#,
             r#"{"type":"playback","decoded":1,"shown":0,"dropped":0,"decode_us":10000001}"#,

@@ -28,7 +28,7 @@ pub const QUEUE_RATIO: f64 = 0.3;
 /// this long, and a bottleneck's buffer fills within a second (waiting for a second report let
 /// a 118 ms queue with 6.6% loss pass for a busy CPU and the estimator was restarted into it:
 /// bench/network.js --runs start).
-pub const STANDING_QUEUE: Duration = Duration::from_millis(100);
+pub const QUEUE_ALONE: Duration = Duration::from_millis(100);
 /// Loss at which the path counts as congested whatever the round trip (a queue overflowing;
 /// 10% let a full 3 Mbit/s bucket's 6.4% pass for a busy CPU).
 pub const HEAVY_LOSS: f64 = 0.05;
@@ -59,6 +59,11 @@ const PEAK_FOR: Duration = Duration::from_secs(30);
 const PRESSES: f64 = 0.5;
 /// ...except in the first seconds, when what was sent says little yet (the first frames).
 const STARTING: Duration = Duration::from_secs(3);
+
+/// A round trip `over` its least with `loss` lost: a queue at once ([`LOSSY_QUEUE`]).
+fn lossy_queue(over: Duration, loss: f64) -> bool {
+    over >= LOSSY_QUEUE && loss >= SOME_LOSS
+}
 
 /// What the check makes of the estimate now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,14 +125,13 @@ impl Default for EstimateCheck {
 impl EstimateCheck {
     /// A round trip from the viewer's receiver reports. Two in a row well over the least seen are
     /// a queue (one alone may be a scheduler's hiccup), and so is one alone that is over by
-    /// [`STANDING_QUEUE`].
+    /// [`QUEUE_ALONE`].
     pub fn round_trip(&mut self, now: Instant, rtt: Duration) {
         let least = self.least_rtt.map_or(rtt, |m| m.min(rtt));
         self.least_rtt = Some(least);
         let over = rtt.saturating_sub(least);
         let queued = over > QUEUE_DELAY.max(least.mul_f64(QUEUE_RATIO));
-        let lossy = over >= LOSSY_QUEUE && self.last_loss >= SOME_LOSS;
-        if (queued && self.queue_before) || over >= STANDING_QUEUE || lossy {
+        if (queued && self.queue_before) || over >= QUEUE_ALONE || lossy_queue(over, self.last_loss) {
             self.evidence_at = Some(now);
         }
         self.queue_before = queued;
@@ -141,8 +145,7 @@ impl EstimateCheck {
     pub fn loss(&mut self, now: Instant, loss: f64) {
         let loss = if loss.is_finite() { loss } else { 0.0 };
         self.last_loss = loss;
-        let lossy = loss >= SOME_LOSS && self.queue.is_some_and(|q| q >= LOSSY_QUEUE);
-        if loss >= HEAVY_LOSS || lossy {
+        if loss >= HEAVY_LOSS || self.queue.is_some_and(|q| lossy_queue(q, loss)) {
             self.evidence_at = Some(now);
         }
     }
