@@ -1112,4 +1112,29 @@ mod tests {
         assert!(rates.iter().all(|&r| r == 2_700_000.0), "90% of the link: {rates:?}");
         assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
     }
+
+    #[test]
+    fn a_queue_figure_repeated_without_a_new_report_cuts_once() {
+        // The reports stop while a full queue drops them: the last figure (405 ms) is all the
+        // policy sees for 10 s. One cut for it, not one every 2 s.
+        let (mut p, mut t) = (policy(), Instant::now());
+        run(&mut p, &mut t, 3.0, 50_000_000, 0.0);
+        let stale = NetworkReport {
+            estimate_bps: Some(50_000_000),
+            queue_delay: Some(Duration::from_millis(405)),
+            ..Default::default()
+        };
+        let rates: Vec<u32> = (0..100)
+            .map(|_| {
+                t += Duration::from_millis(100);
+                p.update(t, &stale, 6_000_000, Some(QUIET)).bitrate_bps
+            })
+            .collect();
+        assert_eq!(rates[0], 4_800_000, "80% of what went out");
+        assert!(rates.iter().all(|&r| r == 4_800_000), "cut again on the same figure: {rates:?}");
+        // A new, longer figure two seconds on is a queue that did not drain: cut again.
+        let grown = NetworkReport { queue_delay: Some(Duration::from_millis(420)), ..stale };
+        t += Duration::from_millis(100);
+        assert_eq!(p.update(t, &grown, 4_800_000, Some(QUIET)).bitrate_bps, 3_840_000);
+    }
 }
