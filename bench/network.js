@@ -115,6 +115,17 @@ async function lossRun() {
   }
 }
 
+/** The host's figures each second for --seconds: what it sent, its target, frame rate, size. */
+async function hostSeconds(page) {
+  const seconds = [];
+  for (let s = 0; s < SECONDS; s += 1) {
+    await page.waitForTimeout(1000);
+    const h = (await counters(page)).host;
+    seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null, scale: h?.scale ?? null, twice: h?.redundant ?? false });
+  }
+  return seconds;
+}
+
 async function bottleneckRun() {
   const ns = makeNetns('bench-cap');
   try {
@@ -122,12 +133,7 @@ async function bottleneckRun() {
     const { browser, page, host } = await setUp(ns, '1920x1080');
     ns.capBandwidth(3000);
     const t0 = Date.now();
-    const seconds = [];
-    for (let s = 0; s < SECONDS; s += 1) {
-      await page.waitForTimeout(1000);
-      const h = (await counters(page)).host;
-      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null, scale: h?.scale ?? null, twice: h?.redundant ?? false });
-    }
+    const seconds = await hostSeconds(page);
     // Settled: the first second from which every later one sent under 3 Mbit/s.
     let settled = seconds.length;
     for (let s = seconds.length - 1; s >= 0 && seconds[s].sent !== null && seconds[s].sent < 3; s -= 1) settled = s;
@@ -158,12 +164,7 @@ async function startRun() {
     const { browser, page, host } = await setUp(ns, '1920x1080', 0);
     const first = Date.now() - t0;
     const c0 = await counters(page);
-    const seconds = [];
-    for (let s = 0; s < SECONDS; s += 1) {
-      await page.waitForTimeout(1000);
-      const h = (await counters(page)).host;
-      seconds.push({ sent: h?.mbps ?? null, target: h?.target_mbps ?? null, fps: h?.fps ?? null });
-    }
+    const seconds = await hostSeconds(page);
     const c1 = await counters(page);
     const drops = ns.cappedDrops();
     await browser.close_();
