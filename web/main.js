@@ -9,6 +9,7 @@ import { Gamepads } from './gamepad.js';
 import { TouchGestures, SoftKeyboard } from './touch.js';
 import { View } from './view.js';
 import { StatsSampler, formatStats, overlaySections, playbackMessage } from './stats.js';
+import { PathMeter, pathMessage } from './path.js';
 import { Sound } from './sound.js';
 import {
   secretFromFragment, secureContextProblem, importSecret, sdpFingerprint, nonce, hostProofOk, viewerProof, DENIED,
@@ -149,10 +150,30 @@ function run(room, secretText) {
   });
   input.hotkeys = { KeyS: toggleOverlay, KeyF: () => view.onFullscreen(), KeyQ: leaveFullscreen, KeyO: () => settings.toggle() };
   // Frames put on screen, counted as the browser presents them (where it can tell).
+  // Each frame's arrival also tells the host of a queue on the path (path.js).
   let presented = null;
+  const path = new PathMeter();
+  const tellPath = async (queueMs) => {
+    const receiver = peer?.pc.getReceivers().find((r) => r.track?.kind === 'video');
+    let kbps = null;
+    try {
+      const report = receiver ? await receiver.getStats() : null;
+      report?.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') kbps = path.received(s.timestamp, s.bytesReceived);
+      });
+    } catch {
+      // A connection closing under us: the figure goes without the rate.
+    }
+    peer?.sendMessage(pathMessage(queueMs, kbps));
+  };
   if (typeof view.video.requestVideoFrameCallback === 'function') {
     presented = 0;
-    const onFrame = () => { presented += 1; view.video.requestVideoFrameCallback(onFrame); };
+    const onFrame = (now, meta) => {
+      presented += 1;
+      const queue = peer ? path.frame(meta?.receiveTime, meta?.rtpTimestamp, performance.now()) : null;
+      if (queue !== null) tellPath(queue);
+      view.video.requestVideoFrameCallback(onFrame);
+    };
     view.video.requestVideoFrameCallback(onFrame);
   }
   const stats = new StatsSampler(() => peer?.pc, (s) => {

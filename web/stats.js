@@ -188,7 +188,7 @@ export function overlaySections(s, host) {
         ['bandwidth estimate', num(host.estimate_mbps, 2, ' Mb/s')],
         ['target', `${num(host.target_mbps, 2, ' Mb/s')} · ${host.target_fps ?? '–'} fps${size}`],
         ['loss the host sees', `${num(host.loss_pct, 1, ' %')}${host.redundant ? ' · packets sent twice' : ''}`],
-        ['queue on the path', host.queue_ms === null || host.queue_ms === undefined ? '–' : `${num(host.queue_ms, 0, ' ms')} over the least round trip`],
+        ['queue on the path', host.queue_ms === null || host.queue_ms === undefined ? '–' : `${num(host.queue_ms, 0, ' ms')} over its least`],
         ['limited by', host.limit && host.limit !== 'none' ? LIMIT_NAMES[host.limit] ?? host.limit : 'nothing'],
         ['why', host.why ?? '–'],
         ['estimate drops not confirmed', `${host.estimate_resets ?? 0}${host.estimate_doubted ? ' · checking one now' : ''}`],

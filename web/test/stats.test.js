@@ -23,7 +23,7 @@ test('the overlay names the limit and says why', () => {
   const rows = Object.fromEntries(overlaySections(s, host).find(([t]) => t === 'Rate control')[1]);
   assert.equal(rows['limited by'], 'the host\'s encoder');
   assert.equal(rows.why, 'frame rate 40: this host needs 21.0 ms to encode a frame');
-  assert.equal(rows['queue on the path'], '2 ms over the least round trip');
+  assert.equal(rows['queue on the path'], '2 ms over its least');
   assert.equal(rows['estimate drops not confirmed'], '1');
   const hostRows = Object.fromEntries(overlaySections(s, { ...host, encoder: 'x264' }).find(([t]) => t === 'Host')[1]);
   assert.equal(hostRows.encoder, 'x264 (software)');

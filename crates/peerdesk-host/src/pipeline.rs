@@ -617,7 +617,7 @@ impl Shaper {
 }
 
 /// Rate control in the encode thread: the policy, fed the worst viewer's report every
-/// [`RATE_EVERY`].
+/// [`RATE_EVERY`] and whenever it changes.
 struct RateControl {
     policy: RatePolicy,
     next: Instant,
@@ -668,7 +668,7 @@ impl RateControl {
         (bits, times)
     }
 
-    /// The decision in force (a new one every [`RATE_EVERY`]) with the network report it was
+    /// The decision in force (a new one every [`RATE_EVERY`], and at once for a new report) with the network report it was
     /// made from (an empty one before any viewer has reported: the host's own speed still
     /// counts). `pixels` is a frame at scale 1, `fps` and `max_bps` the caps in force.
     fn tick(
@@ -679,11 +679,13 @@ impl RateControl {
         network: &NetworkReports,
     ) -> (RateDecision, NetworkReport) {
         let now = Instant::now();
-        if let Some(d) = self.last.filter(|_| now < self.next) {
+        let report = network.worst().unwrap_or_default();
+        // A new report is acted on at the next frame: a queue the page tells of is a buffer
+        // filling, and a 3 Mbit/s bucket's is full in a few tenths of a second.
+        if let Some(d) = self.last.filter(|_| now < self.next && report == self.report) {
             return (d, self.report);
         }
         self.next = now + RATE_EVERY;
-        let report = network.worst().unwrap_or_default();
         self.report = report;
         self.policy.set_pixels(pixels);
         self.policy.set_caps(fps, max_bps);

@@ -22,9 +22,11 @@
 //!   within the user's bounds; heavy loss (over 10%) counts as congestion the estimate missed:
 //!   back off from the current rate by half the loss, once a second, and do not climb meanwhile;
 //! - go down at once, go up by at most 10% a second, so a recovering link is probed gently;
-//! - a standing queue (the receiver reports' round trip 50 ms over its least) means the path
-//!   carries less than what goes out now, whatever the estimate says (it lags, and a token
-//!   bucket's burst inflates it): cut to 80% of the rate sent over the last second, once (again
+//! - a standing queue (50 ms: the viewer's page measures it on its frames' arrival within a
+//!   tenth of a second of its start; without the page, the receiver reports' round trip over its
+//!   least, a second or more late) means the path carries less than what goes out now, whatever
+//!   the estimate says (it lags, and a token bucket's burst inflates it): cut to 80% of the rate
+//!   sent over the last second, once (again
 //!   only if the queue keeps growing: a queue takes a while to drain, and cutting on every
 //!   report of it halves the picture for nothing), never climb while it stands, and stay under
 //!   90% of the highest rate sent over the last 3 s (the rate that built the queue: the link
@@ -56,7 +58,8 @@ const HEADROOM: f64 = 0.85;
 const CLIMB_PER_SEC: f64 = 0.10;
 /// How long room for a better step must last before taking it.
 const STEP_UP_AFTER: Duration = Duration::from_secs(2);
-/// A round trip this far over its least is a standing queue: every frame waits in it.
+/// A queue this long on the path (the page's figure, or the round trip over its least) is a
+/// standing queue: every frame waits in it.
 const STANDING_QUEUE: Duration = Duration::from_millis(50);
 /// Share of what goes out now that a standing queue cuts the rate to (so that it drains)...
 const DRAIN: f64 = 0.8;
@@ -479,7 +482,7 @@ impl RatePolicy {
         let evidence = || {
             let mut parts = Vec::new();
             if let Some(q) = net.queue_delay.filter(|q| !q.is_zero()) {
-                parts.push(format!("round trip {} ms over its least", q.as_millis()));
+                parts.push(format!("a queue of {} ms on the path", q.as_millis()));
             }
             if net.loss >= 0.005 {
                 parts.push(format!("loss {:.1}%", net.loss * 100.0));
@@ -1111,6 +1114,62 @@ mod tests {
         let rates = &b.rates[..100];
         assert!(rates.iter().all(|&r| r == 2_700_000.0), "90% of the link: {rates:?}");
         assert!(b.scales.iter().all(|&s| s == 1.0), "the picture keeps its size");
+    }
+
+    /// The bench's bottleneck from its first moment: content that takes 4.5 Mbit/s meets a
+    /// 3 Mbit/s link whose buffer holds 200 ms; the estimate stays at 6 Mbit/s for 2 s (the
+    /// estimator has not seen the queue yet), then settles at 3.2. The queue figure comes every
+    /// 100 ms, one step late (the page's frames of the last 100 ms, its message's trip), with
+    /// what arrived, when `page_tells`; else once a second, half a second late, as the receiver
+    /// reports give it. Returns the bits the full buffer dropped, the queue each step and the
+    /// rate each step.
+    fn bottleneck_from_the_start(page_tells: bool) -> (f64, Vec<Duration>, Vec<f64>) {
+        let (mut p, mut t) = (policy(), Instant::now());
+        let (cap, buffer, content) = (3_000_000.0, 600_000.0, 4_500_000.0);
+        let (mut queued_bits, mut dropped, mut reported) = (0.0_f64, 0.0, Duration::ZERO);
+        let (mut queues, mut rates) = (Vec::new(), Vec::new());
+        let mut second = std::collections::VecDeque::new();
+        let mut told = None;
+        for i in 0..100 {
+            t += Duration::from_millis(100);
+            let rate = p.current.min(content);
+            let sent = over_a_second(&mut second, rate);
+            let arriving = queued_bits + (rate - cap) * 0.1;
+            dropped += (arriving - buffer).max(0.0);
+            let before = Duration::from_secs_f64(queued_bits / cap);
+            queued_bits = arriving.clamp(0.0, buffer);
+            let queue = Duration::from_secs_f64(queued_bits / cap);
+            if page_tells {
+                reported = before;
+                told = Some(if queued_bits > 0.0 { cap } else { rate } as u64);
+            } else if i % 10 == 5 {
+                reported = queue;
+            }
+            let report = NetworkReport {
+                estimate_bps: Some(if i < 20 { 6_000_000 } else { 3_200_000 }),
+                queue_delay: Some(reported),
+                delivered_bps: told,
+                ..Default::default()
+            };
+            let d = p.update(t, &report, sent as u64, Some(QUIET));
+            assert_eq!(d.scale, 1.0, "the picture keeps its size");
+            queues.push(queue);
+            rates.push(f64::from(d.bitrate_bps));
+        }
+        (dropped, queues, rates)
+    }
+
+    #[test]
+    fn trace_a_bottleneck_the_page_tells_within_a_tenth_of_a_second_drops_nothing_and_drains_within_two() {
+        let (dropped, queues, rates) = bottleneck_from_the_start(true);
+        assert_eq!(dropped, 0.0, "the buffer never overflows: {queues:?}");
+        let worst = queues[20..].iter().max().unwrap();
+        assert!(worst.is_zero(), "no queue after 2 s: {queues:?}");
+        let mean = rates[20..].iter().sum::<f64>() / 80.0;
+        assert!((2_400_000.0..=3_000_000.0).contains(&mean), "uses most of the link, no more: {mean}");
+        // The receiver reports alone find the queue after the buffer has overflowed.
+        let (dropped, ..) = bottleneck_from_the_start(false);
+        assert!(dropped > 0.0, "once a second is too late: {dropped}");
     }
 
     #[test]

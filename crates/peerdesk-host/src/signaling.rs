@@ -833,7 +833,7 @@ async fn status_loop(
             && fixed.rate_control
         {
             info!(
-                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · limit {}{} · estimate {}{} · round trip {} · loss {:.1}%{}",
+                "rate control · target {:.2} Mb/s, {} fps, {:.0}% size · limit {}{} · estimate {}{} · queue on the path {} · loss {:.1}%{}",
                 f64::from(d.bitrate_bps) / 1e6,
                 d.fps,
                 d.scale * 100.0,
@@ -844,7 +844,7 @@ async fn status_loop(
                     0 => String::new(),
                     n => format!(" ({n} unconfirmed drop{} restarted)", if n == 1 { "" } else { "s" }),
                 },
-                net.queue_delay.map_or("not measured".into(), |q| format!("+{:.0} ms over its least", ms(q))),
+                net.queue_delay.map_or("not measured".into(), |q| format!("{:.0} ms", ms(q))),
                 net.loss * 100.0,
                 if net.redundant { " (packets sent twice)" } else { "" },
             );

@@ -21,6 +21,9 @@ use crate::rate::{NetworkReport, Playback, ReportSlot};
 
 /// How long a page's playback figures count (it sends them every second).
 const PLAYBACK_FRESH: Duration = Duration::from_secs(3);
+/// How long a page's `path` figures stand (it sends them four to ten times a second): after
+/// that, the receiver reports' round trip gives the queue again.
+const PATH_FRESH: Duration = Duration::from_secs(1);
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 2048;
@@ -200,6 +203,7 @@ pub async fn start(
         screen_sent: None,
         report: ctx.pipeline.network().join(),
         playback: None,
+        path: None,
         role: None,
         role_sent: false,
         budget: InputBudget::new(Instant::now()),
@@ -240,6 +244,8 @@ struct ViewerTask {
     report: ReportSlot,
     /// The page's latest playback figures, and when they came.
     playback: Option<(Instant, Playback, Option<u64>)>,
+    /// The page's latest `path` figures: the queue on the path, what it received lately.
+    path: Option<(Instant, Duration, Option<u64>)>,
     /// What the viewer may do (`None` until it proves its link) and whether its link allows
     /// control.
     role: Option<(ViewerRole, bool)>,
@@ -651,6 +657,15 @@ impl ViewerTask {
                 self.playback =
                     Some((Instant::now(), Playback { decoded, shown, dropped, decode }, received));
             }
+            ViewerMessage::Path { queue_ms, received_kbps } => {
+                // The queue within a tenth of a second of its start, where the receiver
+                // reports take up to a second and a half: a 3 Mbit/s bucket's buffer is full in
+                // half a second. A page that lies can only lower the rate.
+                let now = Instant::now();
+                let queue = Duration::from_millis(u64::from(queue_ms));
+                self.session.page_queue(now, queue);
+                self.path = Some((now, queue, received_kbps.map(|k| u64::from(k) * 1000)));
+            }
             ViewerMessage::Clipboard { text } => {
                 if !self.role.is_some_and(|(r, _)| r == ViewerRole::Control) {
                     self.budget.dropped += 1;
@@ -793,12 +808,16 @@ impl ViewerTask {
         // A page that stopped telling (a hidden tab) no longer counts.
         let fresh = self.playback.filter(|(at, ..)| at.elapsed() < PLAYBACK_FRESH);
         let (playback, delivered_bps) = (fresh.map(|(_, p, _)| p), fresh.and_then(|(.., r)| r));
+        // The page's own measure of the queue, while it sends one, over the round trip's.
+        let path = self.path.filter(|(at, ..)| at.elapsed() < PATH_FRESH);
+        let queue_delay = path.map_or(net.queue_delay, |(_, q, _)| Some(q));
+        let delivered_bps = path.and_then(|(.., r)| r).or(delivered_bps);
         self.report.update(NetworkReport {
             estimate_bps: net.estimate_bps,
             loss: f64::from(net.loss),
             redundant: net.redundant,
             doubted: net.verdict == Verdict::Doubted,
-            queue_delay: net.queue_delay,
+            queue_delay,
             estimate_resets: net.estimate_resets,
             playback,
             delivered_bps,

@@ -201,6 +201,18 @@ pub enum ViewerMessage {
         #[serde(default)]
         received_kbps: Option<u32>,
     },
+    /// How the path to this viewer is doing now, several times a second: a queue on it shows
+    /// here within a tenth of a second, where the receiver reports (one a second) take up to a
+    /// second and a half.
+    Path {
+        /// How much later than their least the frames of the last 100 ms arrived (the least
+        /// over the frames in that time of arrival minus capture, against the least over the
+        /// last seconds), ms, at most [`MAX_QUEUE_MS`]: a queue on the path, not a hiccup.
+        queue_ms: u32,
+        /// Video received since the page's previous `path` message, kbit/s, at most
+        /// [`MAX_RECEIVED_KBPS`]; `null` when unknown.
+        received_kbps: Option<u32>,
+    },
 }
 
 /// Most frames a second a `playback` message may count (in each field).
@@ -209,6 +221,8 @@ pub const MAX_PLAYBACK_FRAMES: u32 = 1000;
 pub const MAX_DECODE_US: u32 = 10_000_000;
 /// Highest video rate a `playback` message may give, kbit/s (10 Gbit/s).
 pub const MAX_RECEIVED_KBPS: u32 = 10_000_000;
+/// Longest queue a `path` message may give, ms.
+pub const MAX_QUEUE_MS: u32 = 60_000;
 
 /// What a viewer asks of the stream; `None` leaves the host's own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -257,6 +271,9 @@ pub enum ViewerMessageError {
     /// Playback figures out of range.
     #[error("bad playback figures: {0}")]
     BadPlayback(&'static str),
+    /// Path figures out of range.
+    #[error("bad path figures: {0}")]
+    BadPath(&'static str),
 }
 
 impl ViewerMessage {
@@ -281,6 +298,15 @@ impl ViewerMessage {
                 }
                 if received_kbps.is_some_and(|r| r > MAX_RECEIVED_KBPS) {
                     return Err(ViewerMessageError::BadPlayback("received_kbps must be 0 to 10000000"));
+                }
+                Ok(msg)
+            }
+            Self::Path { queue_ms, received_kbps } => {
+                if *queue_ms > MAX_QUEUE_MS {
+                    return Err(ViewerMessageError::BadPath("queue_ms must be 0 to 60000"));
+                }
+                if received_kbps.is_some_and(|r| r > MAX_RECEIVED_KBPS) {
+                    return Err(ViewerMessageError::BadPath("received_kbps must be 0 to 10000000"));
                 }
                 Ok(msg)
             }
@@ -401,7 +427,30 @@ mod tests {
                 "{bad}"
             );
         }
+        for (json, want) in [
+            (
+                r#"{"type":"path","queue_ms":0,"received_kbps":null}"#,
+                ViewerMessage::Path { queue_ms: 0, received_kbps: None },
+            ),
+            (
+                r#"{"type":"path","queue_ms":60000,"received_kbps":2950}"#,
+                ViewerMessage::Path { queue_ms: 60_000, received_kbps: Some(2950) },
+            ),
+        ] {
+            assert_eq!(ViewerMessage::decode(json.as_bytes()).unwrap(), want, "{json}");
+        }
+        for bad in [
+            r#"{"type":"path","queue_ms":60001,"received_kbps":null}"#,
+            r#"{"type":"path","queue_ms":5,"received_kbps":10000001}"#,
+        ] {
+            assert!(
+                matches!(ViewerMessage::decode(bad.as_bytes()), Err(ViewerMessageError::BadPath(_))),
+                "{bad}"
+            );
+        }
         for malformed in [
+            r#"{"type":"path","queue_ms":-1,"received_kbps":null}"#,
+            r#"{"type":"path","received_kbps":100}"#,
             r#"{"type":"playback","decoded":-1,"shown":0,"dropped":0,"decode_us":null}"#,
             r#"{"type":"playback","decoded":1.5,"shown":0,"dropped":0,"decode_us":null}"#,
             r#"{"type":"playback","decoded":1,"shown":0}"#,

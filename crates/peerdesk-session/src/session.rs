@@ -612,6 +612,12 @@ impl Session {
         &self.counters
     }
 
+    /// A queue the viewer's page measured on the path (its `path` message): evidence that a
+    /// drop in the estimate is the path's.
+    pub fn page_queue(&mut self, now: Instant, over: Duration) {
+        self.check.page_queue(now, over);
+    }
+
     /// What the session knows of the network path (updated about once a second).
     pub fn network(&self) -> &NetworkStats {
         &self.network

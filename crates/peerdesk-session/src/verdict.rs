@@ -38,6 +38,10 @@ pub const HEAVY_LOSS: f64 = 0.05;
 pub const LOSSY_QUEUE: Duration = Duration::from_millis(50);
 /// ...the loss that makes it one.
 pub const SOME_LOSS: f64 = 0.01;
+/// A queue the page measured this long is congestion at once: its figure is the least of a
+/// tenth of a second's frames' one-way delay over their least, so a scheduler's hiccup does not
+/// make it (the busy-CPU benches show a few ms).
+pub const PAGE_QUEUE: Duration = Duration::from_millis(50);
 /// How long congestion evidence keeps the estimate believed.
 pub const EVIDENCE_FOR: Duration = Duration::from_secs(10);
 /// An estimate under this share of the recent peak has dropped.
@@ -138,6 +142,15 @@ impl EstimateCheck {
         self.queue = Some(over);
         if self.low_since.is_some() {
             self.reports_since_drop += 1;
+        }
+    }
+
+    /// A queue the viewer's page measured on the path (its `path` message): one of
+    /// [`PAGE_QUEUE`] or more is congestion. (It does not replace the round trip's figure,
+    /// which the least round trip and the lossy-queue rule need.)
+    pub fn page_queue(&mut self, now: Instant, over: Duration) {
+        if over >= PAGE_QUEUE {
+            self.evidence_at = Some(now);
         }
     }
 
@@ -331,6 +344,21 @@ mod tests {
         let resets = drive(&mut c, &mut t, 4, &mut e, full, |i, e| if i == 0 { 2_000_000 } else { e });
         assert!(resets.is_empty(), "{resets:?}");
         assert_eq!(c.verdict(), Verdict::Congested);
+    }
+
+    #[test]
+    fn a_queue_the_page_measures_confirms_a_drop_and_a_short_one_does_not() {
+        // The round trip is flat (its reports have not caught up yet); the page says.
+        for (page, doubted) in [(80 * MS, false), (PAGE_QUEUE, false), (20 * MS, true)] {
+            let (mut c, mut t, mut e) = (EstimateCheck::default(), Instant::now(), 6_000_000);
+            drive(&mut c, &mut t, 2, &mut e, |_| 2 * MS, |_, e| e);
+            c.page_queue(t, page);
+            let resets =
+                drive(&mut c, &mut t, 4, &mut e, |_| 2 * MS, |i, e| if i == 0 { 2_000_000 } else { e });
+            assert_eq!(resets.is_empty(), !doubted, "page {page:?}: {resets:?}");
+            let verdict = if doubted { Verdict::Believed } else { Verdict::Congested };
+            assert_eq!(c.verdict(), verdict, "page {page:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,7 @@ web_files! {
     "input.js" => "text/javascript; charset=utf-8",
     "view.js" => "text/javascript; charset=utf-8",
     "stats.js" => "text/javascript; charset=utf-8",
+    "path.js" => "text/javascript; charset=utf-8",
     "sound.js" => "text/javascript; charset=utf-8",
     "pairing.js" => "text/javascript; charset=utf-8",
     "clipboard.js" => "text/javascript; charset=utf-8",
