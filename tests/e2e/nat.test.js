@@ -96,10 +96,13 @@ test('behind its NAT the host learns its public address from a STUN server outsi
   const stunUrl = stun.url.replace(/^turn:/, 'stun:').replace(/\?.*$/, '');
   const plain = await start(['serve', '--listen', '10.77.1.1:0', '--stun', stunUrl], 'listening ', { netns: lab.mid });
   lab.nat(true);
+  // Closed whatever happens: a browser left open keeps the test file from ending.
+  let host;
+  let ctx;
   try {
-    const host = await start(['host', '--server', plain.url, '--room', 'public', '--ephemeral-links', '--width', '640',
+    host = await start(['host', '--server', plain.url, '--room', 'public', '--ephemeral-links', '--width', '640',
       '--height', '360', '--fps', '30', '--audio', 'none'], 'open ', { netns: lab.host });
-    const ctx = await launch({ netns: lab.browser, args: [`--unsafely-treat-insecure-origin-as-secure=${plain.url}`] });
+    ctx = await launch({ netns: lab.browser, args: [`--unsafely-treat-insecure-origin-as-secure=${plain.url}`] });
     const page = await ctx.newPage();
     const trickled = [];
     page.on('websocket', (ws) => ws.on('framereceived', (f) => {
@@ -109,9 +112,9 @@ test('behind its NAT the host learns its public address from a STUN server outsi
     await waitForFrames(page, 10, 30000);
     const srflx = await poll('a server-reflexive candidate from the host', () => trickled.find((c) => / typ srflx /.test(c)), 10000);
     assert.match(srflx, / 10\.77\.2\.1 \d+ typ srflx raddr /, `the NAT's outside address: ${srflx}`);
-    await ctx.close_();
-    await host.kill();
   } finally {
+    await ctx?.close_();
+    await host?.kill();
     lab.nat(false);
     lab.route(false);
     await plain.kill();

@@ -24,8 +24,10 @@ use turn_client_proto::stun::types::message::{
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::udp::TurnClientUdp;
 
-/// STUN requests are sent this many times, this far apart, before giving up.
-const STUN_TRIES: u32 = 3;
+/// STUN requests are sent this many times before giving up, the first retry this long after the
+/// first request and each wait twice the one before (as RFC 5389 says: a busy or distant server
+/// answers late, and three tries in a second and a half lost a loaded machine's srflx).
+const STUN_TRIES: u32 = 6;
 const STUN_RETRY: Duration = Duration::from_millis(500);
 
 /// A TURN server and the credentials for it.
@@ -221,8 +223,8 @@ impl Gatherer {
         self.requests.retain(|r| r.next > now || r.tries < STUN_TRIES);
         for r in &mut self.requests {
             if r.next <= now {
+                r.next = now + STUN_RETRY * 2u32.pow(r.tries.min(10));
                 r.tries += 1;
-                r.next = now + STUN_RETRY;
                 self.out.push((r.local, r.server, r.bytes.clone()));
             }
         }
@@ -375,17 +377,18 @@ mod tests {
         let servers = NatServers { stun: vec!["192.0.2.1:3478".parse().unwrap()], ..NatServers::default() };
         let now = Instant::now();
         let mut g = Gatherer::new(&servers, &["10.0.0.2:5000".parse().unwrap()], None, now);
-        let mut sent = 0;
+        let mut sent = Vec::new();
         let mut t = now;
-        for _ in 0..10 {
+        for _ in 0..400 {
             while g.poll_transmit().is_some() {
-                sent += 1;
+                sent.push(t.duration_since(now).as_millis());
             }
-            t += STUN_RETRY;
+            t += Duration::from_millis(100);
             g.handle_timeout(t);
         }
-        assert_eq!(sent, STUN_TRIES);
-        assert!(g.timeout().is_none());
+        // At once, then after 0.5, 1, 2 and 4 s more: the waits double.
+        assert_eq!(sent, vec![0, 500, 1500, 3500, 7500, 15500]);
+        assert!(g.timeout().is_none(), "given up after the last wait");
     }
 
     #[test]
