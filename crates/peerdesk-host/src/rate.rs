@@ -77,6 +77,14 @@ const STILL_AFTER: Duration = Duration::from_secs(2);
 const PROBE_PER_SEC: f64 = 0.03;
 /// How long a queue's ceiling holds before the rate may probe past it again.
 const CEILING_FOR: Duration = Duration::from_secs(20);
+/// A session opens at this rate (or the user's bitrate, if lower)...
+const START_BPS: f64 = 1_500_000.0;
+/// ...and climbs this share a second until the path first shows a queue or loss, or the target
+/// is reached: the first frames cross an empty path, so the page's least delay (what its queue
+/// figure is measured from) is the path's own. (Opening at the user's 6 Mbit/s on a 3 Mbit/s
+/// link filled its bucket before the first frame, the page read that full queue as its least,
+/// and nothing showed a queue until packets were lost.)
+const START_CLIMB_PER_SEC: f64 = 1.5;
 /// Share of its target an encoder must send to count as held back by it.
 const CONSTRAINED: f64 = 0.8;
 /// Resolution steps, as a fraction of the source size.
@@ -204,6 +212,8 @@ pub struct RatePolicy {
     ceiling: Option<(f64, Instant)>,
     /// A ceiling that expired, past which the rate climbs gently, until it is 20% over it.
     past_ceiling: Option<f64>,
+    /// Opening a session: climbing from [`START_BPS`] until the path says no.
+    starting: bool,
     /// The rate sent, as each update saw it, over the last [`BUILT_OVER`].
     sent_lately: std::collections::VecDeque<(Instant, f64)>,
     /// The frame rate the host's own speed allows (`None`: no limit), and since when it has
@@ -238,6 +248,7 @@ impl RatePolicy {
             ceiling: None,
             sent_lately: std::collections::VecDeque::new(),
             past_ceiling: None,
+            starting: false,
             encoder_fps: None,
             slow_since: None,
             fast_since: None,
@@ -374,10 +385,19 @@ impl RatePolicy {
         // share as after any drop, 10% a second: the restart is a probe. (Jumping back at once
         // overfilled a real 3 Mbit/s link whose estimate was right: a rate under the link's
         // leaves no queue to confirm the drop with, and the jump's burst cost packets.)
+        if estimate_bps.is_none() && net.queue_delay.is_none() {
+            // No viewer measures a path yet: the next one opens low.
+            self.starting = true;
+            self.current = self.current.min(START_BPS.max(min));
+        } else if self.starting && (queued || loss > 0.02 || self.current >= target) {
+            self.starting = false;
+        }
         self.current = if target < self.current || queued {
             target.min(self.current)
         } else {
-            let climb = if self.past_ceiling.is_some_and(|c| self.current >= c) {
+            let climb = if self.starting {
+                START_CLIMB_PER_SEC
+            } else if self.past_ceiling.is_some_and(|c| self.current >= c) {
                 PROBE_PER_SEC
             } else {
                 CLIMB_PER_SEC
@@ -805,12 +825,37 @@ mod tests {
         assert_eq!(d.bitrate_bps, 4_335_000, "and 15% again the next second");
         let d = run(&mut p, &mut t, 0.5, 1_000, 0.0).pop().unwrap();
         assert_eq!(d.bitrate_bps, 300_000, "never under the minimum");
-        let mut fresh = policy();
-        assert_eq!(
-            fresh.update(Instant::now(), &NetworkReport::default(), 0, None).bitrate_bps,
-            6_000_000,
-            "no estimate yet: the cap"
-        );
+    }
+
+    #[test]
+    fn a_session_opens_low_and_climbs_fast_until_the_path_says_no() {
+        let (mut p, mut t) = (policy(), Instant::now());
+        let open = p.update(t, &NetworkReport::default(), 0, None).bitrate_bps;
+        assert_eq!(open, 1_500_000, "no viewer measures a path yet: open low");
+        // A clear path: the user's 6 Mbit/s within about a second.
+        let rates: Vec<u32> =
+            run(&mut p, &mut t, 2.0, 50_000_000, 0.0).iter().map(|d| d.bitrate_bps).collect();
+        assert!(rates[9] >= 4_500_000, "after 1 s: {rates:?}");
+        assert_eq!(rates[19], 6_000_000, "after 2 s: {rates:?}");
+        // The viewer leaves; the next opens low again, and a queue ends the climb at once.
+        p.update(t, &NetworkReport::default(), 0, None);
+        let mut rates = Vec::new();
+        for _ in 0..30 {
+            t += Duration::from_millis(100);
+            let sent = p.current;
+            let over = sent > 3_000_000.0;
+            let report = NetworkReport {
+                estimate_bps: Some(50_000_000),
+                queue_delay: Some(Duration::from_millis(if over { 60 } else { 2 })),
+                delivered_bps: over.then_some(2_900_000),
+                ..Default::default()
+            };
+            rates.push(p.update(t, &report, sent as u64, None).bitrate_bps);
+        }
+        assert_eq!(rates[0], 1_725_000, "climbing from 1.5 Mbit/s: {rates:?}");
+        let last = *rates.last().unwrap();
+        assert!((2_000_000..=2_700_000).contains(&last), "under the link once it showed a queue: {rates:?}");
+        assert!(rates[10..].iter().all(|&r| r <= 2_610_000), "and no climb back into it: {rates:?}");
     }
 
     /// One 100 ms step of a trace: what the path and the host look like.
