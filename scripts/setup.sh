@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Installs what peerdesk needs on Debian 12, idempotently: build tools for the demo; with
 # --ffmpeg also FFmpeg's libraries for the x264 and GPU encoders (`--features ffmpeg`) and
-# libaom for AV1 in software (`--features av1`); with
+# libaom for AV1 in software (`--features av1`); with --wayland libpipewire for Wayland capture
+# (`--features wayland`); with
 # --test also FFmpeg's and what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64, Wine and the Rust
 # target x86_64-pc-windows-gnu for the Windows build, ip and iptables for the network
-# namespaces of the loss tests, the npm packages). Uses sudo when not root.
+# namespaces of the loss tests, the npm packages; a headless GNOME desktop for the Wayland tests:
+# mutter, PipeWire, WirePlumber, the portals). Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
 want_ffmpeg=0
+want_wayland=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want_test=1; want_ffmpeg=1 ;;
+    --test) want_test=1; want_ffmpeg=1; want_wayland=1 ;;
     --ffmpeg) want_ffmpeg=1 ;;
-    *) echo "setup: unknown option $arg (use --ffmpeg and/or --test)" >&2; exit 2 ;;
+    --wayland) want_wayland=1 ;;
+    *) echo "setup: unknown option $arg (use --ffmpeg, --wayland and/or --test)" >&2; exit 2 ;;
   esac
 done
 SUDO=""
@@ -26,7 +30,13 @@ if [ "$want_ffmpeg" = 1 ]; then
   # generated bindings.
   pkgs+=(libavcodec-dev libavformat-dev libavutil-dev libaom-dev libclang-dev)
 fi
+if [ "$want_wayland" = 1 ]; then
+  # The ScreenCast portal's streams (libpipewire; libclang for the generated bindings).
+  pkgs+=(libpipewire-0.3-dev libclang-dev)
+fi
 if [ "$want_test" = 1 ]; then
+  # A Wayland desktop of the tests' own: GNOME's mutter runs headless without a GPU.
+  pkgs+=(mutter pipewire wireplumber dbus xdg-desktop-portal xdg-desktop-portal-gnome)
   pkgs+=(mingw-w64 wine wine64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()

@@ -50,8 +50,10 @@ export class Proc {
   async kill(signal = 'SIGTERM') {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise((r) => this.child.once('exit', r));
-    process.kill(this.child.pid, signal);
-    const timer = setTimeout(() => { try { process.kill(this.child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+    // A process group we made: every process in it is ours.
+    const target = this.group ? -this.child.pid : this.child.pid;
+    process.kill(target, signal);
+    const timer = setTimeout(() => { try { process.kill(target, 'SIGKILL'); } catch { /* gone */ } }, 5000);
     await exited;
     clearTimeout(timer);
   }
@@ -81,16 +83,19 @@ export function withEncoder(args) {
   return [...args, '--encoder', E2E_ENCODER];
 }
 
-export function start(argsAsked, prefix, { timeoutMs = 20000, name = argsAsked[0], env = {}, netns = null, console = false, command = [BIN] } = {}) {
+export function start(argsAsked, prefix, { timeoutMs = 20000, name = argsAsked[0], env = {}, netns = null, console = false, command = [BIN], group = false } = {}) {
   const args = withEncoder(argsAsked);
   // In a namespace `ip netns exec` execs the binary itself: the PID stays the one we end. The
   // same holds for `command` (such as ['wine', 'peerdesk.exe']: Debian's wine script execs).
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns.name, ...command, ...args]] : [command[0], [...command.slice(1), ...args]];
+  // `group`: a process group of its own, ended whole (a session of several processes).
   const child = spawn(cmd, argv, {
     stdio: [console ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info', XDG_STATE_HOME: STATE_HOME, ...env },
+    detached: group,
   });
   const proc = new Proc(child, name);
+  proc.group = group;
   running.add(proc);
   child.on('exit', () => running.delete(proc));
   // Every stdout line, for `waitForLine`.

@@ -51,6 +51,9 @@ pub enum SourceKind {
         /// Which monitor.
         monitor: MonitorChoice,
     },
+    /// A Wayland desktop, through its ScreenCast portal and PipeWire (the desktop asks the user
+    /// once; the token it gives back is kept in the state directory).
+    Wayland,
 }
 
 /// Which sound the host streams.

@@ -312,7 +312,7 @@ fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState
     let watched = match source {
         SourceKind::X11 { display, monitor } => Some((display.clone(), monitor.clone())),
         SourceKind::Windows { monitor } => Some((None, monitor.clone())),
-        SourceKind::TestScene => None,
+        SourceKind::TestScene | SourceKind::Wayland => None,
     };
     if let Some((display, monitor)) = watched {
         let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
@@ -405,7 +405,63 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             };
             (capturer, sink, None)
         }
+        SourceKind::Wayland => (open_wayland(config)?, Arc::new(Mutex::new(ViewOnlySink)), None),
     })
+}
+
+/// The portal's restore token for this room, kept in the state directory (`None` without one).
+fn wayland_token_path(config: &HostConfig) -> Option<std::path::PathBuf> {
+    config.state_dir.as_ref().map(|d| d.join(format!("wayland-token-{}", config.room)))
+}
+
+/// Opens a Wayland desktop through its portal: with the token kept from the last run the desktop
+/// shares without asking; the new token it gives is kept for the next.
+#[cfg(all(target_os = "linux", feature = "wayland"))]
+fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capturer>, HostError> {
+    let path = wayland_token_path(config);
+    let token = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| t.trim().to_owned());
+    if token.is_some() {
+        info!("asking the desktop to share its screen again with the token kept from the last run");
+    } else {
+        info!("asking the desktop to share its screen: answer its dialog (Share)");
+    }
+    use peerdesk_capture::Capturer as _;
+    let mut capturer = peerdesk_capture::platform::open_wayland(token)?;
+    capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
+    match (capturer.restore_token(), &path) {
+        (Some(t), Some(p)) => match keep_token(p, t) {
+            Ok(()) => info!("kept the desktop's token in {}: no dialog next time", p.display()),
+            Err(e) => warn!("cannot keep the desktop's token in {}: {e}", p.display()),
+        },
+        (Some(_), None) => info!("the desktop gave a token, but there is no state directory to keep it in"),
+        _ => {}
+    }
+    if capturer.embedded_cursor() {
+        info!("this desktop's portal draws the pointer into the picture");
+    }
+    warn!("input on Wayland is not there yet: viewers can watch but not control");
+    Ok(Box::new(capturer))
+}
+
+/// Writes the token readable by its owner only, in a directory made for it if need be.
+#[cfg(all(target_os = "linux", feature = "wayland"))]
+fn keep_token(path: &std::path::Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(token.as_bytes())
+}
+
+#[cfg(not(all(target_os = "linux", feature = "wayland")))]
+fn open_wayland(_config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capturer>, HostError> {
+    let _ = wayland_token_path;
+    Err(peerdesk_capture::CaptureError::Unsupported(
+        "this build has no Wayland capture (build with --features wayland, on Linux)",
+    )
+    .into())
 }
 
 /// The input sink with the viewers' gamepads in front: virtual pads through uinput (or files,
@@ -447,7 +503,7 @@ fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipbo
     let display = match &config.source {
         SourceKind::X11 { display, .. } => display.clone(),
         SourceKind::Windows { .. } => None,
-        SourceKind::TestScene => return (None, rx),
+        SourceKind::TestScene | SourceKind::Wayland => return (None, rx),
     };
     if !config.clipboard {
         info!("clipboard sharing is off (--no-clipboard)");

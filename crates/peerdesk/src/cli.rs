@@ -193,6 +193,9 @@ pub enum Source {
     Testscene,
     /// An X11 desktop (`--display`, default $DISPLAY), one monitor of it (`--monitor`).
     X11,
+    /// A Wayland desktop, through its ScreenCast portal and PipeWire: the desktop asks once
+    /// ("share your screen"); the token it gives back is kept so later starts need no click.
+    Wayland,
     /// This machine's desktop, one monitor of it (`--monitor`): X11 on Linux, GDI and
     /// SendInput on Windows.
     Desktop,

@@ -39,7 +39,8 @@ fn main() -> std::process::ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn"));
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn,zbus=error"));
     // The STUN and TURN crates log every call at info: quiet unless asked for by name.
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     for noisy in ["turn_client_proto", "stun_proto", "turn_types", "stun_types"] {
@@ -253,7 +254,9 @@ fn host_config(
     let (width, height) = stream.scene_size();
     let max_size = match source {
         SourceKind::TestScene => (None, None),
-        SourceKind::X11 { .. } | SourceKind::Windows { .. } => (stream.width, stream.height),
+        SourceKind::X11 { .. } | SourceKind::Windows { .. } | SourceKind::Wayland => {
+            (stream.width, stream.height)
+        }
     };
     Ok(HostConfig {
         signal_url: format!("{ws}://{authority}/ws"),
@@ -496,6 +499,10 @@ async fn host(args: HostArgs) -> Result<()> {
             display: args.display.clone(),
             monitor: monitor_choice(args.monitor.as_deref()),
         },
+        Source::Wayland if cfg!(windows) => {
+            bail!("Wayland is a Linux desktop: on Windows use --source desktop")
+        }
+        Source::Wayland => SourceKind::Wayland,
         Source::Desktop if cfg!(windows) => {
             SourceKind::Windows { monitor: monitor_choice(args.monitor.as_deref()) }
         }

@@ -1,6 +1,12 @@
-//! Linux capture: X11 (MIT-SHM, XDamage, RandR). PipeWire comes later.
+//! Linux capture: X11 (MIT-SHM, XDamage, RandR); Wayland through the ScreenCast portal and
+//! PipeWire (the `wayland` feature).
 
+#[cfg(feature = "wayland")]
+mod wayland;
 mod x11;
+
+#[cfg(feature = "wayland")]
+pub use wayland::{WaylandCapturer, open_wayland};
 
 pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11, watch_cursor};
 

@@ -1,0 +1,443 @@
+//! Wayland capture through the desktop's ScreenCast portal and PipeWire.
+//!
+//! The portal asks the user (the desktop's own "share your screen" dialog, once: the restore
+//! token it gives back skips the dialog next time) and hands over a PipeWire node; frames arrive
+//! on it in shared memory when the screen changes (an idle desktop sends none). Two threads: one
+//! keeps the portal session (it ends with its D-Bus connection), one runs PipeWire's loop and
+//! puts each frame, as BGRA, in a one-place slot that [`Capturer::next_frame`] takes from.
+
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ashpd::desktop::PersistMode;
+use ashpd::desktop::screencast::{CursorMode, Screencast, SelectSourcesOptions, SourceType};
+use pipewire as pw;
+use pw::spa;
+use tracing::{debug, info, warn};
+
+use crate::{CaptureError, Capturer, Frame, LatestSlot};
+
+/// What the portal gave: the stream and how to keep it.
+struct Granted {
+    node: u32,
+    fd: OwnedFd,
+    size: Option<(u32, u32)>,
+    restore_token: Option<String>,
+    embedded_cursor: bool,
+}
+
+/// A frame or the end of the stream, from the PipeWire thread.
+enum Delivery {
+    Frame(Frame),
+    Ended(String),
+}
+
+/// The desktop's screen through the portal. Dropping it ends the cast.
+pub struct WaylandCapturer {
+    slot: Arc<LatestSlot<Delivery>>,
+    size: (u32, u32),
+    min_interval: Duration,
+    last: Option<Instant>,
+    restore_token: Option<String>,
+    embedded_cursor: bool,
+    quit_pw: Option<pw::channel::Sender<()>>,
+    quit_portal: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for WaylandCapturer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaylandCapturer").field("size", &self.size).finish_non_exhaustive()
+    }
+}
+
+impl WaylandCapturer {
+    /// The token that skips the dialog next time (the portal's, when it gives one).
+    pub fn restore_token(&self) -> Option<&str> {
+        self.restore_token.as_deref()
+    }
+
+    /// Whether the pointer is drawn into the picture (the portal has no cursor metadata).
+    pub fn embedded_cursor(&self) -> bool {
+        self.embedded_cursor
+    }
+}
+
+/// Words for what the portal said.
+fn portal_error(e: &ashpd::Error) -> CaptureError {
+    let why = match e {
+        ashpd::Error::Response(ashpd::desktop::ResponseError::Cancelled) => {
+            "the screen share was refused (Cancel in the desktop's dialog); start the host again and press Share".to_owned()
+        }
+        ashpd::Error::Zbus(_) | ashpd::Error::PortalNotFound(_) => format!(
+            "no ScreenCast portal on the session bus ({e}): install xdg-desktop-portal and your desktop's backend (-gnome, -kde or -wlr), and run the host inside the desktop session"
+        ),
+        other => format!("the ScreenCast portal failed: {other}"),
+    };
+    CaptureError::Open { display: "wayland".into(), why }
+}
+
+/// Asks the portal for one monitor: the dialog, or none with a valid `restore_token`.
+async fn ask_portal(
+    restore_token: Option<String>,
+) -> Result<(Screencast, ashpd::desktop::Session<Screencast>, Granted), CaptureError> {
+    let proxy = Screencast::new().await.map_err(|e| portal_error(&e))?;
+    let cursors = proxy.available_cursor_modes().await.map_err(|e| portal_error(&e))?;
+    let metadata = cursors.contains(CursorMode::Metadata);
+    let cursor = if metadata { CursorMode::Metadata } else { CursorMode::Embedded };
+    let session = proxy.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
+    proxy
+        .select_sources(
+            &session,
+            SelectSourcesOptions::default()
+                .set_cursor_mode(cursor)
+                .set_sources(Some(SourceType::Monitor.into()))
+                .set_multiple(false)
+                .set_restore_token(restore_token.as_deref())
+                .set_persist_mode(PersistMode::ExplicitlyRevoked),
+        )
+        .await
+        .map_err(|e| portal_error(&e))?;
+    let started = proxy
+        .start(&session, None, Default::default())
+        .await
+        .and_then(|r| r.response())
+        .map_err(|e| portal_error(&e))?;
+    let stream = started.streams().first().cloned().ok_or_else(|| CaptureError::Open {
+        display: "wayland".into(),
+        why: "the portal started a cast with no stream in it".into(),
+    })?;
+    let fd = proxy.open_pipe_wire_remote(&session, Default::default()).await.map_err(|e| portal_error(&e))?;
+    let granted = Granted {
+        node: stream.pipe_wire_node_id(),
+        fd,
+        size: stream.size().and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))),
+        restore_token: started.restore_token().map(str::to_owned),
+        embedded_cursor: !metadata,
+    };
+    Ok((proxy, session, granted))
+}
+
+/// Opens the desktop's screen through the portal (blocking until the user answers its dialog,
+/// or at once with a `restore_token` it still takes).
+pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, CaptureError> {
+    // The portal session lives as long as its D-Bus connection: a thread of its own keeps both
+    // (the host calls this from inside its own runtime, where another cannot block).
+    let (granted_tx, granted_rx) = std::sync::mpsc::channel();
+    let (quit_portal, quit_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("peerdesk-portal".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = granted_tx
+                        .send(Err(CaptureError::Open { display: "wayland".into(), why: e.to_string() }));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match ask_portal(restore_token).await {
+                    Ok((proxy, session, granted)) => {
+                        let _ = granted_tx.send(Ok(granted));
+                        let _ = quit_rx.await;
+                        let _ = session.close().await;
+                        drop(proxy);
+                    }
+                    Err(e) => {
+                        let _ = granted_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| CaptureError::Open { display: "wayland".into(), why: e.to_string() })?;
+    let granted = granted_rx.recv().map_err(|_| CaptureError::Open {
+        display: "wayland".into(),
+        why: "the portal thread ended without an answer".into(),
+    })??;
+    info!(
+        node = granted.node,
+        size = ?granted.size,
+        cursor = if granted.embedded_cursor { "in the picture" } else { "as metadata" },
+        "the desktop shares its screen through the ScreenCast portal{}",
+        if granted.restore_token.is_some() { " (it gave a token: no dialog next time)" } else { "" }
+    );
+    let slot = Arc::new(LatestSlot::new());
+    let (quit_pw, quit_pw_rx) = pw::channel::channel::<()>();
+    let (size_tx, size_rx) = std::sync::mpsc::channel();
+    let thread_slot = slot.clone();
+    let Granted { node, fd, size, restore_token, embedded_cursor } = granted;
+    std::thread::Builder::new()
+        .name("peerdesk-pipewire".into())
+        .spawn(move || {
+            if let Err(e) = run_stream(node, fd, &thread_slot, quit_pw_rx, size_tx) {
+                thread_slot.put(Delivery::Ended(e));
+            }
+            thread_slot.close();
+        })
+        .map_err(|e| CaptureError::Open { display: "wayland".into(), why: e.to_string() })?;
+    // The picture's size, once PipeWire has agreed on a format (the portal's own figure if
+    // it said; the stream's decides).
+    let size = match size_rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(s) => s,
+        Err(_) => size.ok_or_else(|| CaptureError::Open {
+            display: "wayland".into(),
+            why: "PipeWire agreed on no picture format within 10 s".into(),
+        })?,
+    };
+    Ok(WaylandCapturer {
+        slot,
+        size,
+        min_interval: Duration::ZERO,
+        last: None,
+        restore_token,
+        embedded_cursor,
+        quit_pw: Some(quit_pw),
+        quit_portal: Some(quit_portal),
+    })
+}
+
+/// The byte order of a PipeWire video format, as the index of B, G, R in a pixel (alpha or
+/// padding in the fourth); `None` for formats not taken.
+fn channel_order(format: spa::param::video::VideoFormat) -> Option<[usize; 3]> {
+    use spa::param::video::VideoFormat as F;
+    match format {
+        f if f == F::BGRx || f == F::BGRA => Some([0, 1, 2]),
+        f if f == F::RGBx || f == F::RGBA => Some([2, 1, 0]),
+        _ => None,
+    }
+}
+
+/// A frame of `width` x `height` from rows `stride` bytes apart in `src`, pixels in `order`,
+/// as tight BGRA; `None` when `src` is too short.
+pub fn to_bgra(src: &[u8], width: u32, height: u32, stride: usize, order: [usize; 3]) -> Option<Vec<u8>> {
+    let (w, h) = (width as usize, height as usize);
+    if stride < w * 4 || h == 0 || src.len() < stride * (h - 1) + w * 4 {
+        return None;
+    }
+    if order == [0, 1, 2] {
+        let mut out = crate::tight_rows(src, stride, w * 4, h)?;
+        // Padding bytes (BGRx) are not alpha: opaque.
+        out.iter_mut().skip(3).step_by(4).for_each(|a| *a = 255);
+        return Some(out);
+    }
+    let mut out = Vec::with_capacity(w * h * 4);
+    for row in src.chunks(stride).take(h) {
+        for px in row[..w * 4].chunks_exact(4) {
+            out.extend_from_slice(&[px[order[0]], px[order[1]], px[order[2]], 255]);
+        }
+    }
+    Some(out)
+}
+
+/// PipeWire's loop for one stream: frames into `slot` until `quit`.
+fn run_stream(
+    node: u32,
+    fd: OwnedFd,
+    slot: &Arc<LatestSlot<Delivery>>,
+    quit: pw::channel::Receiver<()>,
+    size_tx: std::sync::mpsc::Sender<(u32, u32)>,
+) -> Result<(), String> {
+    pw::init();
+    let mainloop = pw::main_loop::MainLoop::new(None).map_err(|e| format!("PipeWire: {e}"))?;
+    let context = pw::context::Context::new(&mainloop).map_err(|e| format!("PipeWire: {e}"))?;
+    let core =
+        context.connect_fd(fd, None).map_err(|e| format!("cannot reach PipeWire through the portal: {e}"))?;
+    let stream = pw::stream::Stream::new(
+        &core,
+        "peerdesk",
+        pw::properties::properties! {
+            *pw::keys::MEDIA_TYPE => "Video",
+            *pw::keys::MEDIA_CATEGORY => "Capture",
+            *pw::keys::MEDIA_ROLE => "Screen",
+        },
+    )
+    .map_err(|e| format!("PipeWire stream: {e}"))?;
+    struct Negotiated {
+        size: (u32, u32),
+        order: Option<[usize; 3]>,
+    }
+    let state = std::rc::Rc::new(std::cell::RefCell::new(Negotiated { size: (0, 0), order: None }));
+    let (on_format, on_frame) = (state.clone(), state);
+    let (ended, frames) = (slot.clone(), slot.clone());
+    let ml = mainloop.clone();
+    let _listener = stream
+        .add_local_listener_with_user_data(())
+        .state_changed(move |_, _, old, new| {
+            debug!(?old, ?new, "PipeWire stream");
+            if let pw::stream::StreamState::Error(e) = &new {
+                ended.put(Delivery::Ended(format!("the desktop's PipeWire stream failed: {e}")));
+                ml.quit();
+            } else if matches!(new, pw::stream::StreamState::Unconnected) {
+                ended.put(Delivery::Ended("the desktop stopped sharing the screen".into()));
+                ml.quit();
+            }
+        })
+        .param_changed(move |_, _, id, param| {
+            let Some(param) = param else { return };
+            if id != spa::param::ParamType::Format.as_raw() {
+                return;
+            }
+            let mut info = spa::param::video::VideoInfoRaw::default();
+            if info.parse(param).is_err() {
+                return;
+            }
+            let mut n = on_format.borrow_mut();
+            n.size = (info.size().width, info.size().height);
+            n.order = channel_order(info.format());
+            if n.order.is_none() {
+                warn!(format = ?info.format(), "PipeWire offered a picture format peerdesk does not take");
+            }
+            let _ = size_tx.send(n.size);
+        })
+        .process(move |s, _| {
+            let Some(mut buffer) = s.dequeue_buffer() else { return };
+            let started = Instant::now();
+            let n = on_frame.borrow();
+            let (Some(order), (w, h)) = (n.order, n.size) else { return };
+            let Some(data) = buffer.datas_mut().first_mut() else { return };
+            let (stride, size) = (data.chunk().stride(), data.chunk().size());
+            // A buffer with no picture (only metadata: the cursor moved) changes nothing.
+            if size == 0 || stride <= 0 {
+                return;
+            }
+            let Some(bytes) = data.data() else { return };
+            if let Some(px) = to_bgra(bytes, w, h, stride as usize, order) {
+                frames.put(Delivery::Frame(Frame {
+                    width: w,
+                    height: h,
+                    stride: w as usize * 4,
+                    data: px,
+                    captured_at: started,
+                    capture_time: started.elapsed(),
+                }));
+            }
+        })
+        .register()
+        .map_err(|e| format!("PipeWire listener: {e}"))?;
+    let format = format_offer()?;
+    let mut params = [spa::pod::Pod::from_bytes(&format).ok_or("PipeWire format")?];
+    stream
+        .connect(
+            spa::utils::Direction::Input,
+            Some(node),
+            pw::stream::StreamFlags::AUTOCONNECT | pw::stream::StreamFlags::MAP_BUFFERS,
+            &mut params,
+        )
+        .map_err(|e| format!("cannot connect to the desktop's PipeWire stream: {e}"))?;
+    let ml = mainloop.clone();
+    let _quit = quit.attach(mainloop.loop_(), move |()| ml.quit());
+    mainloop.run();
+    Ok(())
+}
+
+/// The formats asked for: 32-bit RGB in either order, any size and rate.
+fn format_offer() -> Result<Vec<u8>, String> {
+    use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
+    use spa::param::video::VideoFormat;
+    let obj = spa::pod::object!(
+        spa::utils::SpaTypes::ObjectParamFormat,
+        spa::param::ParamType::EnumFormat,
+        spa::pod::property!(FormatProperties::MediaType, Id, MediaType::Video),
+        spa::pod::property!(FormatProperties::MediaSubtype, Id, MediaSubtype::Raw),
+        spa::pod::property!(
+            FormatProperties::VideoFormat,
+            Choice,
+            Enum,
+            Id,
+            VideoFormat::BGRx,
+            VideoFormat::BGRx,
+            VideoFormat::BGRA,
+            VideoFormat::RGBx,
+            VideoFormat::RGBA
+        ),
+        spa::pod::property!(
+            FormatProperties::VideoSize,
+            Choice,
+            Range,
+            Rectangle,
+            spa::utils::Rectangle { width: 1920, height: 1080 },
+            spa::utils::Rectangle { width: 2, height: 2 },
+            spa::utils::Rectangle { width: crate::MAX_DIMENSION, height: crate::MAX_DIMENSION }
+        ),
+        spa::pod::property!(
+            FormatProperties::VideoFramerate,
+            Choice,
+            Range,
+            Fraction,
+            spa::utils::Fraction { num: 60, denom: 1 },
+            spa::utils::Fraction { num: 0, denom: 1 },
+            spa::utils::Fraction { num: 1000, denom: 1 }
+        ),
+    );
+    spa::pod::serialize::PodSerializer::serialize(
+        std::io::Cursor::new(Vec::new()),
+        &spa::pod::Value::Object(obj),
+    )
+    .map(|(c, _)| c.into_inner())
+    .map_err(|e| format!("PipeWire format: {e:?}"))
+}
+
+impl Capturer for WaylandCapturer {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
+        // At most one frame a frame period: a frame that comes sooner waits in the slot (a newer
+        // one replaces it).
+        if let Some(last) = self.last {
+            let due = last + self.min_interval;
+            if due > deadline {
+                std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+                return Ok(None);
+            }
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        match self.slot.take(deadline.saturating_duration_since(Instant::now())) {
+            Some(Delivery::Frame(f)) => {
+                self.last = Some(Instant::now());
+                self.size = (f.width, f.height);
+                Ok(Some(f))
+            }
+            Some(Delivery::Ended(why)) => Err(CaptureError::Ended(why)),
+            None if self.slot.is_closed() => {
+                Err(CaptureError::Ended("the desktop's PipeWire stream ended".into()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_min_interval(&mut self, interval: Duration) {
+        self.min_interval = interval;
+    }
+}
+
+impl Drop for WaylandCapturer {
+    fn drop(&mut self) {
+        if let Some(q) = self.quit_pw.take() {
+            let _ = q.send(());
+        }
+        if let Some(q) = self.quit_portal.take() {
+            let _ = q.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_in_either_byte_order_become_tight_opaque_bgra() {
+        // 2x2, rows padded to 12 bytes; pixels (b, g, r, x).
+        let src = [1, 2, 3, 0, 4, 5, 6, 0, 9, 9, 9, 9, 7, 8, 9, 0, 10, 11, 12, 0, 9, 9, 9, 9];
+        let bgr = to_bgra(&src, 2, 2, 12, [0, 1, 2]).unwrap();
+        assert_eq!(bgr, [1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255, 10, 11, 12, 255]);
+        // The same bytes read as (r, g, b, x).
+        let rgb = to_bgra(&src, 2, 2, 12, [2, 1, 0]).unwrap();
+        assert_eq!(rgb, [3, 2, 1, 255, 6, 5, 4, 255, 9, 8, 7, 255, 12, 11, 10, 255]);
+        assert_eq!(to_bgra(&src[..19], 2, 2, 12, [0, 1, 2]), None, "too short");
+        assert_eq!(to_bgra(&src, 2, 2, 7, [0, 1, 2]), None, "a stride under a row");
+    }
+}
