@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, chownSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { BIN, ROOT, start, launch, teardown, waitForFrames, videoStats, screenshot } from './harness.js';
+import { BIN, ROOT, start, run, launch, teardown, waitForFrames, videoStats, screenshot } from './harness.js';
 
 const USER = 'peerdesk-wl';
 const SIZE = [1280, 720];
@@ -115,4 +115,20 @@ test('the desktop asks once, the user shares, the page shows the Wayland desktop
   assert.equal(state2.state, 'connected');
   await page2.close();
   await again.kill();
+});
+
+test('outside a desktop session the host says there is no portal and what to do', { timeout: 30000 }, async () => {
+  // No session bus: a host started over ssh, or by a service outside the user's desktop.
+  const empty = mkdtempSync(join(tmpdir(), 'peerdesk-wl-nobus-'));
+  try {
+    const r = await run(['host', '--server', server.url, '--room', 'nobus', '--source', 'wayland'], {
+      env: { DBUS_SESSION_BUS_ADDRESS: '', XDG_RUNTIME_DIR: empty },
+    });
+    assert.notEqual(r.code, 0);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('error: '));
+    assert.match(line, /cannot open the video source: no ScreenCast portal on the session bus .*run the host inside the desktop session$/);
+    assert.equal(line.split('no ScreenCast portal').length, 2, `said once: ${line}`);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });

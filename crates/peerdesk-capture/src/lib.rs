@@ -64,6 +64,9 @@ pub enum CaptureError {
     /// This platform or display cannot do what was asked.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The desktop's portal or PipeWire refused or failed (Wayland), in words.
+    #[error("{0}")]
+    Desktop(String),
 }
 
 /// A source of pictures.

@@ -42,9 +42,10 @@ pub enum HostError {
     /// The server refused the host for good.
     #[error("the signaling server refused this host: {0}")]
     Refused(String),
-    /// The source could not be opened.
+    /// The source could not be opened. (Its words are in the message, not a `source`: printed
+    /// with its causes the error said them twice.)
     #[error("cannot open the video source: {0}")]
-    Capture(#[from] peerdesk_capture::CaptureError),
+    Capture(peerdesk_capture::CaptureError),
     /// The source failed while streaming (the X server went away, say).
     #[error("the video source stopped: {0}")]
     SourceLost(String),
@@ -53,7 +54,7 @@ pub enum HostError {
     Encode(#[from] peerdesk_encode::EncodeError),
     /// The pipeline's threads could not start.
     #[error("cannot start the capture threads: {0}")]
-    Threads(#[from] std::io::Error),
+    Threads(std::io::Error),
     /// No secret could be made.
     #[error(transparent)]
     Random(#[from] crate::pairing::RandomError),
@@ -68,6 +69,18 @@ pub enum HostError {
     /// The input record file (a test option) could not be opened.
     #[error("cannot open the input record file: {0}")]
     Record(std::io::Error),
+}
+
+impl From<peerdesk_capture::CaptureError> for HostError {
+    fn from(e: peerdesk_capture::CaptureError) -> Self {
+        Self::Capture(e)
+    }
+}
+
+impl From<std::io::Error> for HostError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Threads(e)
+    }
 }
 
 enum Ended {

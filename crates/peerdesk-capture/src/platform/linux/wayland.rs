@@ -74,7 +74,7 @@ fn portal_error(e: &ashpd::Error) -> CaptureError {
         ),
         other => format!("the ScreenCast portal failed: {other}"),
     };
-    CaptureError::Open { display: "wayland".into(), why }
+    CaptureError::Desktop(why)
 }
 
 /// Asks the portal for one monitor: the dialog, or none with a valid `restore_token`.
@@ -103,10 +103,11 @@ async fn ask_portal(
         .await
         .and_then(|r| r.response())
         .map_err(|e| portal_error(&e))?;
-    let stream = started.streams().first().cloned().ok_or_else(|| CaptureError::Open {
-        display: "wayland".into(),
-        why: "the portal started a cast with no stream in it".into(),
-    })?;
+    let stream = started
+        .streams()
+        .first()
+        .cloned()
+        .ok_or_else(|| CaptureError::Desktop("the portal started a cast with no stream in it".into()))?;
     let fd = proxy.open_pipe_wire_remote(&session, Default::default()).await.map_err(|e| portal_error(&e))?;
     let granted = Granted {
         node: stream.pipe_wire_node_id(),
@@ -131,8 +132,7 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
-                    let _ = granted_tx
-                        .send(Err(CaptureError::Open { display: "wayland".into(), why: e.to_string() }));
+                    let _ = granted_tx.send(Err(CaptureError::Desktop(e.to_string())));
                     return;
                 }
             };
@@ -150,11 +150,10 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
                 }
             });
         })
-        .map_err(|e| CaptureError::Open { display: "wayland".into(), why: e.to_string() })?;
-    let granted = granted_rx.recv().map_err(|_| CaptureError::Open {
-        display: "wayland".into(),
-        why: "the portal thread ended without an answer".into(),
-    })??;
+        .map_err(|e| CaptureError::Desktop(e.to_string()))?;
+    let granted = granted_rx
+        .recv()
+        .map_err(|_| CaptureError::Desktop("the portal thread ended without an answer".into()))??;
     info!(
         node = granted.node,
         size = ?granted.size,
@@ -175,14 +174,13 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
             }
             thread_slot.close();
         })
-        .map_err(|e| CaptureError::Open { display: "wayland".into(), why: e.to_string() })?;
+        .map_err(|e| CaptureError::Desktop(e.to_string()))?;
     // The picture's size, once PipeWire has agreed on a format (the portal's own figure if
     // it said; the stream's decides).
     let size = match size_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(s) => s,
-        Err(_) => size.ok_or_else(|| CaptureError::Open {
-            display: "wayland".into(),
-            why: "PipeWire agreed on no picture format within 10 s".into(),
+        Err(_) => size.ok_or_else(|| {
+            CaptureError::Desktop("PipeWire agreed on no picture format within 10 s".into())
         })?,
     };
     Ok(WaylandCapturer {
