@@ -449,8 +449,8 @@ fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capture
         (Some(_), None) => info!("the desktop gave a token, but there is no state directory to keep it in"),
         _ => {}
     }
-    if capturer.embedded_cursor() {
-        info!("this desktop's portal draws the pointer into the picture");
+    if !capturer.embedded_cursor() {
+        warn!("this desktop's portal cannot draw the pointer into the picture: viewers will not see it");
     }
     warn!("input on Wayland is not there yet: viewers can watch but not control");
     Ok(Box::new(capturer))

@@ -57,7 +57,7 @@ impl WaylandCapturer {
         self.restore_token.as_deref()
     }
 
-    /// Whether the pointer is drawn into the picture (the portal has no cursor metadata).
+    /// Whether the pointer is drawn into the picture (else the viewers do not see it).
     pub fn embedded_cursor(&self) -> bool {
         self.embedded_cursor
     }
@@ -83,8 +83,11 @@ async fn ask_portal(
 ) -> Result<(Screencast, ashpd::desktop::Session<Screencast>, Granted), CaptureError> {
     let proxy = Screencast::new().await.map_err(|e| portal_error(&e))?;
     let cursors = proxy.available_cursor_modes().await.map_err(|e| portal_error(&e))?;
-    let metadata = cursors.contains(CursorMode::Metadata);
-    let cursor = if metadata { CursorMode::Metadata } else { CursorMode::Embedded };
+    // The pointer drawn into the picture, so viewers see it (the page draws it from metadata
+    // on X11; reading the stream's cursor metadata is not built yet). Hidden only where the
+    // portal cannot draw it.
+    let embedded = cursors.contains(CursorMode::Embedded);
+    let cursor = if embedded { CursorMode::Embedded } else { CursorMode::Hidden };
     let session = proxy.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
     proxy
         .select_sources(
@@ -114,7 +117,7 @@ async fn ask_portal(
         fd,
         size: stream.size().and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))),
         restore_token: started.restore_token().map(str::to_owned),
-        embedded_cursor: !metadata,
+        embedded_cursor: embedded,
     };
     Ok((proxy, session, granted))
 }
@@ -157,7 +160,7 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
     info!(
         node = granted.node,
         size = ?granted.size,
-        cursor = if granted.embedded_cursor { "in the picture" } else { "as metadata" },
+        cursor = if granted.embedded_cursor { "in the picture" } else { "not shown (this portal cannot draw it)" },
         "the desktop shares its screen through the ScreenCast portal{}",
         if granted.restore_token.is_some() { " (it gave a token: no dialog next time)" } else { "" }
     );
