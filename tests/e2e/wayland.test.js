@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, chownSync, chmodSync, rmSync } from 'node:fs';
+import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { BIN, ROOT, start, run, launch, teardown, waitForFrames, videoStats, screenshot } from './harness.js';
@@ -24,6 +24,9 @@ let browser;
 let uid;
 let runtime;
 let state;
+// What the session's user runs, copied where it can read it (a checkout under /root or a 0700
+// temporary directory is closed to it).
+let tools;
 
 /** The user the desktop session runs as: made once, kept (a system user with a home). */
 function ensureUser() {
@@ -47,12 +50,12 @@ function ownedDir(prefix) {
 function startWaylandHost(room, { click }) {
   const env = [
     `HOME=/home/${USER}`, 'PATH=/usr/bin:/bin', `XDG_RUNTIME_DIR=${runtime}`, `XDG_STATE_HOME=${state}`,
-    'RUST_LOG=info', `SIZE=${SIZE.join('x')}`, `CLICK_BIN=${join(dirname(BIN), 'desktopclick')}`,
+    'RUST_LOG=info', `SIZE=${SIZE.join('x')}`, `CLICK_BIN=${join(tools, 'desktopclick')}`,
     ...(click ? [`CLICK=${SHARE_CLICKS}`] : []),
   ];
   return start(['host', '--server', server.url, '--room', room, '--source', 'wayland', '--audio', 'none'], 'open ', {
     command: ['runuser', '-u', USER, '--', 'env', '-i', ...env, 'dbus-run-session', '--',
-      join(ROOT, 'tests/e2e/wayland-session.sh'), BIN],
+      join(tools, 'wayland-session.sh'), join(tools, 'peerdesk')],
     group: true,
     timeoutMs: 45000,
     name: 'wayland host',
@@ -63,6 +66,11 @@ before(async () => {
   uid = ensureUser();
   runtime = ownedDir('peerdesk-wl-run-');
   state = ownedDir('peerdesk-wl-state-');
+  tools = ownedDir('peerdesk-wl-tools-');
+  for (const [from, name] of [[BIN, 'peerdesk'], [join(dirname(BIN), 'desktopclick'), 'desktopclick'], [join(ROOT, 'tests/e2e/wayland-session.sh'), 'wayland-session.sh']]) {
+    copyFileSync(from, join(tools, name));
+    chmodSync(join(tools, name), 0o755);
+  }
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
   browser = await launch();
 });
@@ -71,6 +79,7 @@ after(async () => {
   await teardown(browser);
   rmSync(runtime, { recursive: true, force: true });
   rmSync(state, { recursive: true, force: true });
+  rmSync(tools, { recursive: true, force: true });
 });
 
 /** The mean colour of the page's picture, from the decoded video. */
