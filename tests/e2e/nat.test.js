@@ -101,7 +101,7 @@ test('behind its NAT the host learns its public address from a STUN server outsi
   let ctx;
   try {
     host = await start(['host', '--server', plain.url, '--room', 'public', '--ephemeral-links', '--width', '640',
-      '--height', '360', '--fps', '30', '--audio', 'none'], 'open ', { netns: lab.host });
+      '--height', '360', '--fps', '30', '--audio', 'none'], 'open ', { netns: lab.host, env: { RUST_LOG: 'info,peerdesk_session::nat=debug,peerdesk_host::viewer=debug' } });
     ctx = await launch({ netns: lab.browser, args: [`--unsafely-treat-insecure-origin-as-secure=${plain.url}`] });
     const page = await ctx.newPage();
     const trickled = [];
@@ -110,7 +110,9 @@ test('behind its NAT the host learns its public address from a STUN server outsi
     }));
     await page.goto(host.url);
     await waitForFrames(page, 10, 30000);
-    const srflx = await poll('a server-reflexive candidate from the host', () => trickled.find((c) => / typ srflx /.test(c)), 10000);
+    // (It failed now and then in full local runs, never alone: say what the host did then.)
+    const srflx = await poll('a server-reflexive candidate from the host', () => trickled.find((c) => / typ srflx /.test(c)), 10000)
+      .catch((e) => { throw new Error(`${e.message}; trickled: ${JSON.stringify(trickled)}; coturn: ${stun.out.slice(-1500)}; host:\n${host.stderr.slice(-3000)}`); });
     assert.match(srflx, / 10\.77\.2\.1 \d+ typ srflx raddr /, `the NAT's outside address: ${srflx}`);
   } finally {
     await ctx?.close_();
