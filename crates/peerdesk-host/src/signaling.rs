@@ -423,6 +423,7 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
 }
 
 /// The portal's restore token for this room, kept in the state directory (`None` without one).
+#[cfg(all(target_os = "linux", feature = "wayland"))]
 fn wayland_token_path(config: &HostConfig) -> Option<std::path::PathBuf> {
     config.state_dir.as_ref().map(|d| d.join(format!("wayland-token-{}", config.room)))
 }
@@ -442,7 +443,7 @@ fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capture
     let mut capturer = peerdesk_capture::platform::open_wayland(token)?;
     capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
     match (capturer.restore_token(), &path) {
-        (Some(t), Some(p)) => match keep_token(p, t) {
+        (Some(t), Some(p)) => match crate::pairing::write_private(p, t.as_bytes()) {
             Ok(()) => info!("kept the desktop's token in {}: no dialog next time", p.display()),
             Err(e) => warn!("cannot keep the desktop's token in {}: {e}", p.display()),
         },
@@ -456,21 +457,8 @@ fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capture
     Ok(Box::new(capturer))
 }
 
-/// Writes the token readable by its owner only, in a directory made for it if need be.
-#[cfg(all(target_os = "linux", feature = "wayland"))]
-fn keep_token(path: &std::path::Path, token: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    }
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(token.as_bytes())
-}
-
 #[cfg(not(all(target_os = "linux", feature = "wayland")))]
 fn open_wayland(_config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capturer>, HostError> {
-    let _ = wayland_token_path;
     Err(peerdesk_capture::CaptureError::Unsupported(
         "this build has no Wayland capture (build with --features wayland, on Linux)",
     )
