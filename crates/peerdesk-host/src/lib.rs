@@ -51,9 +51,13 @@ pub enum SourceKind {
         /// Which monitor.
         monitor: MonitorChoice,
     },
-    /// A Wayland desktop, through its ScreenCast portal and PipeWire (the desktop asks the user
-    /// once; the token it gives back is kept in the state directory).
-    Wayland,
+    /// A Wayland desktop, through its portals and PipeWire (the desktop asks the user; where
+    /// its portal can remember the choice, the token it gives back is kept in the state
+    /// directory).
+    Wayland {
+        /// Ask for keyboard and pointer too (the RemoteDesktop portal).
+        control: bool,
+    },
 }
 
 /// Which sound the host streams.

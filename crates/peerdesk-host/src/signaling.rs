@@ -325,7 +325,7 @@ fn watch_cursor(source: &SourceKind) -> tokio::sync::watch::Receiver<CursorState
     let watched = match source {
         SourceKind::X11 { display, monitor } => Some((display.clone(), monitor.clone())),
         SourceKind::Windows { monitor } => Some((None, monitor.clone())),
-        SourceKind::TestScene | SourceKind::Wayland => None,
+        SourceKind::TestScene | SourceKind::Wayland { .. } => None,
     };
     if let Some((display, monitor)) = watched {
         let spawned = std::thread::Builder::new().name("peerdesk-cursor".into()).spawn(move || {
@@ -418,29 +418,44 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             };
             (capturer, sink, None)
         }
-        SourceKind::Wayland => (open_wayland(config)?, Arc::new(Mutex::new(ViewOnlySink)), None),
+        SourceKind::Wayland { control } => {
+            let (capturer, sink) = open_wayland(config, *control)?;
+            (capturer, sink, None)
+        }
     })
 }
 
-/// The portal's restore token for this room, kept in the state directory (`None` without one).
+/// A desktop's picture and where its input goes.
+type ScreenAndInput = (Box<dyn peerdesk_capture::Capturer>, Arc<Mutex<dyn InputSink>>);
+
+/// The portal's restore token for this room, kept in the state directory (`None` without one):
+/// one for the screen alone, one for the screen with keyboard and pointer (a token restores
+/// only the kind of session that gave it).
 #[cfg(all(target_os = "linux", feature = "wayland"))]
-fn wayland_token_path(config: &HostConfig) -> Option<std::path::PathBuf> {
-    config.state_dir.as_ref().map(|d| d.join(format!("wayland-token-{}", config.room)))
+fn wayland_token_path(config: &HostConfig, control: bool) -> Option<std::path::PathBuf> {
+    let kind = if control { "wayland-control-token" } else { "wayland-token" };
+    config.state_dir.as_ref().map(|d| d.join(format!("{kind}-{}", config.room)))
 }
 
-/// Opens a Wayland desktop through its portal: with the token kept from the last run the desktop
-/// shares without asking; the new token it gives is kept for the next.
+/// Opens a Wayland desktop through its portals: the screen, and keyboard and pointer when
+/// `control` and the desktop has a RemoteDesktop portal. With the token kept from the last run
+/// the desktop shares without asking; the new token it gives is kept for the next.
 #[cfg(all(target_os = "linux", feature = "wayland"))]
-fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capturer>, HostError> {
-    let path = wayland_token_path(config);
-    let token = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| t.trim().to_owned());
-    if token.is_some() {
-        info!("asking the desktop to share its screen again with the token kept from the last run");
-    } else {
-        info!("asking the desktop to share its screen: answer its dialog (Share)");
-    }
+fn open_wayland(
+    config: &HostConfig,
+    control: bool,
+) -> Result<ScreenAndInput, HostError> {
     use peerdesk_capture::Capturer as _;
-    let mut capturer = peerdesk_capture::platform::open_wayland(token)?;
+    let path = wayland_token_path(config, control);
+    let token = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| t.trim().to_owned());
+    let asked = if control { "its screen, keyboard and pointer" } else { "its screen" };
+    if token.is_some() {
+        info!("asking the desktop to share {asked} again with the token kept from the last run");
+    } else {
+        info!("asking the desktop to share {asked}: answer its dialog (Share)");
+    }
+    let request = peerdesk_capture::platform::WaylandRequest { restore_token: token, control };
+    let mut capturer = peerdesk_capture::platform::open_wayland(request)?;
     capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
     match (capturer.restore_token(), &path) {
         (Some(t), Some(p)) => match crate::pairing::write_private(p, t.as_bytes()) {
@@ -448,17 +463,40 @@ fn open_wayland(config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capture
             Err(e) => warn!("cannot keep the desktop's token in {}: {e}", p.display()),
         },
         (Some(_), None) => info!("the desktop gave a token, but there is no state directory to keep it in"),
-        _ => {}
+        (None, _) if !capturer.persists() => info!(
+            "this desktop's portal cannot remember remote control (RemoteDesktop version 1, xdg-desktop-portal before 1.18): it asks at every start; --screen-only shares the screen alone, which it remembers"
+        ),
+        (None, _) => {}
     }
     if !capturer.embedded_cursor() {
         warn!("this desktop's portal cannot draw the pointer into the picture: viewers will not see it");
     }
-    warn!("input on Wayland is not there yet: viewers can watch but not control");
-    Ok(Box::new(capturer))
+    let sink: Arc<Mutex<dyn InputSink>> = match capturer.remote_control() {
+        Some(remote) => {
+            info!(
+                "viewers in control reach this desktop's keyboard and pointer through its RemoteDesktop portal"
+            );
+            Arc::new(Mutex::new(peerdesk_input::platform::portal_sink(remote)))
+        }
+        None if control => {
+            warn!(
+                "this desktop gave no keyboard and pointer (its portal has no RemoteDesktop, or it was not allowed): viewers can watch but not control"
+            );
+            Arc::new(Mutex::new(ViewOnlySink))
+        }
+        None => {
+            info!("--screen-only: viewers watch, nobody controls");
+            Arc::new(Mutex::new(ViewOnlySink))
+        }
+    };
+    Ok((Box::new(capturer), sink))
 }
 
 #[cfg(not(all(target_os = "linux", feature = "wayland")))]
-fn open_wayland(_config: &HostConfig) -> Result<Box<dyn peerdesk_capture::Capturer>, HostError> {
+fn open_wayland(
+    _config: &HostConfig,
+    _control: bool,
+) -> Result<ScreenAndInput, HostError> {
     Err(peerdesk_capture::CaptureError::Unsupported(
         "this build has no Wayland capture (build with --features wayland, on Linux)",
     )
@@ -504,7 +542,7 @@ fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipbo
     let display = match &config.source {
         SourceKind::X11 { display, .. } => display.clone(),
         SourceKind::Windows { .. } => None,
-        SourceKind::TestScene | SourceKind::Wayland => return (None, rx),
+        SourceKind::TestScene | SourceKind::Wayland { .. } => return (None, rx),
     };
     if !config.clipboard {
         info!("clipboard sharing is off (--no-clipboard)");

@@ -12,6 +12,7 @@
 //! when the viewer leaves, loses focus or its session fails: no stuck keys.
 
 pub mod desk;
+pub mod evdev_sink;
 pub mod gamepad;
 pub mod keymap;
 pub mod newlines;

@@ -193,11 +193,12 @@ pub enum Source {
     Testscene,
     /// An X11 desktop (`--display`, default $DISPLAY), one monitor of it (`--monitor`).
     X11,
-    /// A Wayland desktop, through its ScreenCast portal and PipeWire: the desktop asks once
-    /// ("share your screen"); the token it gives back is kept so later starts need no click.
+    /// A Wayland desktop, through its portals and PipeWire: the desktop asks ("share your
+    /// screen", and "allow remote control" unless --screen-only); where its portal can
+    /// remember the choice, the token it gives back is kept so later starts need no click.
     Wayland,
-    /// This machine's desktop, one monitor of it (`--monitor`): X11 on Linux, GDI and
-    /// SendInput on Windows.
+    /// This machine's desktop, one monitor of it (`--monitor`): on Linux Wayland when
+    /// $WAYLAND_DISPLAY is set, else X11; GDI and SendInput on Windows.
     Desktop,
 }
 
@@ -431,6 +432,11 @@ pub struct HostArgs {
     /// --list-sources; `all` for the whole screen. Default: the primary monitor.
     #[arg(long, value_name = "NAME|INDEX")]
     pub monitor: Option<String>,
+    /// With --source wayland: ask the desktop for its screen alone, not its keyboard and
+    /// pointer (viewers watch only). A portal that cannot remember remote control
+    /// (xdg-desktop-portal before 1.18) remembers a screen share: no dialog after the first.
+    #[arg(long)]
+    pub screen_only: bool,
     /// List the displays and monitors that can be streamed, then exit.
     #[arg(long)]
     pub list_sources: bool,

@@ -254,7 +254,7 @@ fn host_config(
     let (width, height) = stream.scene_size();
     let max_size = match source {
         SourceKind::TestScene => (None, None),
-        SourceKind::X11 { .. } | SourceKind::Windows { .. } | SourceKind::Wayland => {
+        SourceKind::X11 { .. } | SourceKind::Windows { .. } | SourceKind::Wayland { .. } => {
             (stream.width, stream.height)
         }
     };
@@ -361,6 +361,34 @@ fn console() -> tokio::sync::mpsc::Receiver<String> {
         tracing::warn!("no console: {e}");
     }
     rx
+}
+
+/// "This machine's desktop" on Linux: Wayland when the session has a Wayland display (and this
+/// build can capture it), else X11; says which.
+fn desktop_source(args: &cli::HostArgs) -> Result<SourceKind> {
+    let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|v| !v.is_empty());
+    let x11 = args.display.is_some() || std::env::var_os("DISPLAY").is_some_and(|v| !v.is_empty());
+    if wayland && args.display.is_none() {
+        if cfg!(feature = "wayland") {
+            tracing::info!("--source desktop: WAYLAND_DISPLAY is set, streaming the Wayland desktop");
+            return Ok(SourceKind::Wayland { control: !args.screen_only });
+        }
+        if !x11 {
+            bail!(
+                "this is a Wayland session and this build has no Wayland capture: build with --features wayland (scripts/setup.sh --wayland)"
+            );
+        }
+        tracing::warn!(
+            "this is a Wayland session and this build has no Wayland capture: streaming X11 ($DISPLAY, XWayland: only X11 windows show); build with --features wayland"
+        );
+    } else if x11 {
+        tracing::info!("--source desktop: streaming the X11 desktop");
+    } else {
+        bail!(
+            "--source desktop finds no desktop: neither WAYLAND_DISPLAY nor DISPLAY is set (run the host inside the desktop session, or pass --display :N)"
+        );
+    }
+    Ok(SourceKind::X11 { display: args.display.clone(), monitor: monitor_choice(args.monitor.as_deref()) })
 }
 
 fn monitor_choice(arg: Option<&str>) -> MonitorChoice {
@@ -502,14 +530,11 @@ async fn host(args: HostArgs) -> Result<()> {
         Source::Wayland if cfg!(windows) => {
             bail!("Wayland is a Linux desktop: on Windows use --source desktop")
         }
-        Source::Wayland => SourceKind::Wayland,
+        Source::Wayland => SourceKind::Wayland { control: !args.screen_only },
         Source::Desktop if cfg!(windows) => {
             SourceKind::Windows { monitor: monitor_choice(args.monitor.as_deref()) }
         }
-        Source::Desktop => SourceKind::X11 {
-            display: args.display.clone(),
-            monitor: monitor_choice(args.monitor.as_deref()),
-        },
+        Source::Desktop => desktop_source(&args)?,
     };
     let mut config = host_config(&args.server, room, source, &args.stream, &args.pairing, args.ice_loopback)?;
     config.relay_only = args.ice_policy == cli::IcePolicyArg::Relay;

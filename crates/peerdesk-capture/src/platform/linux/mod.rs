@@ -6,7 +6,7 @@ mod wayland;
 mod x11;
 
 #[cfg(feature = "wayland")]
-pub use wayland::{WaylandCapturer, open_wayland};
+pub use wayland::{PortalInput, RemoteControl, WaylandCapturer, WaylandRequest, open_wayland};
 
 pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11, watch_cursor};
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ashpd::desktop::PersistMode;
+use ashpd::desktop::remote_desktop::{Axis, DeviceType, KeyState, RemoteDesktop, SelectDevicesOptions};
 use ashpd::desktop::screencast::{CursorMode, Screencast, SelectSourcesOptions, SourceType};
 use pipewire as pw;
 use pw::spa;
@@ -25,12 +26,63 @@ struct Granted {
     size: Option<(u32, u32)>,
     restore_token: Option<String>,
     embedded_cursor: bool,
+    /// Keyboard and pointer were granted with the screen.
+    control: bool,
 }
 
 /// A frame or the end of the stream, from the PipeWire thread.
 enum Delivery {
     Frame(Frame),
     Ended(String),
+}
+
+/// What the host asks of the desktop.
+#[derive(Clone, Debug, Default)]
+pub struct WaylandRequest {
+    /// The token kept from the last run: the desktop shares again without its dialog (when it
+    /// still takes it).
+    pub restore_token: Option<String>,
+    /// Ask for keyboard and pointer too (the RemoteDesktop portal), where the desktop has it.
+    pub control: bool,
+}
+
+/// One input event for the desktop, in evdev codes and the stream's logical pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PortalInput {
+    /// A key (`KEY_*`) down or up.
+    Key(u16, bool),
+    /// A character typed through its keysym.
+    Keysym(u32),
+    /// A pointer button (`BTN_*`) down or up.
+    Button(u16, bool),
+    /// The pointer to (x, y) of the stream.
+    MoveTo(f64, f64),
+    /// The pointer by (dx, dy).
+    MoveBy(f64, f64),
+    /// Wheel notches (x, y), positive right and down.
+    Scroll(i32, i32),
+}
+
+/// Sends input to the desktop through the RemoteDesktop session the screen came with.
+#[derive(Clone, Debug)]
+pub struct RemoteControl {
+    tx: tokio::sync::mpsc::Sender<PortalInput>,
+    area: (u32, u32),
+}
+
+/// Input events waiting for the portal at most; more are dropped (the desktop is not keeping up).
+const INPUT_QUEUE: usize = 1024;
+
+impl RemoteControl {
+    /// Queues `event` for the desktop; false when the queue is full or the session is gone.
+    pub fn send(&self, event: PortalInput) -> bool {
+        self.tx.try_send(event).is_ok()
+    }
+
+    /// The stream's size in the portal's pointer coordinates.
+    pub fn area(&self) -> (u32, u32) {
+        self.area
+    }
 }
 
 /// The desktop's screen through the portal. Dropping it ends the cast.
@@ -41,6 +93,8 @@ pub struct WaylandCapturer {
     last: Option<Instant>,
     restore_token: Option<String>,
     embedded_cursor: bool,
+    control: Option<RemoteControl>,
+    persists: bool,
     quit_pw: Option<pw::channel::Sender<()>>,
     quit_portal: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -61,6 +115,16 @@ impl WaylandCapturer {
     pub fn embedded_cursor(&self) -> bool {
         self.embedded_cursor
     }
+
+    /// Keyboard and pointer, when the desktop granted them with the screen.
+    pub fn remote_control(&self) -> Option<RemoteControl> {
+        self.control.clone()
+    }
+
+    /// Whether this desktop's portal can remember the choice (so a token may come back).
+    pub fn persists(&self) -> bool {
+        self.persists
+    }
 }
 
 /// Words for what the portal said.
@@ -77,58 +141,195 @@ fn portal_error(e: &ashpd::Error) -> CaptureError {
     CaptureError::Desktop(why)
 }
 
-/// Asks the portal for one monitor: the dialog, or none with a valid `restore_token`.
-async fn ask_portal(
-    restore_token: Option<String>,
-) -> Result<(Screencast, ashpd::desktop::Session<Screencast>, Granted), CaptureError> {
-    let proxy = Screencast::new().await.map_err(|e| portal_error(&e))?;
-    let cursors = proxy.available_cursor_modes().await.map_err(|e| portal_error(&e))?;
+/// The session the portal keeps for us: the screen alone, or the screen with keyboard and
+/// pointer.
+enum PortalSession {
+    Cast(ashpd::desktop::Session<Screencast>),
+    Remote(RemoteDesktop, ashpd::desktop::Session<RemoteDesktop>),
+}
+
+impl PortalSession {
+    async fn close(self) {
+        let _ = match self {
+            Self::Cast(s) => s.close().await,
+            Self::Remote(_, s) => s.close().await,
+        };
+    }
+}
+
+/// The RemoteDesktop portal, when the desktop has one that takes keyboard and pointer.
+async fn remote_desktop_portal() -> Option<RemoteDesktop> {
+    let proxy = match RemoteDesktop::new().await {
+        Ok(p) => p,
+        Err(e) => {
+            debug!("no RemoteDesktop portal: {e}");
+            return None;
+        }
+    };
+    match proxy.available_device_types().await {
+        Ok(t) if t.contains(DeviceType::Keyboard | DeviceType::Pointer) => Some(proxy),
+        Ok(t) => {
+            debug!(?t, "the RemoteDesktop portal offers no keyboard and pointer");
+            None
+        }
+        Err(e) => {
+            debug!("the RemoteDesktop portal does not answer: {e}");
+            None
+        }
+    }
+}
+
+/// Asks the portal for one monitor (with keyboard and pointer when asked and offered): the
+/// dialog, or none with a valid restore token.
+async fn ask_portal(request: WaylandRequest) -> Result<(PortalSession, Granted, bool), CaptureError> {
+    let screencast = Screencast::new().await.map_err(|e| portal_error(&e))?;
+    let cursors = screencast.available_cursor_modes().await.map_err(|e| portal_error(&e))?;
     // The pointer drawn into the picture, so viewers see it (the page draws it from metadata
     // on X11; reading the stream's cursor metadata is not built yet). Hidden only where the
     // portal cannot draw it.
     let embedded = cursors.contains(CursorMode::Embedded);
     let cursor = if embedded { CursorMode::Embedded } else { CursorMode::Hidden };
-    let session = proxy.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
-    proxy
-        .select_sources(
-            &session,
-            SelectSourcesOptions::default()
-                .set_cursor_mode(cursor)
-                .set_sources(Some(SourceType::Monitor.into()))
-                .set_multiple(false)
-                .set_restore_token(restore_token.as_deref())
-                .set_persist_mode(PersistMode::ExplicitlyRevoked),
-        )
-        .await
-        .map_err(|e| portal_error(&e))?;
-    let started = proxy
-        .start(&session, None, Default::default())
-        .await
-        .and_then(|r| r.response())
-        .map_err(|e| portal_error(&e))?;
-    let stream = started
-        .streams()
-        .first()
-        .cloned()
+    let token = request.restore_token.as_deref();
+    let sources = SelectSourcesOptions::default()
+        .set_cursor_mode(cursor)
+        .set_sources(Some(SourceType::Monitor.into()))
+        .set_multiple(false);
+    let remote = if request.control { remote_desktop_portal().await } else { None };
+    let (session, started, persists) = if let Some(remote) = remote {
+        // RemoteDesktop version 1 (xdg-desktop-portal before 1.18) cannot remember a choice:
+        // asking it to fails the session, so it asks each time.
+        let persists = remote.version() >= 2;
+        let session = remote.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
+        let mut devices =
+            SelectDevicesOptions::default().set_devices(DeviceType::Keyboard | DeviceType::Pointer);
+        if persists {
+            devices = devices.set_persist_mode(PersistMode::ExplicitlyRevoked).set_restore_token(token);
+        }
+        remote.select_devices(&session, devices).await.map_err(|e| portal_error(&e))?;
+        screencast.select_sources(&session, sources).await.map_err(|e| portal_error(&e))?;
+        let started = remote
+            .start(&session, None, Default::default())
+            .await
+            .and_then(|r| r.response())
+            .map_err(|e| portal_error(&e))?;
+        let control = started.devices().contains(DeviceType::Keyboard | DeviceType::Pointer);
+        let granted =
+            (started.streams().first().cloned(), started.restore_token().map(str::to_owned), control);
+        (PortalSession::Remote(remote, session), granted, persists)
+    } else {
+        let session = screencast.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
+        screencast
+            .select_sources(
+                &session,
+                sources.set_restore_token(token).set_persist_mode(PersistMode::ExplicitlyRevoked),
+            )
+            .await
+            .map_err(|e| portal_error(&e))?;
+        let started = screencast
+            .start(&session, None, Default::default())
+            .await
+            .and_then(|r| r.response())
+            .map_err(|e| portal_error(&e))?;
+        let granted = (started.streams().first().cloned(), started.restore_token().map(str::to_owned), false);
+        (PortalSession::Cast(session), granted, true)
+    };
+    let (stream, restore_token, control) = started;
+    let stream = stream
         .ok_or_else(|| CaptureError::Desktop("the portal started a cast with no stream in it".into()))?;
-    let fd = proxy.open_pipe_wire_remote(&session, Default::default()).await.map_err(|e| portal_error(&e))?;
+    let fd = match &session {
+        PortalSession::Cast(s) => screencast.open_pipe_wire_remote(s, Default::default()).await,
+        PortalSession::Remote(_, s) => screencast.open_pipe_wire_remote(s, Default::default()).await,
+    }
+    .map_err(|e| portal_error(&e))?;
     let granted = Granted {
         node: stream.pipe_wire_node_id(),
         fd,
         size: stream.size().and_then(|(w, h)| Some((u32::try_from(w).ok()?, u32::try_from(h).ok()?))),
-        restore_token: started.restore_token().map(str::to_owned),
+        restore_token,
         embedded_cursor: embedded,
+        control,
     };
-    Ok((proxy, session, granted))
+    Ok((session, granted, persists))
 }
 
-/// Opens the desktop's screen through the portal (blocking until the user answers its dialog,
-/// or at once with a `restore_token` it still takes).
-pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, CaptureError> {
+/// Tells the desktop one input event through the RemoteDesktop session.
+async fn notify(
+    remote: &RemoteDesktop,
+    session: &ashpd::desktop::Session<RemoteDesktop>,
+    node: u32,
+    event: PortalInput,
+) -> ashpd::Result<()> {
+    let state = |down: bool| if down { KeyState::Pressed } else { KeyState::Released };
+    match event {
+        PortalInput::Key(code, down) => {
+            remote.notify_keyboard_keycode(session, i32::from(code), state(down), Default::default()).await
+        }
+        PortalInput::Keysym(sym) => {
+            let sym = i32::try_from(sym).unwrap_or(0);
+            remote.notify_keyboard_keysym(session, sym, KeyState::Pressed, Default::default()).await?;
+            remote.notify_keyboard_keysym(session, sym, KeyState::Released, Default::default()).await
+        }
+        PortalInput::Button(code, down) => {
+            remote.notify_pointer_button(session, i32::from(code), state(down), Default::default()).await
+        }
+        PortalInput::MoveTo(x, y) => {
+            remote.notify_pointer_motion_absolute(session, node, x, y, Default::default()).await
+        }
+        PortalInput::MoveBy(dx, dy) => {
+            remote.notify_pointer_motion(session, dx, dy, Default::default()).await
+        }
+        PortalInput::Scroll(x, y) => {
+            if y != 0 {
+                remote.notify_pointer_axis_discrete(session, Axis::Vertical, y, Default::default()).await?;
+            }
+            if x != 0 {
+                remote.notify_pointer_axis_discrete(session, Axis::Horizontal, x, Default::default()).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the portal session until `quit`, passing input events to it as they come.
+async fn keep_session(
+    session: PortalSession,
+    node: u32,
+    mut input: tokio::sync::mpsc::Receiver<PortalInput>,
+    mut quit: tokio::sync::oneshot::Receiver<()>,
+) {
+    if let PortalSession::Remote(remote, s) = &session {
+        let mut failures = 0u32;
+        loop {
+            tokio::select! {
+                _ = &mut quit => break,
+                event = input.recv() => {
+                    let Some(event) = event else {
+                        let _ = (&mut quit).await;
+                        break;
+                    };
+                    if let Err(e) = notify(remote, s, node, event).await {
+                        failures += 1;
+                        if failures == 1 || failures.is_power_of_two() {
+                            warn!(failures, "the desktop refused input: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    } else {
+        let _ = quit.await;
+    }
+    session.close().await;
+}
+
+/// Opens the desktop's screen (and keyboard and pointer, when asked) through the portal,
+/// blocking until the user answers its dialog, or at once with a restore token it still takes.
+pub fn open_wayland(request: WaylandRequest) -> Result<WaylandCapturer, CaptureError> {
     // The portal session lives as long as its D-Bus connection: a thread of its own keeps both
     // (the host calls this from inside its own runtime, where another cannot block).
     let (granted_tx, granted_rx) = std::sync::mpsc::channel();
     let (quit_portal, quit_rx) = tokio::sync::oneshot::channel::<()>();
+    let (input_tx, input_rx) = tokio::sync::mpsc::channel::<PortalInput>(INPUT_QUEUE);
     std::thread::Builder::new()
         .name("peerdesk-portal".into())
         .spawn(move || {
@@ -140,12 +341,11 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
                 }
             };
             rt.block_on(async move {
-                match ask_portal(restore_token).await {
-                    Ok((proxy, session, granted)) => {
-                        let _ = granted_tx.send(Ok(granted));
-                        let _ = quit_rx.await;
-                        let _ = session.close().await;
-                        drop(proxy);
+                match ask_portal(request).await {
+                    Ok((session, granted, persists)) => {
+                        let node = granted.node;
+                        let _ = granted_tx.send(Ok((granted, persists)));
+                        keep_session(session, node, input_rx, quit_rx).await;
                     }
                     Err(e) => {
                         let _ = granted_tx.send(Err(e));
@@ -154,21 +354,23 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
             });
         })
         .map_err(|e| CaptureError::Desktop(e.to_string()))?;
-    let granted = granted_rx
+    let (granted, persists) = granted_rx
         .recv()
         .map_err(|_| CaptureError::Desktop("the portal thread ended without an answer".into()))??;
     info!(
         node = granted.node,
         size = ?granted.size,
         cursor = if granted.embedded_cursor { "in the picture" } else { "not shown (this portal cannot draw it)" },
-        "the desktop shares its screen through the ScreenCast portal{}",
+        "the desktop shares its screen{} through the {} portal{}",
+        if granted.control { " and keyboard and pointer" } else { "" },
+        if granted.control { "RemoteDesktop" } else { "ScreenCast" },
         if granted.restore_token.is_some() { " (it gave a token: no dialog next time)" } else { "" }
     );
     let slot = Arc::new(LatestSlot::new());
     let (quit_pw, quit_pw_rx) = pw::channel::channel::<()>();
     let (size_tx, size_rx) = std::sync::mpsc::channel();
     let thread_slot = slot.clone();
-    let Granted { node, fd, size, restore_token, embedded_cursor } = granted;
+    let Granted { node, fd, size, restore_token, embedded_cursor, control } = granted;
     std::thread::Builder::new()
         .name("peerdesk-pipewire".into())
         .spawn(move || {
@@ -180,19 +382,23 @@ pub fn open_wayland(restore_token: Option<String>) -> Result<WaylandCapturer, Ca
         .map_err(|e| CaptureError::Desktop(e.to_string()))?;
     // The picture's size, once PipeWire has agreed on a format (the portal's own figure if
     // it said; the stream's decides).
-    let size = match size_rx.recv_timeout(Duration::from_secs(10)) {
+    let frame_size = match size_rx.recv_timeout(Duration::from_secs(10)) {
         Ok(s) => s,
         Err(_) => size.ok_or_else(|| {
             CaptureError::Desktop("PipeWire agreed on no picture format within 10 s".into())
         })?,
     };
+    // Pointer positions are in the stream's logical pixels: the portal's size where it gave one.
+    let control = control.then(|| RemoteControl { tx: input_tx, area: size.unwrap_or(frame_size) });
     Ok(WaylandCapturer {
         slot,
-        size,
+        size: frame_size,
         min_interval: Duration::ZERO,
         last: None,
         restore_token,
         embedded_cursor,
+        control,
+        persists,
         quit_pw: Some(quit_pw),
         quit_portal: Some(quit_portal),
     })

@@ -1,6 +1,8 @@
-//! Linux injectors: XTest on X11, virtual gamepads through uinput, and the X11 clipboard.
+//! Linux injectors: XTest on X11, the RemoteDesktop portal on Wayland (`wayland` feature), virtual gamepads through uinput, and the X11 clipboard.
 
 mod clipboard;
+#[cfg(feature = "wayland")]
+mod portal;
 mod uinput;
 mod xtest;
 
@@ -8,6 +10,9 @@ pub use clipboard::{X11Clipboard, open_clipboard};
 pub use uinput::UinputBackend;
 
 pub use xtest::{XTestSink, open_xtest};
+
+#[cfg(feature = "wayland")]
+pub use portal::{PortalDevice, portal_sink};
 
 use crate::InputError;
 
