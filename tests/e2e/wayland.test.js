@@ -10,11 +10,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { BIN, ROOT, start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot } from './harness.js';
+import { BIN, ROOT, start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
 
 const USER = 'peerdesk-wl';
 const SIZE = [1280, 720];
@@ -68,7 +68,7 @@ function startWaylandHost(room, { click, args = [] }) {
   runtime = ownedDir('peerdesk-wl-run-');
   runtimes.push(runtime);
   const env = userEnv([
-    `XDG_STATE_HOME=${state}`, 'RUST_LOG=info,zbus=error', `SIZE=${SIZE.join('x')}`,
+    `XDG_STATE_HOME=${state}`, 'RUST_LOG=info,zbus=error,peerdesk_capture=debug', `SIZE=${SIZE.join('x')}`,
     `CLICK_BIN=${join(tools, 'desktopclick')}`, ...(click ? [`CLICK=${click}`] : []),
   ]);
   return start(['host', '--server', server.url, '--room', room, '--source', 'wayland', '--audio', 'none', ...args], 'open ', {
@@ -226,6 +226,81 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
   await client.kill();
   await host.kill();
+});
+
+/** PIDs of the session user's processes named `name`. */
+function pidsOf(name) {
+  try {
+    return execFileSync('pgrep', ['-u', USER, '-x', name]).toString().trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+test('PipeWire stopped mid-stream: the host and the page say so, and the picture comes back when PipeWire is started again', { timeout: 150000 }, async () => {
+  // --screen-only: the portal remembers the share (the token from the first test, or the
+  // dialog answered here), so asking again needs nobody.
+  const host = await startWaylandHost('pipewire', { click: SHARE_CLICKS, args: ['--screen-only'] });
+  const page = await browser.newPage();
+  await page.goto(host.url);
+  await waitForFrames(page, 1, 20000);
+  const [pipewire] = pidsOf('pipewire');
+  const [wireplumber] = pidsOf('wireplumber');
+  assert.ok(pipewire && wireplumber, 'the session runs PipeWire and WirePlumber');
+  // The session's own processes, started by this test (as its user).
+  process.kill(wireplumber, 'SIGTERM');
+  process.kill(pipewire, 'SIGTERM');
+  const said = await poll('the host to say the cast ended', () => /viewers see the last picture; the host asks the desktop to share again/.test(host.stderr), 10000);
+  assert.ok(said);
+  const status = await poll('the page to say why', async () => {
+    const s = await page.evaluate(() => window.peerdesk.status);
+    return /asking the desktop to share it again/.test(s) ? s : null;
+  }, 10000);
+  await screenshot(page, 'wayland-pipewire-stopped');
+  assert.ok(host.child.exitCode === null, `the host keeps running (page said: ${status})`);
+
+  // PipeWire back, as the session's user: the host asks again (with the kept token) and streams.
+  const env = ['runuser', '-u', USER, '--', 'env', '-i', ...userEnv()];
+  const restarted = [spawn(env[0], [...env.slice(1), 'pipewire'], { stdio: 'ignore' }), spawn(env[0], [...env.slice(1), 'wireplumber'], { stdio: 'ignore' })];
+  try {
+    await poll('the host streaming again', () => /the desktop shares its screen again: streaming/.test(host.stderr), 60000)
+      .catch((e) => { throw new Error(`${e.message}; the host said:\n${host.stderr}`); });
+    await poll('the status cleared', async () => ((await page.evaluate(() => window.peerdesk.status)) === '' ? true : null), 10000);
+    const before = (await videoStats(page)).framesDecoded;
+    // A still desktop sends frames only when it changes: a keyframe at least.
+    await poll('frames again', async () => ((await videoStats(page)).framesDecoded > before ? true : null), 15000);
+  } finally {
+    await page.close();
+    await host.kill();
+    for (const p of restarted) if (p.exitCode === null) p.kill('SIGTERM');
+  }
+});
+
+test('a still Wayland desktop costs the host almost no CPU: the compositor sends no frames, the host encodes none', { timeout: 120000 }, async () => {
+  // --fixed-bitrate as in x11-idle.test.js: the capture and encode path alone (rate control's
+  // padding floor costs a few percent more, docs/PERFORMANCE.md).
+  const host = await startWaylandHost('idle', { click: SHARE_CLICKS, args: ['--screen-only', '--fixed-bitrate'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(host.url);
+    await waitForFrames(page, 1, 20000);
+    await page.waitForTimeout(1500);
+    const [pid] = pidsOf('peerdesk');
+    assert.ok(pid, 'the host runs as the session user');
+    const cpu0 = cpuSeconds(pid);
+    const frames0 = (await videoStats(page)).framesDecoded;
+    const t0 = Date.now();
+    await page.waitForTimeout(8000);
+    const secs = (Date.now() - t0) / 1000;
+    const cpu = ((cpuSeconds(pid) - cpu0) / secs) * 100;
+    const frames = (await videoStats(page)).framesDecoded - frames0;
+    console.log(`host CPU over ${secs.toFixed(1)} s of a still Wayland desktop: ${cpu.toFixed(1)}% of one core; ${frames} frames decoded`);
+    assert.ok(frames <= 8, `almost no frames while nothing changes: ${frames} in ${secs.toFixed(1)} s`);
+    assert.ok(cpu < 5, `idle host CPU ${cpu.toFixed(1)}% is near zero`);
+    await page.close();
+  } finally {
+    await host.kill();
+  }
 });
 
 test('outside a desktop session the host says there is no portal and what to do', { timeout: 30000 }, async () => {

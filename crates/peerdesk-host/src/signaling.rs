@@ -441,10 +441,7 @@ fn wayland_token_path(config: &HostConfig, control: bool) -> Option<std::path::P
 /// `control` and the desktop has a RemoteDesktop portal. With the token kept from the last run
 /// the desktop shares without asking; the new token it gives is kept for the next.
 #[cfg(all(target_os = "linux", feature = "wayland"))]
-fn open_wayland(
-    config: &HostConfig,
-    control: bool,
-) -> Result<ScreenAndInput, HostError> {
+fn open_wayland(config: &HostConfig, control: bool) -> Result<ScreenAndInput, HostError> {
     use peerdesk_capture::Capturer as _;
     let path = wayland_token_path(config, control);
     let token = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| t.trim().to_owned());
@@ -457,6 +454,12 @@ fn open_wayland(
     let request = peerdesk_capture::platform::WaylandRequest { restore_token: token, control };
     let mut capturer = peerdesk_capture::platform::open_wayland(request)?;
     capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
+    if let Some(p) = path.clone() {
+        capturer.on_new_token(move |t| match crate::pairing::write_private(&p, t.as_bytes()) {
+            Ok(()) => info!("kept the desktop's new token in {}", p.display()),
+            Err(e) => warn!("cannot keep the desktop's token in {}: {e}", p.display()),
+        });
+    }
     match (capturer.restore_token(), &path) {
         (Some(t), Some(p)) => match crate::pairing::write_private(p, t.as_bytes()) {
             Ok(()) => info!("kept the desktop's token in {}: no dialog next time", p.display()),
@@ -493,10 +496,7 @@ fn open_wayland(
 }
 
 #[cfg(not(all(target_os = "linux", feature = "wayland")))]
-fn open_wayland(
-    _config: &HostConfig,
-    _control: bool,
-) -> Result<ScreenAndInput, HostError> {
+fn open_wayland(_config: &HostConfig, _control: bool) -> Result<ScreenAndInput, HostError> {
     Err(peerdesk_capture::CaptureError::Unsupported(
         "this build has no Wayland capture (build with --features wayland, on Linux)",
     )

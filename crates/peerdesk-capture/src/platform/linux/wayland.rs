@@ -7,7 +7,7 @@
 //! puts each frame, as BGRA, in a one-place slot that [`Capturer::next_frame`] takes from.
 
 use std::os::fd::OwnedFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ashpd::desktop::PersistMode;
@@ -63,12 +63,18 @@ pub enum PortalInput {
     Scroll(i32, i32),
 }
 
-/// Sends input to the desktop through the RemoteDesktop session the screen came with.
-#[derive(Clone, Debug)]
+/// Sends input to the desktop through the RemoteDesktop session the screen came with (the
+/// session of the day: a cast asked for again after the desktop ended one gives a new one).
+#[derive(Clone, Debug, Default)]
 pub struct RemoteControl {
-    tx: tokio::sync::mpsc::Sender<PortalInput>,
-    area: (u32, u32),
+    to: Arc<Mutex<Option<InputRoute>>>,
 }
+
+/// Where input goes (the portal session's queue) and the area the pointer moves in.
+type InputRoute = (tokio::sync::mpsc::Sender<PortalInput>, (u32, u32));
+
+/// What keeps a token the desktop gives (the host writes it to its state directory).
+type TokenKeeper = Box<dyn Fn(&str) + Send>;
 
 /// Input events waiting for the portal at most; more are dropped (the desktop is not keeping up).
 const INPUT_QUEUE: usize = 1024;
@@ -76,27 +82,73 @@ const INPUT_QUEUE: usize = 1024;
 impl RemoteControl {
     /// Queues `event` for the desktop; false when the queue is full or the session is gone.
     pub fn send(&self, event: PortalInput) -> bool {
-        self.tx.try_send(event).is_ok()
+        let to = self.to.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        to.as_ref().is_some_and(|(tx, _)| tx.try_send(event).is_ok())
     }
 
-    /// The stream's size in the portal's pointer coordinates.
+    /// The stream's size in the portal's pointer coordinates (zero while there is no session).
     pub fn area(&self) -> (u32, u32) {
-        self.area
+        let to = self.to.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        to.as_ref().map_or((0, 0), |(_, area)| *area)
+    }
+
+    fn set(&self, to: Option<InputRoute>) {
+        *self.to.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = to;
     }
 }
 
-/// The desktop's screen through the portal. Dropping it ends the cast.
-pub struct WaylandCapturer {
+/// One cast the desktop granted: its frames, and its threads until dropped.
+struct Live {
     slot: Arc<LatestSlot<Delivery>>,
     size: (u32, u32),
-    min_interval: Duration,
-    last: Option<Instant>,
     restore_token: Option<String>,
     embedded_cursor: bool,
-    control: Option<RemoteControl>,
+    /// Keyboard and pointer granted: where they go, and the area they move in.
+    input: Option<InputRoute>,
     persists: bool,
     quit_pw: Option<pw::channel::Sender<()>>,
     quit_portal: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(q) = self.quit_pw.take() {
+            let _ = q.send(());
+        }
+        if let Some(q) = self.quit_portal.take() {
+            let _ = q.send(());
+        }
+    }
+}
+
+/// First wait before asking the desktop again after it ended a cast; doubles up to the next.
+const REOPEN_FIRST: Duration = Duration::from_secs(1);
+const REOPEN_MOST: Duration = Duration::from_secs(30);
+
+/// Asking the desktop again, on a thread of its own (the dialog may wait for the user).
+struct Reopening {
+    answer: std::sync::mpsc::Receiver<Result<Live, CaptureError>>,
+}
+
+/// The desktop's screen through the portal. When the desktop ends the cast (the user stopped
+/// sharing, PipeWire went away) it says why through [`Capturer::away`] and asks the desktop
+/// again until it shares. Dropping it ends the cast.
+pub struct WaylandCapturer {
+    live: Option<Live>,
+    request: WaylandRequest,
+    size: (u32, u32),
+    min_interval: Duration,
+    last: Option<Instant>,
+    embedded_cursor: bool,
+    persists: bool,
+    control: Option<RemoteControl>,
+    on_token: Option<TokenKeeper>,
+    away: Option<String>,
+    reopening: Option<Reopening>,
+    next_try: Instant,
+    wait: Duration,
+    /// The user refused when asked again: no more asking.
+    gave_up: bool,
 }
 
 impl std::fmt::Debug for WaylandCapturer {
@@ -108,7 +160,12 @@ impl std::fmt::Debug for WaylandCapturer {
 impl WaylandCapturer {
     /// The token that skips the dialog next time (the portal's, when it gives one).
     pub fn restore_token(&self) -> Option<&str> {
-        self.restore_token.as_deref()
+        self.live.as_ref().and_then(|l| l.restore_token.as_deref())
+    }
+
+    /// Calls `keep` with each token the desktop gives when asked again later.
+    pub fn on_new_token(&mut self, keep: impl Fn(&str) + Send + 'static) {
+        self.on_token = Some(Box::new(keep));
     }
 
     /// Whether the pointer is drawn into the picture (else the viewers do not see it).
@@ -217,6 +274,7 @@ async fn ask_portal(request: WaylandRequest) -> Result<(PortalSession, Granted, 
             (started.streams().first().cloned(), started.restore_token().map(str::to_owned), control);
         (PortalSession::Remote(remote, session), granted, persists)
     } else {
+        debug!("portal: ScreenCast session");
         let session = screencast.create_session(Default::default()).await.map_err(|e| portal_error(&e))?;
         screencast
             .select_sources(
@@ -225,6 +283,7 @@ async fn ask_portal(request: WaylandRequest) -> Result<(PortalSession, Granted, 
             )
             .await
             .map_err(|e| portal_error(&e))?;
+        debug!("portal: start the cast");
         let started = screencast
             .start(&session, None, Default::default())
             .await
@@ -236,6 +295,7 @@ async fn ask_portal(request: WaylandRequest) -> Result<(PortalSession, Granted, 
     let (stream, restore_token, control) = started;
     let stream = stream
         .ok_or_else(|| CaptureError::Desktop("the portal started a cast with no stream in it".into()))?;
+    debug!("portal: the PipeWire remote");
     let fd = match &session {
         PortalSession::Cast(s) => screencast.open_pipe_wire_remote(s, Default::default()).await,
         PortalSession::Remote(_, s) => screencast.open_pipe_wire_remote(s, Default::default()).await,
@@ -325,35 +385,68 @@ async fn keep_session(
 /// Opens the desktop's screen (and keyboard and pointer, when asked) through the portal,
 /// blocking until the user answers its dialog, or at once with a restore token it still takes.
 pub fn open_wayland(request: WaylandRequest) -> Result<WaylandCapturer, CaptureError> {
-    // The portal session lives as long as its D-Bus connection: a thread of its own keeps both
-    // (the host calls this from inside its own runtime, where another cannot block).
+    let live = open_live(request.clone())?;
+    let control = live.input.is_some().then(RemoteControl::default);
+    if let Some(c) = &control {
+        c.set(live.input.clone());
+    }
+    Ok(WaylandCapturer {
+        size: live.size,
+        embedded_cursor: live.embedded_cursor,
+        persists: live.persists,
+        request: WaylandRequest {
+            restore_token: live.restore_token.clone().or(request.restore_token),
+            ..request
+        },
+        live: Some(live),
+        min_interval: Duration::ZERO,
+        last: None,
+        control,
+        on_token: None,
+        away: None,
+        reopening: None,
+        next_try: Instant::now(),
+        wait: REOPEN_FIRST,
+        gave_up: false,
+    })
+}
+
+/// The runtime every portal call runs on, made once and never dropped.
+fn portal_runtime() -> Result<&'static tokio::runtime::Runtime, CaptureError> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("peerdesk-portal")
+        .enable_all()
+        .build()
+        .map_err(|e| CaptureError::Desktop(format!("cannot start the portal's thread: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// One cast, as [`open_wayland`] opens it.
+fn open_live(request: WaylandRequest) -> Result<Live, CaptureError> {
+    // The portal session lives as long as its D-Bus connection, which ashpd shares for the
+    // whole process and whose reader runs on the runtime it was made on: one runtime of the
+    // portal's own keeps it for as long as the process lives (the host calls this from inside
+    // its own runtime, where another cannot block).
     let (granted_tx, granted_rx) = std::sync::mpsc::channel();
     let (quit_portal, quit_rx) = tokio::sync::oneshot::channel::<()>();
     let (input_tx, input_rx) = tokio::sync::mpsc::channel::<PortalInput>(INPUT_QUEUE);
-    std::thread::Builder::new()
-        .name("peerdesk-portal".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = granted_tx.send(Err(CaptureError::Desktop(e.to_string())));
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                match ask_portal(request).await {
-                    Ok((session, granted, persists)) => {
-                        let node = granted.node;
-                        let _ = granted_tx.send(Ok((granted, persists)));
-                        keep_session(session, node, input_rx, quit_rx).await;
-                    }
-                    Err(e) => {
-                        let _ = granted_tx.send(Err(e));
-                    }
-                }
-            });
-        })
-        .map_err(|e| CaptureError::Desktop(e.to_string()))?;
+    portal_runtime()?.spawn(async move {
+        match ask_portal(request).await {
+            Ok((session, granted, persists)) => {
+                let node = granted.node;
+                let _ = granted_tx.send(Ok((granted, persists)));
+                keep_session(session, node, input_rx, quit_rx).await;
+            }
+            Err(e) => {
+                let _ = granted_tx.send(Err(e));
+            }
+        }
+    });
     let (granted, persists) = granted_rx
         .recv()
         .map_err(|_| CaptureError::Desktop("the portal thread ended without an answer".into()))??;
@@ -389,15 +482,13 @@ pub fn open_wayland(request: WaylandRequest) -> Result<WaylandCapturer, CaptureE
         })?,
     };
     // Pointer positions are in the stream's logical pixels: the portal's size where it gave one.
-    let control = control.then(|| RemoteControl { tx: input_tx, area: size.unwrap_or(frame_size) });
-    Ok(WaylandCapturer {
+    let input = control.then(|| (input_tx, size.unwrap_or(frame_size)));
+    Ok(Live {
         slot,
         size: frame_size,
-        min_interval: Duration::ZERO,
-        last: None,
         restore_token,
         embedded_cursor,
-        control,
+        input,
         persists,
         quit_pw: Some(quit_pw),
         quit_portal: Some(quit_portal),
@@ -585,12 +676,106 @@ fn format_offer() -> Result<Vec<u8>, String> {
     .map_err(|e| format!("PipeWire format: {e:?}"))
 }
 
+impl WaylandCapturer {
+    /// The cast ended: say why, drop it, and ask again soon.
+    fn lost(&mut self, why: &str) {
+        self.live = None;
+        if let Some(c) = &self.control {
+            c.set(None);
+        }
+        warn!("{why}: viewers see the last picture; the host asks the desktop to share again");
+        let mut chars = why.chars();
+        let why_up: String =
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+        self.away = Some(format!("{why_up}; the host is asking the desktop to share it again"));
+        self.wait = REOPEN_FIRST;
+        self.next_try = Instant::now() + self.wait;
+    }
+
+    /// Asks the desktop again when it is time, and takes its answer when it has come.
+    fn reopen(&mut self, deadline: Instant) {
+        if let Some(r) = &self.reopening {
+            let answer = match r.answer.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(a) => a,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    Err(CaptureError::Desktop("the portal thread ended without an answer".into()))
+                }
+            };
+            self.reopening = None;
+            match answer {
+                Ok(live) => {
+                    info!("the desktop shares its screen again: streaming");
+                    if let (Some(t), Some(keep)) = (&live.restore_token, &self.on_token) {
+                        keep(t);
+                    }
+                    if live.restore_token.is_some() {
+                        self.request.restore_token.clone_from(&live.restore_token);
+                    }
+                    if let Some(c) = &self.control {
+                        c.set(live.input.clone());
+                    }
+                    self.live = Some(live);
+                    self.away = None;
+                    self.last = None;
+                }
+                Err(CaptureError::Desktop(why)) if why.contains("refused") => {
+                    warn!("{why}");
+                    self.away = Some("the desktop's user refused to share the screen again; the host must be started again to ask".into());
+                    self.gave_up = true;
+                }
+                Err(e) => {
+                    if self.wait == REOPEN_FIRST {
+                        warn!("the desktop does not share yet ({e}); the host keeps asking");
+                    } else {
+                        debug!("the desktop does not share yet: {e}");
+                    }
+                    self.wait = (self.wait * 2).min(REOPEN_MOST);
+                    self.next_try = Instant::now() + self.wait;
+                }
+            }
+            return;
+        }
+        let now = Instant::now();
+        if self.gave_up {
+            std::thread::sleep(deadline.saturating_duration_since(now));
+            return;
+        }
+        if now < self.next_try {
+            std::thread::sleep(self.next_try.min(deadline).saturating_duration_since(now));
+            if Instant::now() < self.next_try {
+                return;
+            }
+        }
+        let (tx, answer) = std::sync::mpsc::channel();
+        let request = self.request.clone();
+        let spawned = std::thread::Builder::new().name("peerdesk-reopen".into()).spawn(move || {
+            let _ = tx.send(open_live(request));
+        });
+        match spawned {
+            Ok(_) => self.reopening = Some(Reopening { answer }),
+            Err(e) => {
+                warn!("cannot start a thread to ask the desktop again: {e}");
+                self.next_try = Instant::now() + REOPEN_MOST;
+            }
+        }
+    }
+}
+
 impl Capturer for WaylandCapturer {
     fn size(&self) -> (u32, u32) {
         self.size
     }
 
     fn next_frame(&mut self, deadline: Instant) -> Result<Option<Frame>, CaptureError> {
+        let Some(live) = &self.live else {
+            self.reopen(deadline);
+            let now = Instant::now();
+            if self.live.is_none() && now < deadline {
+                std::thread::sleep(deadline.saturating_duration_since(now).min(Duration::from_millis(100)));
+            }
+            return Ok(None);
+        };
         // At most one frame a frame period: a frame that comes sooner waits in the slot (a newer
         // one replaces it).
         if let Some(last) = self.last {
@@ -601,15 +786,19 @@ impl Capturer for WaylandCapturer {
             }
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
         }
-        match self.slot.take(deadline.saturating_duration_since(Instant::now())) {
+        match live.slot.take(deadline.saturating_duration_since(Instant::now())) {
             Some(Delivery::Frame(f)) => {
                 self.last = Some(Instant::now());
                 self.size = (f.width, f.height);
                 Ok(Some(f))
             }
-            Some(Delivery::Ended(why)) => Err(CaptureError::Ended(why)),
-            None if self.slot.is_closed() => {
-                Err(CaptureError::Ended("the desktop's PipeWire stream ended".into()))
+            Some(Delivery::Ended(why)) => {
+                self.lost(&why);
+                Ok(None)
+            }
+            None if live.slot.is_closed() => {
+                self.lost("the desktop's PipeWire stream ended");
+                Ok(None)
             }
             None => Ok(None),
         }
@@ -618,16 +807,9 @@ impl Capturer for WaylandCapturer {
     fn set_min_interval(&mut self, interval: Duration) {
         self.min_interval = interval;
     }
-}
 
-impl Drop for WaylandCapturer {
-    fn drop(&mut self) {
-        if let Some(q) = self.quit_pw.take() {
-            let _ = q.send(());
-        }
-        if let Some(q) = self.quit_portal.take() {
-            let _ = q.send(());
-        }
+    fn away(&self) -> Option<String> {
+        self.away.clone()
     }
 }
 
