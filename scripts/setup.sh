@@ -6,7 +6,7 @@
 # --test also FFmpeg's and what the tests need (Chromium, Xvfb, PulseAudio, coturn, Redis, mingw-w64, Wine and the Rust
 # target x86_64-pc-windows-gnu for the Windows build, ip and iptables for the network
 # namespaces of the loss tests, the npm packages; a headless GNOME desktop for the Wayland tests:
-# mutter, PipeWire, WirePlumber, the portals). Uses sudo when not root.
+# mutter, PipeWire, WirePlumber, the portals, and sway). Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +35,9 @@ if [ "$want_wayland" = 1 ]; then
   pkgs+=(libpipewire-0.3-dev libclang-dev)
 fi
 if [ "$want_test" = 1 ]; then
-  # A Wayland desktop of the tests' own: GNOME's mutter runs headless without a GPU.
-  pkgs+=(mutter pipewire wireplumber dbus xdg-desktop-portal xdg-desktop-portal-gnome)
+  # Wayland desktops of the tests' own, headless without a GPU: GNOME's mutter (with PipeWire
+  # and the portals) and sway (wlroots); pgrep finds the session's processes.
+  pkgs+=(mutter pipewire wireplumber dbus xdg-desktop-portal xdg-desktop-portal-gnome sway procps)
   pkgs+=(mingw-w64 wine wine64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()

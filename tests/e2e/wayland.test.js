@@ -11,12 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { BIN, ROOT, start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
+import { join } from 'node:path';
+import { start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
+import { WaylandLab, USER, pidsOf, lines } from './wayland-lab.js';
 
-const USER = 'peerdesk-wl';
 const SIZE = [1280, 720];
 // The dialogs at 1280x720 (docs/decisions/0010-wayland.md). "Screen Share": the monitor's row,
 // then Share. "Remote desktop" (screen and control): the "Allow remote interaction" switch, then
@@ -28,75 +28,22 @@ const GREEN = [0, 192, 64];
 
 let server;
 let browser;
-let uid;
-let runtime;
-const runtimes = [];
-let state;
-// What the session's user runs, copied where it can read it (a checkout under /root or a 0700
-// temporary directory is closed to it).
-let tools;
+let lab;
 
-/** The user the desktop session runs as: made once, kept (a system user with a home). */
-function ensureUser() {
-  try {
-    execFileSync('id', ['-u', USER], { stdio: 'ignore' });
-  } catch {
-    execFileSync('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', USER]);
-  }
-  return Number(execFileSync('id', ['-u', USER]).toString().trim());
-}
-
-/** A directory of this test's own that the session's user owns, mode 0700. */
-function ownedDir(prefix) {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  chownSync(dir, uid, uid);
-  chmodSync(dir, 0o700);
-  return dir;
-}
-
-/** The user's environment for a process in the session (`env -i` then these). */
-function userEnv(extra = []) {
-  return [`HOME=/home/${USER}`, 'PATH=/usr/bin:/bin', `XDG_RUNTIME_DIR=${runtime}`, ...extra];
-}
-
-/**
- * `peerdesk host --source wayland [ARGS]` in a fresh desktop session; `click` ("X,Y ...") answers
- * its dialog.
- */
+/** `peerdesk host --source wayland [ARGS]` on mutter; `click` ("X,Y ...") answers its dialog. */
 function startWaylandHost(room, { click, args = [] }) {
-  // A runtime directory of the session's own (its sockets, the Wayland display's name).
-  runtime = ownedDir('peerdesk-wl-run-');
-  runtimes.push(runtime);
-  const env = userEnv([
-    `XDG_STATE_HOME=${state}`, 'RUST_LOG=info,zbus=error,peerdesk_capture=debug', `SIZE=${SIZE.join('x')}`,
-    `CLICK_BIN=${join(tools, 'desktopclick')}`, ...(click ? [`CLICK=${click}`] : []),
-  ]);
-  return start(['host', '--server', server.url, '--room', room, '--source', 'wayland', '--audio', 'none', ...args], 'open ', {
-    command: ['runuser', '-u', USER, '--', 'env', '-i', ...env, 'dbus-run-session', '--',
-      join(tools, 'wayland-session.sh'), join(tools, 'peerdesk')],
-    group: true,
-    timeoutMs: 45000,
-    name: 'wayland host',
-  });
+  return lab.host(server, room, { click, args, size: SIZE });
 }
 
 before(async () => {
-  uid = ensureUser();
-  state = ownedDir('peerdesk-wl-state-');
-  tools = ownedDir('peerdesk-wl-tools-');
-  for (const [from, name] of [[BIN, 'peerdesk'], [join(dirname(BIN), 'desktopclick'), 'desktopclick'], [join(dirname(BIN), 'waylandpaint'), 'waylandpaint'], [join(ROOT, 'tests/e2e/wayland-session.sh'), 'wayland-session.sh']]) {
-    copyFileSync(from, join(tools, name));
-    chmodSync(join(tools, name), 0o755);
-  }
+  lab = new WaylandLab();
   server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
   browser = await launch();
 });
 
 after(async () => {
   await teardown(browser);
-  for (const dir of runtimes) rmSync(dir, { recursive: true, force: true });
-  rmSync(state, { recursive: true, force: true });
-  rmSync(tools, { recursive: true, force: true });
+  lab.cleanup();
 });
 
 /** The mean colour of the page's picture, from the decoded video. */
@@ -143,11 +90,6 @@ test('--screen-only: the desktop asks once, the user shares, the page shows the 
   await again.kill();
 });
 
-/** The session's Wayland socket (mutter names it wayland-N in the runtime directory). */
-function waylandSocket() {
-  return poll('the session\'s Wayland socket', () => readdirSync(runtime).find((f) => /^wayland-\d+$/.test(f)), 10000);
-}
-
 /** Whether the session's desktopclick is still running. */
 function clickerRunning() {
   try {
@@ -156,11 +98,6 @@ function clickerRunning() {
   } catch {
     return false;
   }
-}
-
-/** The stdout lines of `proc` so far. */
-function lines(proc) {
-  return proc.out.split('\n').filter(Boolean);
 }
 
 test('screen and control: the user allows remote interaction; a native Wayland client gets the page\'s click, key and wheel, and nothing stays pressed after the page closes', { timeout: 150000 }, async () => {
@@ -174,18 +111,14 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   // clicker has let go of mutter (a client mapped while its virtual pointer is there gets no
   // pointer events from the portal's).
   await poll('the clicker gone', () => !clickerRunning(), 20000);
-  const socket = await waylandSocket();
-  const client = await start([], 'ready ', {
-    command: ['runuser', '-u', USER, '--', 'env', '-i', ...userEnv([`WAYLAND_DISPLAY=${socket}`]), join(tools, 'waylandpaint'), '--seconds', '120'],
-    name: 'waylandpaint',
-  });
+  const client = await lab.client();
   assert.equal(client.url, SIZE.join('x'), 'the client fills the monitor');
   const page = await browser.newPage();
   await page.setViewportSize({ width: SIZE[0], height: SIZE[1] });
   await page.goto(host.url);
   const s = await waitForFrames(page, 1, 20000);
   assert.deepEqual([s.width, s.height], SIZE);
-  await waitForColour(page, [100, 100], ORANGE, { timeout: 10000 });
+  await waitForColour(page, [1000, 600], ORANGE, { timeout: 10000 });
 
   const r = await pictureRect(page);
   const at = (fx, fy) => [r.left + r.width * fx, r.top + r.height * fy];
@@ -207,11 +140,14 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   await page.keyboard.press('KeyA');
   await seen('the key in the client', () => lines(client).includes('key 30 up'));
   // The client paints green after a key: the page shows it.
-  await waitForColour(page, [100, 100], GREEN, { timeout: 10000 });
+  await waitForColour(page, [1000, 600], GREEN, { timeout: 10000 });
 
   await page.mouse.wheel(0, 240);
-  await seen('the wheel in the client', () => lines(client).filter((l) => /^scroll vertical \d/.test(l)).length >= 2);
-  assert.ok(!lines(client).some((l) => /^scroll vertical -/.test(l)), 'down is down');
+  // Two notches down, in one event or two.
+  const notches = () => lines(client).filter((l) => l.startsWith('notches vertical ')).reduce((n, l) => n + Number(l.split(' ')[2]), 0);
+  await seen('the wheel in the client', () => notches() >= 2);
+  assert.equal(notches(), 2, 'two notches, down');
+  assert.ok(lines(client).some((l) => /^scroll vertical \d/.test(l)) && !lines(client).some((l) => /^scroll vertical -/.test(l)), 'it scrolls, down');
 
   // Held when the page goes: let go of by the host.
   await page.keyboard.down('ShiftLeft');
@@ -227,15 +163,6 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   await client.kill();
   await host.kill();
 });
-
-/** PIDs of the session user's processes named `name`. */
-function pidsOf(name) {
-  try {
-    return execFileSync('pgrep', ['-u', USER, '-x', name]).toString().trim().split('\n').map(Number);
-  } catch {
-    return [];
-  }
-}
 
 test('PipeWire stopped mid-stream: the host and the page say so, and the picture comes back when PipeWire is started again', { timeout: 150000 }, async () => {
   // --screen-only: the portal remembers the share (the token from the first test, or the
@@ -260,8 +187,10 @@ test('PipeWire stopped mid-stream: the host and the page say so, and the picture
   assert.ok(host.child.exitCode === null, `the host keeps running (page said: ${status})`);
 
   // PipeWire back, as the session's user: the host asks again (with the kept token) and streams.
-  const env = ['runuser', '-u', USER, '--', 'env', '-i', ...userEnv()];
-  const restarted = [spawn(env[0], [...env.slice(1), 'pipewire'], { stdio: 'ignore' }), spawn(env[0], [...env.slice(1), 'wireplumber'], { stdio: 'ignore' })];
+  const restarted = ['pipewire', 'wireplumber'].map((name) => {
+    const [cmd, ...args] = lab.asUser([name]);
+    return spawn(cmd, args, { stdio: 'ignore' });
+  });
   try {
     await poll('the host streaming again', () => /the desktop shares its screen again: streaming/.test(host.stderr), 60000)
       .catch((e) => { throw new Error(`${e.message}; the host said:\n${host.stderr}`); });

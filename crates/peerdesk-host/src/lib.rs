@@ -57,6 +57,9 @@ pub enum SourceKind {
     Wayland {
         /// Ask for keyboard and pointer too (the RemoteDesktop portal).
         control: bool,
+        /// Which output, where the host picks it (wlroots compositors; elsewhere the desktop's
+        /// dialog does).
+        monitor: peerdesk_capture::MonitorChoice,
     },
 }
 

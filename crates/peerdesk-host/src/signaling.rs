@@ -418,8 +418,8 @@ fn open_source(config: &HostConfig) -> Result<Source, HostError> {
             };
             (capturer, sink, None)
         }
-        SourceKind::Wayland { control } => {
-            let (capturer, sink) = open_wayland(config, *control)?;
+        SourceKind::Wayland { control, monitor } => {
+            let (capturer, sink) = open_wayland(config, *control, monitor)?;
             (capturer, sink, None)
         }
     })
@@ -441,8 +441,38 @@ fn wayland_token_path(config: &HostConfig, control: bool) -> Option<std::path::P
 /// `control` and the desktop has a RemoteDesktop portal. With the token kept from the last run
 /// the desktop shares without asking; the new token it gives is kept for the next.
 #[cfg(all(target_os = "linux", feature = "wayland"))]
-fn open_wayland(config: &HostConfig, control: bool) -> Result<ScreenAndInput, HostError> {
+fn open_wayland(
+    config: &HostConfig,
+    control: bool,
+    monitor: &peerdesk_capture::MonitorChoice,
+) -> Result<ScreenAndInput, HostError> {
     use peerdesk_capture::Capturer as _;
+    // A wlroots compositor (sway): its own screencopy and virtual input, no portal (its portal
+    // casts DMA-BUF only, and has no RemoteDesktop).
+    if peerdesk_capture::platform::wlr_screencopy_available() {
+        let mut capturer = peerdesk_capture::platform::open_wlr(monitor)?;
+        capturer.set_min_interval(Duration::from_secs(1) / config.fps.max(1));
+        info!(
+            "a wlroots compositor: streaming output {} through wlr-screencopy (no dialog)",
+            capturer.output()
+        );
+        let sink: Arc<Mutex<dyn InputSink>> = if !control {
+            info!("--screen-only: viewers watch, nobody controls");
+            Arc::new(Mutex::new(ViewOnlySink))
+        } else {
+            match peerdesk_input::platform::open_wlr_input(monitor) {
+                Ok(sink) => Arc::new(Mutex::new(sink)),
+                Err(e) => {
+                    warn!("{e}; viewers can watch but not control");
+                    Arc::new(Mutex::new(ViewOnlySink))
+                }
+            }
+        };
+        return Ok((Box::new(capturer), sink));
+    }
+    if !matches!(monitor, peerdesk_capture::MonitorChoice::Primary) {
+        warn!("--monitor: on this desktop its dialog picks the monitor to share");
+    }
     let path = wayland_token_path(config, control);
     let token = path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).map(|t| t.trim().to_owned());
     let asked = if control { "its screen, keyboard and pointer" } else { "its screen" };
@@ -496,7 +526,11 @@ fn open_wayland(config: &HostConfig, control: bool) -> Result<ScreenAndInput, Ho
 }
 
 #[cfg(not(all(target_os = "linux", feature = "wayland")))]
-fn open_wayland(_config: &HostConfig, _control: bool) -> Result<ScreenAndInput, HostError> {
+fn open_wayland(
+    _config: &HostConfig,
+    _control: bool,
+    _monitor: &peerdesk_capture::MonitorChoice,
+) -> Result<ScreenAndInput, HostError> {
     Err(peerdesk_capture::CaptureError::Unsupported(
         "this build has no Wayland capture (build with --features wayland, on Linux)",
     )

@@ -371,7 +371,10 @@ fn desktop_source(args: &cli::HostArgs) -> Result<SourceKind> {
     if wayland && args.display.is_none() {
         if cfg!(feature = "wayland") {
             tracing::info!("--source desktop: WAYLAND_DISPLAY is set, streaming the Wayland desktop");
-            return Ok(SourceKind::Wayland { control: !args.screen_only });
+            return Ok(SourceKind::Wayland {
+                control: !args.screen_only,
+                monitor: monitor_choice(args.monitor.as_deref()),
+            });
         }
         if !x11 {
             bail!(
@@ -530,7 +533,10 @@ async fn host(args: HostArgs) -> Result<()> {
         Source::Wayland if cfg!(windows) => {
             bail!("Wayland is a Linux desktop: on Windows use --source desktop")
         }
-        Source::Wayland => SourceKind::Wayland { control: !args.screen_only },
+        Source::Wayland => SourceKind::Wayland {
+            control: !args.screen_only,
+            monitor: monitor_choice(args.monitor.as_deref()),
+        },
         Source::Desktop if cfg!(windows) => {
             SourceKind::Windows { monitor: monitor_choice(args.monitor.as_deref()) }
         }

@@ -3,11 +3,12 @@
 //! picture), recording on stdout, a line each, the input it receives:
 //!
 //! ```text
-//! ready 1280x720
+//! ready 1280x720     (once full screen, at the size the compositor gave)
 //! key 30 down          (evdev codes, as Wayland sends them)
 //! button 0x110 up
 //! motion 640 360       (surface pixels)
 //! scroll vertical 15.00
+//! notches vertical 1  (wheel clicks, where the compositor tells them)
 //! focus keyboard | blur keyboard | focus pointer 12 40 | blur pointer
 //! ```
 //!
@@ -53,6 +54,7 @@ mod linux {
         pending_size: (i32, i32),
         size: (i32, i32),
         configured: bool,
+        ready: bool,
         presses: u64,
         dirty: bool,
         closed: bool,
@@ -201,7 +203,9 @@ mod linux {
                 if !app.configured || size != app.size {
                     app.size = size;
                     app.dirty = true;
-                    if !app.configured {
+                    // Ready once the compositor gave the full-screen size (some say 0x0 first).
+                    if !app.ready && w > 0 && h > 0 {
+                        app.ready = true;
                         say(format_args!("ready {}x{}", size.0, size.1));
                     }
                 }
@@ -307,6 +311,14 @@ mod linux {
                         _ => "other",
                     };
                     say(format_args!("scroll {axis} {value:.2}"));
+                }
+                wl_pointer::Event::AxisDiscrete { axis, discrete } => {
+                    let axis = match axis {
+                        WEnum::Value(wl_pointer::Axis::VerticalScroll) => "vertical",
+                        WEnum::Value(wl_pointer::Axis::HorizontalScroll) => "horizontal",
+                        _ => "other",
+                    };
+                    say(format_args!("notches {axis} {discrete}"));
                 }
                 _ => {}
             }

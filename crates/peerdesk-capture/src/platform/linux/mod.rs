@@ -1,12 +1,16 @@
 //! Linux capture: X11 (MIT-SHM, XDamage, RandR); Wayland through the ScreenCast portal and
-//! PipeWire (the `wayland` feature).
+//! PipeWire, or wlr-screencopy on wlroots compositors (the `wayland` feature).
 
 #[cfg(feature = "wayland")]
 mod wayland;
+#[cfg(feature = "wayland")]
+mod wlr;
 mod x11;
 
 #[cfg(feature = "wayland")]
 pub use wayland::{PortalInput, RemoteControl, WaylandCapturer, WaylandRequest, open_wayland};
+#[cfg(feature = "wayland")]
+pub use wlr::{WlrCapturer, WlrOutput, open_wlr, wlr_outputs, wlr_screencopy_available};
 
 pub use x11::{X11Capturer, list_x11, monitor_rect, open_x11, watch_cursor};
 

@@ -4,6 +4,8 @@ mod clipboard;
 #[cfg(feature = "wayland")]
 mod portal;
 mod uinput;
+#[cfg(feature = "wayland")]
+mod wlr;
 mod xtest;
 
 pub use clipboard::{X11Clipboard, open_clipboard};
@@ -13,6 +15,8 @@ pub use xtest::{XTestSink, open_xtest};
 
 #[cfg(feature = "wayland")]
 pub use portal::{PortalDevice, portal_sink};
+#[cfg(feature = "wayland")]
+pub use wlr::{WlrDevice, open_wlr_input};
 
 use crate::InputError;
 

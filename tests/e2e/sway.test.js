@@ -1,0 +1,110 @@
+// A wlroots desktop: sway on its headless backend and software renderer (no GPU), run by
+// tests/e2e/wayland-session.sh as the unprivileged user of tests/e2e/wayland-lab.js.
+// `peerdesk host --source wayland` finds a wlroots compositor and streams its output through
+// wlr-screencopy (its portal cannot cast without DMA-BUF here, docs/decisions/0010-wayland.md),
+// with input through the virtual pointer and keyboard: a native Wayland client of the test's
+// (waylandpaint) is on screen, the page shows it at the output's size, and gets the page's key,
+// click and wheel; nothing stays pressed after the page closes; a still output costs nothing.
+// Needs a build with the `wayland` feature (scripts/test.sh builds with every feature).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
+import { WaylandLab, pidsOf, lines } from './wayland-lab.js';
+
+const SIZE = [1280, 720];
+const ORANGE = [255, 128, 0];
+const GREEN = [0, 192, 64];
+
+let server;
+let browser;
+let lab;
+let host;
+let client;
+
+before(async () => {
+  lab = new WaylandLab();
+  server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+  browser = await launch();
+  host = await lab.host(server, 'sway', { compositor: 'sway', size: SIZE });
+  client = await lab.client();
+});
+
+after(async () => {
+  await client?.kill();
+  await host?.kill();
+  await teardown(browser);
+  lab.cleanup();
+});
+
+test('sway: the host streams the output through wlr-screencopy; the test client gets the page\'s click, key and wheel, and nothing stays pressed after the page closes', { timeout: 90000 }, async () => {
+  assert.match(host.stderr, /a wlroots compositor: streaming output HEADLESS-1 through wlr-screencopy/);
+  assert.match(host.stderr, /input on this wlroots compositor through its virtual pointer and keyboard/);
+  assert.equal(client.url, SIZE.join('x'), 'the client fills the output');
+  const page = await browser.newPage();
+  await page.setViewportSize({ width: SIZE[0], height: SIZE[1] });
+  await page.goto(host.url);
+  const s = await waitForFrames(page, 1, 20000);
+  assert.deepEqual([s.width, s.height], SIZE, 'the output at its own size');
+  await waitForColour(page, [1000, 600], ORANGE, { timeout: 10000 }).catch(async (e) => {
+    await screenshot(page, 'sway-client-failed');
+    throw new Error(`${e.message}: the page shows ${await pixels(page, [[1000, 600]])} where the client is orange; the client said: ${lines(client).join(' | ')}`);
+  });
+  await screenshot(page, 'sway-client');
+
+  const seen = (what, probe) => poll(what, probe, 10000)
+    .catch((e) => { throw new Error(`${e.message}; the client saw: ${lines(client).join(' | ')}; the host said:\n${host.stderr}`); });
+  const r = await pictureRect(page);
+  const at = (fx, fy) => [r.left + r.width * fx, r.top + r.height * fy];
+  await page.mouse.move(...at(0.5, 0.2));
+  await page.mouse.move(...at(0.25, 0.5), { steps: 4 });
+  await page.mouse.click(...at(0.25, 0.5));
+  await seen('the click in the client', () => lines(client).includes('button 0x110 up'));
+  const motions = lines(client).filter((l) => l.startsWith('motion ')).map((l) => l.split(' ').slice(1).map(Number));
+  const [x, y] = motions[motions.length - 1];
+  assert.ok(Math.abs(x - 320) <= 2 && Math.abs(y - 360) <= 2, `the pointer lands where the page was clicked (320,360): ${[x, y]}`);
+
+  await seen('the keyboard focus in the client', () => lines(client).includes('focus keyboard'));
+  await page.keyboard.press('KeyA');
+  await seen('the key in the client', () => lines(client).includes('key 30 up'));
+  await waitForColour(page, [1000, 600], GREEN, { timeout: 10000 });
+
+  await page.mouse.wheel(0, 240);
+  // Two notches down, in one event or two.
+  const notches = () => lines(client).filter((l) => l.startsWith('notches vertical ')).reduce((n, l) => n + Number(l.split(' ')[2]), 0);
+  await seen('the wheel in the client', () => notches() >= 2);
+  assert.equal(notches(), 2, 'two notches, down');
+  assert.ok(lines(client).some((l) => /^scroll vertical \d/.test(l)) && !lines(client).some((l) => /^scroll vertical -/.test(l)), 'it scrolls, down');
+
+  await page.keyboard.down('ShiftLeft');
+  await seen('shift in the client', () => lines(client).includes('key 42 down'));
+  await page.close();
+  await seen('shift let go', () => lines(client).includes('key 42 up'));
+  const down = new Map();
+  for (const l of lines(client)) {
+    const m = /^(key \d+|button 0x[0-9a-f]+) (down|up)$/.exec(l);
+    if (m) down.set(m[1], m[2] === 'down');
+  }
+  assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
+});
+
+test('sway: a still output costs the host almost no CPU (screencopy waits for damage)', { timeout: 60000 }, async () => {
+  const page = await browser.newPage();
+  await page.goto(host.url);
+  await waitForFrames(page, 1, 20000);
+  await page.waitForTimeout(1500);
+  const [pid] = pidsOf('peerdesk');
+  assert.ok(pid, 'the host runs as the session user');
+  const cpu0 = cpuSeconds(pid);
+  const frames0 = (await videoStats(page)).framesDecoded;
+  const t0 = Date.now();
+  await page.waitForTimeout(8000);
+  const secs = (Date.now() - t0) / 1000;
+  const cpu = ((cpuSeconds(pid) - cpu0) / secs) * 100;
+  const frames = (await videoStats(page)).framesDecoded - frames0;
+  console.log(`host CPU over ${secs.toFixed(1)} s of a still sway output: ${cpu.toFixed(1)}% of one core; ${frames} frames decoded`);
+  assert.ok(frames <= 8, `almost no frames while nothing changes: ${frames} in ${secs.toFixed(1)} s`);
+  // Rate control's padding floor is on here (no --fixed-bitrate): a few percent.
+  assert.ok(cpu < 10, `idle host CPU ${cpu.toFixed(1)}% is low`);
+  await page.close();
+});

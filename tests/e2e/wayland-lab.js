@@ -1,0 +1,112 @@
+// A headless Wayland desktop for the e2e tests: an unprivileged user of the tests' own (a
+// session bus admits its owner only; sway refuses root), directories it owns, copies of what it
+// runs (a checkout under /root or a 0700 temporary directory is closed to it), and the session
+// itself (tests/e2e/wayland-session.sh: mutter with PipeWire and the portals, or sway).
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { BIN, ROOT, start, poll } from './harness.js';
+
+export const USER = 'peerdesk-wl';
+
+/** The user the desktop session runs as: made once, kept (a system user with a home). */
+function ensureUser() {
+  try {
+    execFileSync('id', ['-u', USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['--create-home', '--shell', '/usr/sbin/nologin', USER]);
+  }
+  return Number(execFileSync('id', ['-u', USER]).toString().trim());
+}
+
+/** PIDs of the session user's processes named `name`. */
+export function pidsOf(name) {
+  try {
+    return execFileSync('pgrep', ['-u', USER, '-x', name]).toString().trim().split('\n').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The stdout lines of `proc` so far. */
+export function lines(proc) {
+  return proc.out.split('\n').filter(Boolean);
+}
+
+/** The lab: `host(...)` starts a host in a fresh session, `client()` the test's Wayland client. */
+export class WaylandLab {
+  constructor() {
+    this.uid = ensureUser();
+    this.dirs = [];
+    this.state = this.ownedDir('peerdesk-wl-state-');
+    this.tools = this.ownedDir('peerdesk-wl-tools-');
+    for (const [from, name] of [[BIN, 'peerdesk'], [join(dirname(BIN), 'desktopclick'), 'desktopclick'], [join(dirname(BIN), 'waylandpaint'), 'waylandpaint'], [join(ROOT, 'tests/e2e/wayland-session.sh'), 'wayland-session.sh']]) {
+      copyFileSync(from, join(this.tools, name));
+      chmodSync(join(this.tools, name), 0o755);
+    }
+    this.runtime = null;
+  }
+
+  /** A directory of the lab's own that the session's user owns, mode 0700. */
+  ownedDir(prefix) {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    chownSync(dir, this.uid, this.uid);
+    chmodSync(dir, 0o700);
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** The user's environment for a process in the current session (`env -i` then these). */
+  env(extra = []) {
+    return [`HOME=/home/${USER}`, 'PATH=/usr/bin:/bin', `XDG_RUNTIME_DIR=${this.runtime}`, ...extra];
+  }
+
+  /** `runuser ... env -i ...` for COMMAND as the session's user. */
+  asUser(command, extra = []) {
+    return ['runuser', '-u', USER, '--', 'env', '-i', ...this.env(extra), ...command];
+  }
+
+  /**
+   * `peerdesk host --server SERVER --room ROOM --source wayland --audio none [ARGS]` in a fresh
+   * desktop session of `compositor` ('mutter' or 'sway') at `size`; `click` ("X,Y ...") answers
+   * mutter's dialog.
+   */
+  host(server, room, { compositor = 'mutter', size = [1280, 720], click = null, args = [] } = {}) {
+    // A runtime directory of the session's own (its sockets, the Wayland display's name).
+    this.runtime = this.ownedDir('peerdesk-wl-run-');
+    const env = [
+      `XDG_STATE_HOME=${this.state}`, 'RUST_LOG=info,zbus=error,peerdesk_capture=debug', `SIZE=${size.join('x')}`,
+      `COMPOSITOR=${compositor}`, `CLICK_BIN=${join(this.tools, 'desktopclick')}`, ...(click ? [`CLICK=${click}`] : []),
+    ];
+    return start(['host', '--server', server.url, '--room', room, '--source', 'wayland', '--audio', 'none', ...args], 'open ', {
+      command: this.asUser(['dbus-run-session', '--', join(this.tools, 'wayland-session.sh'), join(this.tools, 'peerdesk')], env),
+      group: true,
+      timeoutMs: 45000,
+      name: `${compositor} host`,
+    });
+  }
+
+  /** The current session's Wayland socket (the compositor names it wayland-N). */
+  socket() {
+    return poll('the session\'s Wayland socket', () => readdirSync(this.runtime).find((f) => /^wayland-\d+$/.test(f)), 10000);
+  }
+
+  /**
+   * The test's own Wayland client in the current session (waylandpaint: full screen, orange,
+   * green after an odd number of key presses, printing the input it gets); resolves once it is
+   * on screen, with its size as `url`.
+   */
+  async client() {
+    const socket = await this.socket();
+    return start([], 'ready ', {
+      command: this.asUser([join(this.tools, 'waylandpaint'), '--seconds', '120'], [`WAYLAND_DISPLAY=${socket}`]),
+      name: 'waylandpaint',
+    });
+  }
+
+  cleanup() {
+    for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
