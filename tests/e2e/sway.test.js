@@ -9,6 +9,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
 import { WaylandLab, pidsOf, lines } from './wayland-lab.js';
 
@@ -86,6 +88,14 @@ test('sway: the host streams the output through wlr-screencopy; the test client 
     if (m) down.set(m[1], m[2] === 'down');
   }
   assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
+});
+
+test('sway: --list-sources names the compositor and its output', { timeout: 30000 }, async () => {
+  const socket = await lab.socket();
+  const [cmd, ...args] = lab.asUser([join(lab.tools, 'peerdesk'), 'host', '--list-sources'], [`WAYLAND_DISPLAY=${socket}`]);
+  const out = execFileSync(cmd, args, { timeout: 20000 }).toString();
+  assert.match(out, new RegExp(`^wayland ${socket}   a wlroots compositor: wlr-screencopy, no dialog \\(--source wayland\\)$`, 'm'));
+  assert.match(out, /^ {4}monitor 0: HEADLESS-1 {2}1280x720 {2}\(--monitor HEADLESS-1 or --monitor 0\)$/m);
 });
 
 test('sway: a still output costs the host almost no CPU (screencopy waits for damage)', { timeout: 60000 }, async () => {

@@ -450,6 +450,43 @@ fn list_encoders(choice: &peerdesk_encode::EncoderChoice) {
     }
 }
 
+/// The Wayland desktop this session runs, for `--list-sources`.
+#[cfg(not(windows))]
+fn list_wayland() {
+    let Some(display) = std::env::var("WAYLAND_DISPLAY").ok().filter(|d| !d.is_empty()) else {
+        println!(
+            "wayland: not available: WAYLAND_DISPLAY is not set (run the host inside a Wayland session)"
+        );
+        return;
+    };
+    #[cfg(feature = "wayland")]
+    {
+        if !peerdesk_capture::platform::wlr_screencopy_available() {
+            println!(
+                "wayland {display}   through the desktop's portal: its dialog picks the monitor (--source wayland)"
+            );
+            return;
+        }
+        match peerdesk_capture::platform::wlr_outputs() {
+            Ok(outputs) => {
+                println!(
+                    "wayland {display}   a wlroots compositor: wlr-screencopy, no dialog (--source wayland)"
+                );
+                for (i, o) in outputs.iter().enumerate() {
+                    let name = if o.name.is_empty() { format!("output {i}") } else { o.name.clone() };
+                    println!(
+                        "    monitor {i}: {name}  {}x{}  (--monitor {name} or --monitor {i})",
+                        o.size.0, o.size.1
+                    );
+                }
+            }
+            Err(e) => println!("wayland {display}: not available: {e}"),
+        }
+    }
+    #[cfg(not(feature = "wayland"))]
+    println!("wayland {display}: this build has no Wayland capture (build with --features wayland)");
+}
+
 fn list_sources(display: Option<&str>) -> Result<()> {
     println!("testscene   the built-in animated test scene (--source testscene)");
     #[cfg(windows)]
@@ -494,6 +531,8 @@ fn list_sources(display: Option<&str>) -> Result<()> {
         }
         Err(e) => println!("x11: not available: {e}"),
     }
+    #[cfg(not(windows))]
+    list_wayland();
     match peerdesk_audio::platform::list_sources() {
         Ok(sources) if sources.is_empty() => println!("sound: the sound server has no sources"),
         Ok(sources) => {
