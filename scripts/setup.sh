@@ -37,7 +37,7 @@ fi
 if [ "$want_test" = 1 ]; then
   # Wayland desktops of the tests' own, headless without a GPU: GNOME's mutter (with PipeWire
   # and the portals) and sway (wlroots); pgrep finds the session's processes.
-  pkgs+=(mutter pipewire wireplumber dbus xdg-desktop-portal xdg-desktop-portal-gnome sway procps)
+  pkgs+=(mutter pipewire wireplumber dbus xdg-desktop-portal xdg-desktop-portal-gnome sway wl-clipboard procps)
   pkgs+=(mingw-w64 wine wine64 chromium xvfb tigervnc-standalone-server x11-xserver-utils xclip fonts-dejavu-core pulseaudio pulseaudio-utils iproute2 iptables coturn redis-server nodejs npm)
 fi
 missing=()

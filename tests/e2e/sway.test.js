@@ -9,7 +9,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
 import { WaylandLab, pidsOf, lines } from './wayland-lab.js';
@@ -96,6 +96,45 @@ test('sway: --list-sources names the compositor and its output', { timeout: 3000
   const out = execFileSync(cmd, args, { timeout: 20000 }).toString();
   assert.match(out, new RegExp(`^wayland ${socket}   a wlroots compositor: wlr-screencopy, no dialog \\(--source wayland\\)$`, 'm'));
   assert.match(out, /^ {4}monitor 0: HEADLESS-1 {2}1280x720 {2}\(--monitor HEADLESS-1 or --monitor 0\)$/m);
+});
+
+test('sway: the clipboard goes both ways (wlr-data-control): a copy in the session lands in the browser, a paste in the browser on the session\'s clipboard', { timeout: 60000 }, async () => {
+  assert.match(host.stderr, /the clipboard is shared through the compositor's wlr-data-control/);
+  const socket = await lab.socket();
+  const inSession = (command) => {
+    const [cmd, ...args] = lab.asUser(command, [`WAYLAND_DISPLAY=${socket}`]);
+    return [cmd, args];
+  };
+  await browser.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(host.url).origin });
+  const page = await browser.newPage();
+  await page.goto(host.url);
+  await waitForFrames(page, 1, 20000);
+  await poll('control', () => page.evaluate(() => window.peerdesk.role?.role === 'control'));
+  await page.click('#stage', { position: { x: 400, y: 300 } });
+
+  const copied = `copied on sway ${Date.now()}: h\u00e9llo \u2713`;
+  // wl-copy serves the copy until something else copies (in the foreground: ours to end).
+  const copier = spawn(...inSession(['wl-copy', '--foreground', '--', copied]), { stdio: 'ignore' });
+  try {
+    await poll('the copy in the browser\'s clipboard', async () => (await page.evaluate(() => navigator.clipboard.readText())) === copied, 10000);
+  } finally {
+    if (copier.exitCode === null) copier.kill('SIGTERM');
+  }
+
+  const pasted = `pasted from the browser ${Date.now()}: gr\u00fc\u00dfe`;
+  await page.evaluate((t) => navigator.clipboard.writeText(t), pasted);
+  await page.keyboard.down('ControlLeft');
+  await page.keyboard.press('KeyV');
+  await page.keyboard.up('ControlLeft');
+  const paste = () => {
+    try {
+      return execFileSync(...inSession(['wl-paste', '--no-newline']), { timeout: 5000 }).toString();
+    } catch {
+      return null;
+    }
+  };
+  await poll('the browser\'s text on the session\'s clipboard', () => paste() === pasted, 10000);
+  await page.close();
 });
 
 test('sway: a still output costs the host almost no CPU (screencopy waits for damage)', { timeout: 60000 }, async () => {

@@ -105,6 +105,8 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   assert.match(host.stderr, /asking the desktop to share its screen, keyboard and pointer: answer its dialog/);
   assert.match(host.stderr, /shares its screen and keyboard and pointer through the RemoteDesktop portal/);
   assert.match(host.stderr, /viewers in control reach this desktop's keyboard and pointer/);
+  // mutter lets no other program at its clipboard: said once, the rest goes on.
+  assert.equal(host.stderr.match(/lets no other program see its clipboard \(no wlr-data-control\); the clipboard is not shared/g)?.length, 1);
   // Debian 12's portal (1.16) cannot remember remote control: the host says so.
   assert.match(host.stderr, /cannot remember remote control .* --screen-only/);
   // The test's own client, full screen, painted orange; started once the dialog is gone and the

@@ -574,9 +574,10 @@ type MessageWatch = tokio::sync::watch::Receiver<Option<Arc<str>>>;
 fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipboard>>, MessageWatch) {
     let (tx, rx) = tokio::sync::watch::channel(None);
     let display = match &config.source {
-        SourceKind::X11 { display, .. } => display.clone(),
-        SourceKind::Windows { .. } => None,
-        SourceKind::TestScene | SourceKind::Wayland { .. } => return (None, rx),
+        SourceKind::X11 { display, .. } => Some(display.clone()),
+        SourceKind::Windows { .. } => Some(None),
+        SourceKind::Wayland { .. } => None,
+        SourceKind::TestScene => return (None, rx),
     };
     if !config.clipboard {
         info!("clipboard sharing is off (--no-clipboard)");
@@ -589,13 +590,34 @@ fn open_clipboard(config: &HostConfig) -> (Option<Arc<dyn peerdesk_input::Clipbo
             }
             Err(e) => warn!("cannot encode the clipboard: {e}"),
         });
-    match peerdesk_input::platform::open_clipboard(display.as_deref(), MAX_CLIPBOARD_TEXT, on_copy) {
+    let opened = match display {
+        Some(display) => {
+            peerdesk_input::platform::open_clipboard(display.as_deref(), MAX_CLIPBOARD_TEXT, on_copy)
+        }
+        None => open_wayland_clipboard(on_copy),
+    };
+    match opened {
         Ok(c) => (Some(c), rx),
         Err(e) => {
             warn!("{e}; the clipboard is not shared");
             (None, rx)
         }
     }
+}
+
+/// A Wayland desktop's clipboard: wlr-data-control where the compositor has it (wlroots).
+#[cfg(all(target_os = "linux", feature = "wayland"))]
+fn open_wayland_clipboard(
+    on_copy: Box<dyn FnMut(String) + Send>,
+) -> Result<Arc<dyn peerdesk_input::Clipboard>, peerdesk_input::InputError> {
+    peerdesk_input::platform::open_wlr_clipboard(MAX_CLIPBOARD_TEXT, on_copy)
+}
+
+#[cfg(not(all(target_os = "linux", feature = "wayland")))]
+fn open_wayland_clipboard(
+    _on_copy: Box<dyn FnMut(String) + Send>,
+) -> Result<Arc<dyn peerdesk_input::Clipboard>, peerdesk_input::InputError> {
+    Err(peerdesk_input::InputError::Unsupported("this build has no Wayland support"))
 }
 
 /// Starts the audio thread for the configured sound, if any.

@@ -6,6 +6,8 @@ mod portal;
 mod uinput;
 #[cfg(feature = "wayland")]
 mod wlr;
+#[cfg(feature = "wayland")]
+mod wlr_clipboard;
 mod xtest;
 
 pub use clipboard::{X11Clipboard, open_clipboard};
@@ -17,6 +19,8 @@ pub use xtest::{XTestSink, open_xtest};
 pub use portal::{PortalDevice, portal_sink};
 #[cfg(feature = "wayland")]
 pub use wlr::{WlrDevice, open_wlr_input};
+#[cfg(feature = "wayland")]
+pub use wlr_clipboard::{WlrClipboard, open_wlr_clipboard};
 
 use crate::InputError;
 
