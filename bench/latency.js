@@ -1,9 +1,12 @@
-// Glass-to-glass benchmark, on one machine (one clock), with Debian's Chromium. Two sources:
+// Glass-to-glass benchmark, on one machine (one clock), with Debian's Chromium. Three sources:
 // - scene: `peerdesk demo`; the test scene draws the Unix time in ms as a time code in every
 //   frame, and flips its marker square on every key;
 // - x11: `peerdesk serve` and `peerdesk host --source x11` on an Xvfb of the benchmark's own,
 //   where `xprobe --animate 60` redraws moving colour bars over the middle 70% of the screen with
-//   the same time code 60 times a second, and flips the same marker on every key press it gets.
+//   the same time code 60 times a second, and flips the same marker on every key press it gets;
+// - sway: `peerdesk host --source wayland` on a headless sway of the benchmark's own (as the
+//   unprivileged user of tests/e2e/wayland-lab.js: wlr-screencopy, the virtual keyboard), where
+//   `waylandpaint --animate 60` draws the same bars, time code and marker full screen.
 // For every presented frame (requestVideoFrameCallback) the page reads the code: glass to glass
 // = presentation time minus drawing time. A key pressed every 400 ms flips the marker: input to
 // photon = the first presented frame showing the flip minus the moment the key went down in the
@@ -13,7 +16,7 @@
 // `stats` message, as the page's overlay shows them).
 //
 //   cargo build && node bench/latency.js [--seconds 10] [--sizes 1280x720,1920x1080]
-//     [--sources scene,x11] [--runs 3] [--host-args "--fixed-bitrate"]
+//     [--sources scene,x11,sway] [--runs 3] [--host-args "--fixed-bitrate"]
 //     [--compare "--fixed-bitrate"] [--busy 1]
 // --compare runs a second configuration (the host with those arguments added) beside each run of
 // the first, alternating, so both rows come from one sitting. --busy N keeps N CPU-bound
@@ -28,6 +31,7 @@ import {
   start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
   inputToPhoton, videoStats, startXvfb, startXprobe, browserCpuSeconds, BIN,
 } from '../tests/e2e/harness.js';
+import { WaylandLab, pidsOf } from '../tests/e2e/wayland-lab.js';
 import { arg, percentile } from './lib.js';
 
 const SECONDS = Number(arg('--seconds', '10'));
@@ -45,6 +49,15 @@ async function startSource(source, W, H, extra) {
   if (source === 'scene') {
     const demo = await start(['demo', '--listen', '127.0.0.1:0', '--width', String(W), '--height', String(H), '--fps', '60', ...HOST_ARGS, ...extra], 'open ');
     return { url: demo.url, pid: demo.pid, proc: demo };
+  }
+  if (source === 'sway') {
+    const lab = new WaylandLab();
+    const server = await start(['serve', '--listen', '127.0.0.1:0'], 'listening ');
+    const host = await lab.host(server, 'bench', { compositor: 'sway', size: [W, H], args: ['--fps', '60', ...HOST_ARGS, ...extra] });
+    await lab.client(['--animate', '60']);
+    // The host runs as the session's user, under runuser: its own PID for its CPU.
+    const [pid] = pidsOf('peerdesk');
+    return { url: host.url, pid, proc: host, lab };
   }
   const xvfb = await startXvfb(`${W}x${H}`);
   await startXprobe(xvfb.display, undefined, ['--animate', '60']);
@@ -96,6 +109,7 @@ async function measure(source, W, H, extra = []) {
     appendFileSync(process.env.BENCH_LOG, `--- ${source} ${W}x${H} ${extra.join(' ') || 'default'}\n${lines.join('\n')}\n`);
   }
   await stopAll();
+  demo.lab?.cleanup();
   const g2g = frames.map((f) => f.g2g);
   const gaps = frames.slice(1).map((f, k) => f.presented - frames[k].presented);
   return {

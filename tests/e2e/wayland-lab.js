@@ -96,12 +96,12 @@ export class WaylandLab {
   /**
    * The test's own Wayland client in the current session (waylandpaint: full screen, orange,
    * green after an odd number of key presses, printing the input it gets); resolves once it is
-   * on screen, with its size as `url`.
+   * on screen, with its size as `url`. `args`: more of its arguments (`--animate 60`).
    */
-  async client() {
+  async client(args = []) {
     const socket = await this.socket();
     return start([], 'ready ', {
-      command: this.asUser([join(this.tools, 'waylandpaint'), '--seconds', '120'], [`WAYLAND_DISPLAY=${socket}`]),
+      command: this.asUser([join(this.tools, 'waylandpaint'), '--seconds', '300', ...args], [`WAYLAND_DISPLAY=${socket}`]),
       name: 'waylandpaint',
     });
   }

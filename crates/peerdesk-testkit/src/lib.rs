@@ -71,6 +71,36 @@ impl Drop for Xvfb {
 /// A rectangle of one colour: x, y, width, height, RGB.
 pub type Field = (i16, i16, u16, u16, [u8; 3]);
 
+/// Frame `frame` of the benchmark's animation on a `w` x `h` screen: vertical colour bars moving
+/// over the middle 70%, the time code for now (low 32 bits of the Unix time in ms) and the marker
+/// (on or off) where the test scene draws them, so glass to glass and input to photon can be
+/// read off any desktop (xprobe on X11, waylandpaint on Wayland).
+pub fn animation_frame(w: u32, h: u32, frame: u32, marker_on: bool) -> Vec<Field> {
+    let (wi, hi) = (w as i32, h as i32);
+    let (top, band) = (hi * 15 / 100, hi * 70 / 100);
+    let bar = 40;
+    let mut fields: Vec<Field> = (0..wi / bar + 2)
+        .map(|i| {
+            let x = i * bar - (frame as i32 * 7) % bar;
+            let v = ((i as u32 * 37 + frame * 3) % 200) as u8;
+            (x as i16, top as i16, bar as u16, band as u16, [v, 255 - v, (v / 2).wrapping_add(frame as u8)])
+        })
+        .collect();
+    let layout = peerdesk_capture::SceneLayout::new(w, h);
+    let tc = layout.timecode;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let code = now.as_millis() as u32;
+    fields.extend((0..peerdesk_capture::TIMECODE_BITS).map(|bit| {
+        let on = code >> (peerdesk_capture::TIMECODE_BITS - 1 - bit) & 1 == 1;
+        let v = if on { 255 } else { 0 };
+        ((tc.x + bit * layout.block) as i16, tc.y as i16, layout.block as u16, tc.h as u16, [v, v, v])
+    }));
+    let m = layout.marker;
+    let colour = if marker_on { peerdesk_capture::MARKER_ON } else { peerdesk_capture::MARKER_OFF };
+    fields.push((m.x as i16, m.y as i16, m.w as u16, m.h as u16, colour));
+    fields
+}
+
 /// Covers the screen with a window showing `background` and `fields`, and keeps it painted;
 /// returns once the picture is on the screen. The window lives as long as the connection. It
 /// is at least 4096x4096, so it still covers the screen after the screen grows (xrandr).

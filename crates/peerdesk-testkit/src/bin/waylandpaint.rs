@@ -13,6 +13,9 @@
 //! ```
 //!
 //! Runs until killed or its compositor goes away. `--seconds N` ends it after N seconds.
+//! `--animate FPS` paints the benchmark's picture instead, FPS times a second (moving bars, the
+//! time code, the marker flipped by each key: `peerdesk_testkit::animation_frame`), as xprobe
+//! does on X11.
 
 #[cfg(not(target_os = "linux"))]
 fn main() {
@@ -38,11 +41,13 @@ mod linux {
         wl_buffer, wl_compositor, wl_keyboard, wl_pointer, wl_registry, wl_seat, wl_shm, wl_shm_pool,
         wl_surface,
     };
-    use wayland_client::{Connection, Dispatch, QueueHandle, WEnum, delegate_noop};
+    use wayland_client::{Connection, Dispatch, EventQueue, QueueHandle, WEnum, delegate_noop};
     use wayland_protocols::xdg::shell::client::{xdg_surface, xdg_toplevel, xdg_wm_base};
 
     const ORANGE: u32 = 0xffff_8000;
     const GREEN: u32 = 0xff00_c040;
+    /// The test scene's background (RGB).
+    const BACKGROUND: [u8; 3] = [22, 26, 34];
 
     #[derive(Default)]
     struct App {
@@ -56,6 +61,8 @@ mod linux {
         configured: bool,
         ready: bool,
         presses: u64,
+        animate: Option<u32>,
+        frame: u32,
         dirty: bool,
         closed: bool,
         buffer: Option<wl_buffer::WlBuffer>,
@@ -86,12 +93,29 @@ mod linux {
                 .open(&path)
                 .map_err(|e| format!("{path}: {e}"))?;
             let _ = std::fs::remove_file(&path);
-            let colour = if self.presses % 2 == 1 { GREEN } else { ORANGE };
-            let row: Vec<u8> = std::iter::repeat_n(colour.to_le_bytes(), w as usize).flatten().collect();
-            let mut all = Vec::with_capacity(len);
-            for _ in 0..h {
-                all.extend_from_slice(&row);
-            }
+            let all = match self.animate {
+                // The benchmark's picture: bars, time code and marker (on after an odd number
+                // of key presses) over the test scene's background.
+                Some(_) => {
+                    let fields = peerdesk_testkit::animation_frame(
+                        w as u32,
+                        h as u32,
+                        self.frame,
+                        self.presses % 2 == 1,
+                    );
+                    draw_fields(w as usize, h as usize, &fields)
+                }
+                None => {
+                    let colour = if self.presses % 2 == 1 { GREEN } else { ORANGE };
+                    let row: Vec<u8> =
+                        std::iter::repeat_n(colour.to_le_bytes(), w as usize).flatten().collect();
+                    let mut all = Vec::with_capacity(len);
+                    for _ in 0..h {
+                        all.extend_from_slice(&row);
+                    }
+                    all
+                }
+            };
             file.write_all(&all).map_err(|e| e.to_string())?;
             let pool = shm.create_pool(file.as_fd(), stride * h, qh, ());
             let buffer = pool.create_buffer(0, w, h, stride, wl_shm::Format::Xrgb8888, qh, ());
@@ -107,13 +131,58 @@ mod linux {
         }
     }
 
+    /// The benchmark's fields on a `w` x `h` XRGB picture over the test scene's background.
+    fn draw_fields(w: usize, h: usize, fields: &[peerdesk_testkit::Field]) -> Vec<u8> {
+        let [r, g, b] = BACKGROUND;
+        let mut px: Vec<u8> = std::iter::repeat_n([b, g, r, 255], w * h).flatten().collect();
+        for &(x, y, fw, fh, [r, g, b]) in fields {
+            let (x0, y0) = (i64::from(x).max(0) as usize, i64::from(y).max(0) as usize);
+            let x1 = (i64::from(x) + i64::from(fw)).clamp(0, w as i64) as usize;
+            let y1 = (i64::from(y) + i64::from(fh)).clamp(0, h as i64) as usize;
+            for row in y0..y1 {
+                for p in px[(row * w + x0) * 4..(row * w + x1.max(x0)) * 4].chunks_exact_mut(4) {
+                    p.copy_from_slice(&[b, g, r, 255]);
+                }
+            }
+        }
+        px
+    }
+
+    /// Handles the compositor's events until `until` (or the first that comes after it).
+    fn dispatch_until(
+        conn: &Connection,
+        queue: &mut EventQueue<App>,
+        app: &mut App,
+        until: Instant,
+    ) -> Result<(), String> {
+        queue.dispatch_pending(app).map_err(|e| e.to_string())?;
+        conn.flush().map_err(|e| e.to_string())?;
+        let Some(guard) = queue.prepare_read() else { return Ok(()) };
+        let left = until.saturating_duration_since(Instant::now());
+        let fd = guard.connection_fd();
+        let mut fds = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+        let timeout = rustix::event::Timespec {
+            tv_sec: left.as_secs() as i64,
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        if rustix::event::poll(&mut fds, Some(&timeout)).map_err(|e| e.to_string())? > 0 {
+            guard.read().map_err(|e| format!("the compositor went away: {e}"))?;
+        }
+        queue.dispatch_pending(app).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     pub fn run() -> Result<(), String> {
         let mut args = std::env::args().skip(1);
         let mut seconds = None;
+        let mut animate = None;
         while let Some(a) = args.next() {
             match a.as_str() {
                 "--seconds" => seconds = args.next().and_then(|s| s.parse::<u64>().ok()),
-                other => return Err(format!("unknown argument {other:?} (takes --seconds N)")),
+                "--animate" => animate = args.next().and_then(|s| s.parse::<u32>().ok()).filter(|&f| f > 0),
+                other => {
+                    return Err(format!("unknown argument {other:?} (takes --seconds N, --animate FPS)"));
+                }
             }
         }
         let until = seconds.map(|s| Instant::now() + Duration::from_secs(s));
@@ -121,7 +190,7 @@ mod linux {
         let mut queue = conn.new_event_queue();
         let qh = queue.handle();
         conn.display().get_registry(&qh, ());
-        let mut app = App::default();
+        let mut app = App { animate, ..App::default() };
         queue.roundtrip(&mut app).map_err(|e| e.to_string())?;
         let (Some(compositor), Some(wm)) = (&app.compositor, &app.wm) else {
             return Err("the compositor lacks wl_compositor or xdg_wm_base".into());
@@ -137,11 +206,28 @@ mod linux {
         toplevel.set_fullscreen(None);
         surface.commit();
         app.surface = Some(surface);
+        let mut next_frame = Instant::now();
         while !app.closed {
             if until.is_some_and(|u| Instant::now() >= u) {
                 break;
             }
-            queue.blocking_dispatch(&mut app).map_err(|e| format!("the compositor went away: {e}"))?;
+            match app.animate {
+                None => {
+                    queue
+                        .blocking_dispatch(&mut app)
+                        .map_err(|e| format!("the compositor went away: {e}"))?;
+                }
+                Some(fps) => {
+                    // A frame every 1/FPS s; events between.
+                    let now = Instant::now();
+                    if now >= next_frame {
+                        app.frame = app.frame.wrapping_add(1);
+                        app.dirty = true;
+                        next_frame = (next_frame + Duration::from_secs(1) / fps).max(now);
+                    }
+                    dispatch_until(&conn, &mut queue, &mut app, next_frame)?;
+                }
+            }
             if app.configured && app.dirty {
                 app.paint(&qh)?;
             }

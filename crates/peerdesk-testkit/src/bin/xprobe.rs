@@ -151,29 +151,12 @@ fn animate(display: &str, win: u32, fps: u32, marker: &AtomicBool) {
     let (conn, screen) = RustConnection::connect(Some(display)).expect("connect");
     let (w, h) = {
         let s = &conn.setup().roots[screen];
-        (i32::from(s.width_in_pixels), i32::from(s.height_in_pixels))
+        (u32::from(s.width_in_pixels), u32::from(s.height_in_pixels))
     };
-    let (top, band) = (h * 15 / 100, h * 70 / 100);
     let period = std::time::Duration::from_secs(1) / fps;
     let mut next = std::time::Instant::now();
     for frame in 0u32.. {
-        let bar = 40;
-        let fields: Vec<peerdesk_testkit::Field> = (0..w / bar + 2)
-            .map(|i| {
-                let x = i * bar - (frame as i32 * 7) % bar;
-                let v = ((i as u32 * 37 + frame * 3) % 200) as u8;
-                (
-                    x as i16,
-                    top as i16,
-                    bar as u16,
-                    band as u16,
-                    [v, 255 - v, (v / 2).wrapping_add(frame as u8)],
-                )
-            })
-            .collect();
-        let mut fields = fields;
-        fields.extend(timecode(w as u32, h as u32));
-        fields.push(marker_field(&conn, screen, marker.load(Ordering::SeqCst)));
+        let fields = peerdesk_testkit::animation_frame(w, h, frame, marker.load(Ordering::SeqCst));
         peerdesk_testkit::draw(&conn, win, &fields);
         next += period;
         let now = std::time::Instant::now();
@@ -183,22 +166,6 @@ fn animate(display: &str, win: u32, fps: u32, marker: &AtomicBool) {
             next = now;
         }
     }
-}
-
-/// The time code blocks for now (low 32 bits of the Unix time in ms), where the test scene of
-/// a `w` x `h` screen draws them.
-fn timecode(w: u32, h: u32) -> Vec<peerdesk_testkit::Field> {
-    let layout = peerdesk_capture::SceneLayout::new(w, h);
-    let tc = layout.timecode;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let code = now.as_millis() as u32;
-    (0..peerdesk_capture::TIMECODE_BITS)
-        .map(|bit| {
-            let on = code >> (peerdesk_capture::TIMECODE_BITS - 1 - bit) & 1 == 1;
-            let v = if on { 255 } else { 0 };
-            ((tc.x + bit * layout.block) as i16, tc.y as i16, layout.block as u16, tc.h as u16, [v, v, v])
-        })
-        .collect()
 }
 
 /// Sets a 16x16 ARGB cursor (premultiplied pixels) on `win` through the RENDER extension.
