@@ -31,7 +31,7 @@ import {
   start, stopAll, launch, waitForFrames, poll, sceneLayout, startTimecodeMonitor, timecodes, timecodeCounts, cpuSeconds,
   inputToPhoton, videoStats, startXvfb, startXprobe, browserCpuSeconds, BIN,
 } from '../tests/e2e/harness.js';
-import { WaylandLab, pidsOf } from '../tests/e2e/wayland-lab.js';
+import { WaylandLab, newestPid } from '../tests/e2e/wayland-lab.js';
 import { arg, percentile } from './lib.js';
 
 const SECONDS = Number(arg('--seconds', '10'));
@@ -56,7 +56,7 @@ async function startSource(source, W, H, extra) {
     const host = await lab.host(server, 'bench', { compositor: 'sway', size: [W, H], args: ['--fps', '60', ...HOST_ARGS, ...extra] });
     await lab.client(['--animate', '60']);
     // The host runs as the session's user, under runuser: its own PID for its CPU.
-    const [pid] = pidsOf('peerdesk');
+    const pid = newestPid('peerdesk');
     return { url: host.url, pid, proc: host, lab };
   }
   const xvfb = await startXvfb(`${W}x${H}`);

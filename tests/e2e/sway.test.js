@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
-import { WaylandLab, pidsOf, lines } from './wayland-lab.js';
+import { WaylandLab, newestPid, lines } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
 const ORANGE = [255, 128, 0];
@@ -142,7 +142,7 @@ test('sway: a still output costs the host almost no CPU (screencopy waits for da
   await page.goto(host.url);
   await waitForFrames(page, 1, 20000);
   await page.waitForTimeout(1500);
-  const [pid] = pidsOf('peerdesk');
+  const pid = newestPid('peerdesk');
   assert.ok(pid, 'the host runs as the session user');
   const cpu0 = cpuSeconds(pid);
   const frames0 = (await videoStats(page)).framesDecoded;

@@ -30,6 +30,12 @@ export function pidsOf(name) {
   }
 }
 
+/** The PID of the session user's newest process named `name` (an older session's may linger). */
+export function newestPid(name) {
+  const pids = pidsOf(name);
+  return pids.length ? Math.max(...pids) : null;
+}
+
 /** The stdout lines of `proc` so far. */
 export function lines(proc) {
   return proc.out.split('\n').filter(Boolean);

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
-import { WaylandLab, USER, pidsOf, lines } from './wayland-lab.js';
+import { WaylandLab, USER, newestPid, lines } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
 // The dialogs at 1280x720 (docs/decisions/0010-wayland.md). "Screen Share": the monitor's row,
@@ -68,7 +68,8 @@ test('--screen-only: the desktop asks once, the user shares, the page shows the 
   assert.match(host.stderr, /kept the desktop's token in .*wayland-token-wayland: no dialog next time/);
   const page = await browser.newPage();
   await page.goto(host.url);
-  const s = await waitForFrames(page, 1, 20000);
+  const s = await waitForFrames(page, 1, 20000)
+    .catch((e) => { throw new Error(`${e.message}; the host said:\n${host.stderr}`); });
   assert.deepEqual([s.width, s.height], SIZE, 'the monitor at its own size');
   // mutter's default background: a blue gradient (the dialog went with the click).
   const [r, g, b] = await meanColour(page);
@@ -172,9 +173,10 @@ test('PipeWire stopped mid-stream: the host and the page say so, and the picture
   const host = await startWaylandHost('pipewire', { click: SHARE_CLICKS, args: ['--screen-only'] });
   const page = await browser.newPage();
   await page.goto(host.url);
-  await waitForFrames(page, 1, 20000);
-  const [pipewire] = pidsOf('pipewire');
-  const [wireplumber] = pidsOf('wireplumber');
+  await waitForFrames(page, 1, 20000)
+    .catch((e) => { throw new Error(`${e.message}; the host said:\n${host.stderr}`); });
+  const pipewire = newestPid('pipewire');
+  const wireplumber = newestPid('wireplumber');
   assert.ok(pipewire && wireplumber, 'the session runs PipeWire and WirePlumber');
   // The session's own processes, started by this test (as its user).
   process.kill(wireplumber, 'SIGTERM');
@@ -216,7 +218,7 @@ test('a still Wayland desktop costs the host almost no CPU: the compositor sends
     await page.goto(host.url);
     await waitForFrames(page, 1, 20000);
     await page.waitForTimeout(1500);
-    const [pid] = pidsOf('peerdesk');
+    const pid = newestPid('peerdesk');
     assert.ok(pid, 'the host runs as the session user');
     const cpu0 = cpuSeconds(pid);
     const frames0 = (await videoStats(page)).framesDecoded;

@@ -166,7 +166,13 @@ mod linux {
             tv_nsec: i64::from(left.subsec_nanos()),
         };
         if rustix::event::poll(&mut fds, Some(&timeout)).map_err(|e| e.to_string())? > 0 {
-            guard.read().map_err(|e| format!("the compositor went away: {e}"))?;
+            match guard.read() {
+                Ok(_) => {}
+                // Readable, yet nothing whole to read yet.
+                Err(wayland_client::backend::WaylandError::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("the compositor went away: {e}")),
+            }
         }
         queue.dispatch_pending(app).map_err(|e| e.to_string())?;
         Ok(())

@@ -31,6 +31,9 @@ pub struct WlrOutput {
     pub size: (u32, u32),
 }
 
+/// How much sooner than a frame period after the last copy the next is asked for.
+const EARLY: Duration = Duration::from_millis(8);
+
 /// What the thread hands over.
 enum Delivery {
     Frame(Frame),
@@ -196,9 +199,13 @@ impl Copier {
         let mut last: Option<Instant> = None;
         let mut with_damage = false;
         while !quit.load(Ordering::Relaxed) {
-            // No faster than the stream's frame rate.
+            // No faster than the stream's frame rate. The copy is made at the compositor's next
+            // repaint after the request: asked for a whole period after the last, it would miss
+            // the repaint due then and wait for the one after (half the frame rate), so it is
+            // asked for half a period early (at most 8 ms: a 120 Hz repaint's).
             if let Some(last) = last {
-                let due = last + Duration::from_micros(min_interval_us.load(Ordering::Relaxed));
+                let period = Duration::from_micros(min_interval_us.load(Ordering::Relaxed));
+                let due = last + period - (period / 2).min(EARLY);
                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
             }
             self.state.copying = Copying::default();
@@ -288,7 +295,13 @@ impl Copier {
         let timeout = rustix::event::Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
         let ready = rustix::event::poll(&mut fds, Some(&timeout)).map_err(|e| e.to_string())?;
         if ready > 0 {
-            guard.read().map_err(|e| format!("the compositor went away: {e}"))?;
+            match guard.read() {
+                Ok(_) => {}
+                // Readable, yet nothing whole to read yet.
+                Err(wayland_client::backend::WaylandError::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("the compositor went away: {e}")),
+            }
         }
         self.queue.dispatch_pending(&mut self.state).map_err(|e| e.to_string())?;
         Ok(())
