@@ -236,6 +236,19 @@ test('a still Wayland desktop costs the host almost no CPU: the compositor sends
   }
 });
 
+test('Cancel in the desktop\'s dialog: the host says the share was refused and what to do, once, and ends', { timeout: 90000 }, async () => {
+  // The "Remote desktop" dialog's Cancel, top left (docs/decisions/0010-wayland.md).
+  const refused = await lab.host(server, 'cancel', { click: '430,233', size: SIZE }).then(
+    () => assert.fail('the host started although the user pressed Cancel'),
+    (e) => e.message,
+  );
+  assert.match(refused, /exited with [1-9]\d* before printing "open "/);
+  // (The desktop's document portal logs an "error: fuse init failed" of its own here.)
+  const line = refused.split('\n').find((l) => l.startsWith('error: cannot'));
+  assert.match(line, /^error: cannot open the video source: the screen share was refused \(Cancel in the desktop's dialog\); start the host again and press Share$/);
+  assert.equal(refused.split('was refused').length, 2, 'said once');
+});
+
 test('outside a desktop session the host says there is no portal and what to do', { timeout: 30000 }, async () => {
   // No session bus: a host started over ssh, or by a service outside the user's desktop.
   const empty = mkdtempSync(join(tmpdir(), 'peerdesk-wl-nobus-'));
