@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
-import { WaylandLab, newestPid, lines } from './wayland-lab.js';
+import { WaylandLab, hostPid, lines } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
 const ORANGE = [255, 128, 0];
@@ -137,12 +137,27 @@ test('sway: the clipboard goes both ways (wlr-data-control): a copy in the sessi
   await page.close();
 });
 
+test('--source desktop in a Wayland session picks Wayland and says so', { timeout: 60000 }, async () => {
+  const other = await lab.host(server, 'desktop', { compositor: 'sway', size: [800, 600], source: 'desktop' });
+  try {
+    assert.match(other.stderr, /--source desktop: WAYLAND_DISPLAY is set, streaming the Wayland desktop/);
+    assert.match(other.stderr, /streaming output HEADLESS-1 through wlr-screencopy/);
+    const page = await browser.newPage();
+    await page.goto(other.url);
+    const s = await waitForFrames(page, 1, 20000);
+    assert.deepEqual([s.width, s.height], [800, 600], 'this session\'s output');
+    await page.close();
+  } finally {
+    await other.kill();
+  }
+});
+
 test('sway: a still output costs the host almost no CPU (screencopy waits for damage)', { timeout: 60000 }, async () => {
   const page = await browser.newPage();
   await page.goto(host.url);
   await waitForFrames(page, 1, 20000);
   await page.waitForTimeout(1500);
-  const pid = newestPid('peerdesk');
+  const pid = hostPid(host);
   assert.ok(pid, 'the host runs as the session user');
   const cpu0 = cpuSeconds(pid);
   const frames0 = (await videoStats(page)).framesDecoded;

@@ -4,7 +4,7 @@
 // itself (tests/e2e/wayland-session.sh: mutter with PipeWire and the portals, or sway).
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { BIN, ROOT, start, poll } from './harness.js';
@@ -30,10 +30,28 @@ export function pidsOf(name) {
   }
 }
 
-/** The PID of the session user's newest process named `name` (an older session's may linger). */
-export function newestPid(name) {
-  const pids = pidsOf(name);
-  return pids.length ? Math.max(...pids) : null;
+/** The parent of process `pid`, or 0. */
+function parentOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The PID of the process named `name` (the host by default) that `proc` (a session started by
+ * `WaylandLab.host`) runs, found among the session user's processes by its ancestry (runuser,
+ * dbus-run-session, the session script): an older session's may still be going away.
+ */
+export function hostPid(proc, name = 'peerdesk') {
+  return pidsOf(name).find((pid) => {
+    for (let p = pid, depth = 0; p > 1 && depth < 10; p = parentOf(p), depth += 1) {
+      if (p === proc.pid) return true;
+    }
+    return false;
+  }) ?? null;
 }
 
 /** The stdout lines of `proc` so far. */
@@ -75,18 +93,18 @@ export class WaylandLab {
   }
 
   /**
-   * `peerdesk host --server SERVER --room ROOM --source wayland --audio none [ARGS]` in a fresh
+   * `peerdesk host --server SERVER --room ROOM --source SOURCE --audio none [ARGS]` in a fresh
    * desktop session of `compositor` ('mutter' or 'sway') at `size`; `click` ("X,Y ...") answers
-   * mutter's dialog.
+   * mutter's dialog. `source`: `wayland` (the default) or `desktop`.
    */
-  host(server, room, { compositor = 'mutter', size = [1280, 720], click = null, args = [] } = {}) {
+  host(server, room, { compositor = 'mutter', size = [1280, 720], click = null, args = [], source = 'wayland' } = {}) {
     // A runtime directory of the session's own (its sockets, the Wayland display's name).
     this.runtime = this.ownedDir('peerdesk-wl-run-');
     const env = [
       `XDG_STATE_HOME=${this.state}`, 'RUST_LOG=info,zbus=error,peerdesk_capture=debug', `SIZE=${size.join('x')}`,
       `COMPOSITOR=${compositor}`, `CLICK_BIN=${join(this.tools, 'desktopclick')}`, ...(click ? [`CLICK=${click}`] : []),
     ];
-    return start(['host', '--server', server.url, '--room', room, '--source', 'wayland', '--audio', 'none', ...args], 'open ', {
+    return start(['host', '--server', server.url, '--room', room, '--source', source, '--audio', 'none', ...args], 'open ', {
       command: this.asUser(['dbus-run-session', '--', join(this.tools, 'wayland-session.sh'), join(this.tools, 'peerdesk')], env),
       group: true,
       timeoutMs: 45000,

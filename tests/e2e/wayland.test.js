@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
-import { WaylandLab, USER, newestPid, lines } from './wayland-lab.js';
+import { WaylandLab, USER, hostPid, lines } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
 // The dialogs at 1280x720 (docs/decisions/0010-wayland.md). "Screen Share": the monitor's row,
@@ -175,8 +175,8 @@ test('PipeWire stopped mid-stream: the host and the page say so, and the picture
   await page.goto(host.url);
   await waitForFrames(page, 1, 20000)
     .catch((e) => { throw new Error(`${e.message}; the host said:\n${host.stderr}`); });
-  const pipewire = newestPid('pipewire');
-  const wireplumber = newestPid('wireplumber');
+  const pipewire = hostPid(host, 'pipewire');
+  const wireplumber = hostPid(host, 'wireplumber');
   assert.ok(pipewire && wireplumber, 'the session runs PipeWire and WirePlumber');
   // The session's own processes, started by this test (as its user).
   process.kill(wireplumber, 'SIGTERM');
@@ -218,7 +218,7 @@ test('a still Wayland desktop costs the host almost no CPU: the compositor sends
     await page.goto(host.url);
     await waitForFrames(page, 1, 20000);
     await page.waitForTimeout(1500);
-    const pid = newestPid('peerdesk');
+    const pid = hostPid(host);
     assert.ok(pid, 'the host runs as the session user');
     const cpu0 = cpuSeconds(pid);
     const frames0 = (await videoStats(page)).framesDecoded;

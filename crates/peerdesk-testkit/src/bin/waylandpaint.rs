@@ -63,6 +63,8 @@ mod linux {
         presses: u64,
         animate: Option<u32>,
         frame: u32,
+        painted: u64,
+        counted: Option<Instant>,
         dirty: bool,
         closed: bool,
         buffer: Option<wl_buffer::WlBuffer>,
@@ -127,6 +129,17 @@ mod linux {
                 old.destroy();
             }
             self.dirty = false;
+            // How fast it paints, when animating: a line on stderr every 5 s (the benchmark
+            // reports it, to tell the client's pace from the host's).
+            if self.animate.is_some() {
+                self.painted += 1;
+                let since = self.counted.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(5) {
+                    eprintln!("painted {:.1} fps", self.painted as f64 / since.elapsed().as_secs_f64());
+                    self.painted = 0;
+                    *since = Instant::now();
+                }
+            }
             Ok(())
         }
     }
