@@ -11,12 +11,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { start, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
-import { WaylandLab, hostPid, lines } from './wayland-lab.js';
+import { start, launch, teardown, waitForFrames, waitForColour, poll, videoStats, cpuSeconds, screenshot, pixels } from './harness.js';
+import { WaylandLab, hostPid, lines, checkInput, ORANGE } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
-const ORANGE = [255, 128, 0];
-const GREEN = [0, 192, 64];
 
 let server;
 let browser;
@@ -54,40 +52,7 @@ test('sway: the host streams the output through wlr-screencopy; the test client 
   });
   await screenshot(page, 'sway-client');
 
-  const seen = (what, probe) => poll(what, probe, 10000)
-    .catch((e) => { throw new Error(`${e.message}; the client saw: ${lines(client).join(' | ')}; the host said:\n${host.stderr}`); });
-  const r = await pictureRect(page);
-  const at = (fx, fy) => [r.left + r.width * fx, r.top + r.height * fy];
-  await page.mouse.move(...at(0.5, 0.2));
-  await page.mouse.move(...at(0.25, 0.5), { steps: 4 });
-  await page.mouse.click(...at(0.25, 0.5));
-  await seen('the click in the client', () => lines(client).includes('button 0x110 up'));
-  const motions = lines(client).filter((l) => l.startsWith('motion ')).map((l) => l.split(' ').slice(1).map(Number));
-  const [x, y] = motions[motions.length - 1];
-  assert.ok(Math.abs(x - 320) <= 2 && Math.abs(y - 360) <= 2, `the pointer lands where the page was clicked (320,360): ${[x, y]}`);
-
-  await seen('the keyboard focus in the client', () => lines(client).includes('focus keyboard'));
-  await page.keyboard.press('KeyA');
-  await seen('the key in the client', () => lines(client).includes('key 30 up'));
-  await waitForColour(page, [1000, 600], GREEN, { timeout: 10000 });
-
-  await page.mouse.wheel(0, 240);
-  // Two notches down, in one event or two.
-  const notches = () => lines(client).filter((l) => l.startsWith('notches vertical ')).reduce((n, l) => n + Number(l.split(' ')[2]), 0);
-  await seen('the wheel in the client', () => notches() >= 2);
-  assert.equal(notches(), 2, 'two notches, down');
-  assert.ok(lines(client).some((l) => /^scroll vertical \d/.test(l)) && !lines(client).some((l) => /^scroll vertical -/.test(l)), 'it scrolls, down');
-
-  await page.keyboard.down('ShiftLeft');
-  await seen('shift in the client', () => lines(client).includes('key 42 down'));
-  await page.close();
-  await seen('shift let go', () => lines(client).includes('key 42 up'));
-  const down = new Map();
-  for (const l of lines(client)) {
-    const m = /^(key \d+|button 0x[0-9a-f]+) (down|up)$/.exec(l);
-    if (m) down.set(m[1], m[2] === 'down');
-  }
-  assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
+  await checkInput(page, client, host);
 });
 
 test('sway: --list-sources names the compositor and its output', { timeout: 30000 }, async () => {

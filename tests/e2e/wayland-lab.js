@@ -7,9 +7,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, chownSync, chmodSync, rmSync, copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { BIN, ROOT, start, poll } from './harness.js';
+import assert from 'node:assert/strict';
+import { BIN, ROOT, start, poll, pictureRect, waitForColour } from './harness.js';
 
 export const USER = 'peerdesk-wl';
+
+/** waylandpaint's colours: orange, green after an odd number of key presses. */
+export const ORANGE = [255, 128, 0];
+export const GREEN = [0, 192, 64];
 
 /** The user the desktop session runs as: made once, kept (a system user with a home). */
 function ensureUser() {
@@ -133,4 +138,52 @@ export class WaylandLab {
   cleanup() {
     for (const dir of this.dirs) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The page's input reaching the test's client (waylandpaint, full screen at 1280x720) through
+ * `host`: a click where the page clicked, a key (the client turns green in the picture), two
+ * wheel notches down, and a key held when the page closes let go of; nothing stays pressed. The
+ * page is closed at the end. `firstKey`: a key sent before the client can have the keyboard
+ * (headless mutter makes its virtual keyboard with the first key that comes through the portal).
+ */
+export async function checkInput(page, client, host, { firstKey = null } = {}) {
+  // What went wrong, with what the client saw and the host said.
+  const seen = (what, probe) => poll(what, probe, 10000)
+    .catch((e) => { throw new Error(`${e.message}; the client saw: ${lines(client).join(' | ')}; the host said:\n${host.stderr}`); });
+  const r = await pictureRect(page);
+  const at = (fx, fy) => [r.left + r.width * fx, r.top + r.height * fy];
+  await page.mouse.move(...at(0.5, 0.2));
+  await page.mouse.move(...at(0.25, 0.5), { steps: 4 });
+  await page.mouse.click(...at(0.25, 0.5));
+  await seen('the click in the client', () => lines(client).includes('button 0x110 up'));
+  const motions = lines(client).filter((l) => l.startsWith('motion ')).map((l) => l.split(' ').slice(1).map(Number));
+  const [x, y] = motions[motions.length - 1];
+  assert.ok(Math.abs(x - 320) <= 2 && Math.abs(y - 360) <= 2, `the pointer lands where the page was clicked (320,360): ${[x, y]}`);
+
+  if (firstKey) await page.keyboard.press(firstKey);
+  await seen('the keyboard focus in the client', () => lines(client).includes('focus keyboard'));
+  await page.keyboard.press('KeyA');
+  await seen('the key in the client', () => lines(client).includes('key 30 up'));
+  // The client paints green after a key: the page shows it.
+  await waitForColour(page, [1000, 600], GREEN, { timeout: 10000 });
+
+  await page.mouse.wheel(0, 240);
+  // Two notches down, in one event or two.
+  const notches = () => lines(client).filter((l) => l.startsWith('notches vertical ')).reduce((n, l) => n + Number(l.split(' ')[2]), 0);
+  await seen('the wheel in the client', () => notches() >= 2);
+  assert.equal(notches(), 2, 'two notches, down');
+  assert.ok(lines(client).some((l) => /^scroll vertical \d/.test(l)) && !lines(client).some((l) => /^scroll vertical -/.test(l)), 'it scrolls, down');
+
+  // Held when the page goes: let go of by the host.
+  await page.keyboard.down('ShiftLeft');
+  await seen('shift in the client', () => lines(client).includes('key 42 down'));
+  await page.close();
+  await seen('shift let go', () => lines(client).includes('key 42 up'));
+  const down = new Map();
+  for (const l of lines(client)) {
+    const m = /^(key \d+|button 0x[0-9a-f]+) (down|up)$/.exec(l);
+    if (m) down.set(m[1], m[2] === 'down');
+  }
+  assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
 }

@@ -14,8 +14,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, run, launch, teardown, waitForFrames, waitForColour, pictureRect, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
-import { WaylandLab, USER, hostPid, lines } from './wayland-lab.js';
+import { start, run, launch, teardown, waitForFrames, waitForColour, poll, videoStats, screenshot, cpuSeconds } from './harness.js';
+import { WaylandLab, USER, hostPid, checkInput, ORANGE } from './wayland-lab.js';
 
 const SIZE = [1280, 720];
 // The dialogs at 1280x720 (docs/decisions/0010-wayland.md). "Screen Share": the monitor's row,
@@ -23,8 +23,6 @@ const SIZE = [1280, 720];
 // Share (its one monitor comes ticked).
 const SHARE_CLICKS = '640,386 853,233';
 const CONTROL_CLICKS = '830,432 853,233';
-const ORANGE = [255, 128, 0];
-const GREEN = [0, 192, 64];
 
 let server;
 let browser;
@@ -123,46 +121,9 @@ test('screen and control: the user allows remote interaction; a native Wayland c
   assert.deepEqual([s.width, s.height], SIZE);
   await waitForColour(page, [1000, 600], ORANGE, { timeout: 10000 });
 
-  const r = await pictureRect(page);
-  const at = (fx, fy) => [r.left + r.width * fx, r.top + r.height * fy];
-  await page.mouse.move(...at(0.5, 0.2));
-  await page.mouse.move(...at(0.25, 0.5), { steps: 4 });
-  await page.mouse.click(...at(0.25, 0.5));
-  // What went wrong, with what the client saw and the host said.
-  const seen = (what, probe) => poll(what, probe, 10000)
-    .catch((e) => { throw new Error(`${e.message}; the client saw: ${lines(client).join(' | ')}; the host said:\n${host.stderr}`); });
-  await seen('the click in the client', () => lines(client).includes('button 0x110 up'));
-  const motions = lines(client).filter((l) => l.startsWith('motion ')).map((l) => l.split(' ').slice(1).map(Number));
-  const [x, y] = motions[motions.length - 1];
-  assert.ok(Math.abs(x - 320) <= 2 && Math.abs(y - 360) <= 2, `the pointer lands where the page was clicked (320,360): ${[x, y]}`);
-
   // Headless mutter has no keyboard until the first key comes through the portal (its virtual
   // keyboard is made then): the client gets it, and the focus, with that first key (Shift here).
-  await page.keyboard.press('ShiftLeft');
-  await seen('the keyboard focus in the client', () => lines(client).includes('focus keyboard'));
-  await page.keyboard.press('KeyA');
-  await seen('the key in the client', () => lines(client).includes('key 30 up'));
-  // The client paints green after a key: the page shows it.
-  await waitForColour(page, [1000, 600], GREEN, { timeout: 10000 });
-
-  await page.mouse.wheel(0, 240);
-  // Two notches down, in one event or two.
-  const notches = () => lines(client).filter((l) => l.startsWith('notches vertical ')).reduce((n, l) => n + Number(l.split(' ')[2]), 0);
-  await seen('the wheel in the client', () => notches() >= 2);
-  assert.equal(notches(), 2, 'two notches, down');
-  assert.ok(lines(client).some((l) => /^scroll vertical \d/.test(l)) && !lines(client).some((l) => /^scroll vertical -/.test(l)), 'it scrolls, down');
-
-  // Held when the page goes: let go of by the host.
-  await page.keyboard.down('ShiftLeft');
-  await seen('shift in the client', () => lines(client).includes('key 42 down'));
-  await page.close();
-  await seen('shift let go', () => lines(client).includes('key 42 up'));
-  const down = new Map();
-  for (const l of lines(client)) {
-    const m = /^(key \d+|button 0x[0-9a-f]+) (down|up)$/.exec(l);
-    if (m) down.set(m[1], m[2] === 'down');
-  }
-  assert.deepEqual([...down].filter(([, d]) => d).map(([k]) => k), [], `nothing stays pressed: ${lines(client).join(' | ')}`);
+  await checkInput(page, client, host, { firstKey: 'ShiftLeft' });
   await client.kill();
   await host.kill();
 });

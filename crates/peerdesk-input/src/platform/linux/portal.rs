@@ -4,6 +4,7 @@
 use peerdesk_capture::platform::{PortalInput, RemoteControl};
 use tracing::warn;
 
+use super::xtest::char_keysym;
 use crate::InputSink;
 use crate::evdev_sink::{EvdevDevice, EvdevSink};
 
@@ -26,13 +27,6 @@ impl PortalDevice {
             }
         }
     }
-}
-
-/// The X11 keysym of a character: Latin-1 keysyms are their code point, the rest
-/// `0x0100_0000 + code point`.
-pub(crate) fn char_keysym(c: char) -> u32 {
-    let cp = u32::from(c);
-    if (0x20..=0x7e).contains(&cp) || (0xa0..=0xff).contains(&cp) { cp } else { 0x0100_0000 | cp }
 }
 
 impl EvdevDevice for PortalDevice {

@@ -164,7 +164,7 @@ fn x_button(b: MouseButton) -> u8 {
 
 /// The keysym of a character: Latin-1 keysyms equal their code point, the rest are
 /// `0x0100_0000 + code point` (X11 keysym encoding of Unicode).
-fn char_keysym(c: char) -> u32 {
+pub(super) fn char_keysym(c: char) -> u32 {
     let cp = u32::from(c);
     if (0x20..=0x7e).contains(&cp) || (0xa0..=0xff).contains(&cp) { cp } else { 0x0100_0000 | cp }
 }
